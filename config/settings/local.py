@@ -1,0 +1,13 @@
+"""Development: an embedded SQLite database unless DATABASE_URL says otherwise."""
+
+from .base import *  # noqa: F403
+from .base import BASE_DIR, env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-development-only-not-secret")
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
+}
+
+# The embedded SQLite file and collected static files live here.
+(BASE_DIR / "var").mkdir(exist_ok=True)

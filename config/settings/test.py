@@ -1,0 +1,15 @@
+"""The test suite: PostgreSQL over a real connection."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+SECRET_KEY = "test-only-not-secret"  # noqa: S105 - the test settings never serve anyone
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/devices"),
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
+}
+DEVICE_DEACTIVATION_SECONDS = 300
+DEVICE_INITIALIZATION_SECONDS = 0

@@ -1,0 +1,394 @@
+import json
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.db import connection
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from devices import bulk, services
+from devices.choices import EventSource
+from devices.errors import DomainError
+from devices.macs import InvalidMac, normalize_mac, try_normalize_mac
+from devices.models import Account, ApiKey, ClientAppInfo, Device, DeviceEvent
+
+BULK_BATCH = 1000
+
+
+def staff_actor(request) -> services.Actor:
+    return services.Actor(source=EventSource.ADMIN, name=request.user.get_username())
+
+
+class DeviceActionForm(ActionForm):
+    reason = forms.CharField(required=False, max_length=255, label="Ban reason")
+
+
+class DeviceTypeFilter(admin.SimpleListFilter):
+    """The types in use, read by skipping through the type index rather than scanning the table."""
+
+    title = "type"
+    parameter_name = "type"
+
+    def lookups(self, request, model_admin):
+        table = Device._meta.db_table
+        sql = f"""
+            WITH RECURSIVE types(type) AS (
+                SELECT MIN(type) FROM {table}
+                UNION ALL
+                SELECT (SELECT MIN(d.type) FROM {table} d WHERE d.type > types.type)
+                FROM types WHERE types.type IS NOT NULL
+            )
+            SELECT type FROM types WHERE type IS NOT NULL
+        """  # noqa: S608 - the table name is ours, no input reaches this SQL
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return [(row[0], row[0]) for row in cursor.fetchall()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(type=self.value()) if self.value() else queryset
+
+
+class DeviceAdminForm(forms.ModelForm):
+    class Meta:
+        model = Device
+        fields = services.DEVICE_EDITABLE_FIELDS
+
+    def clean_mac(self):
+        value = self.cleaned_data.get("mac")
+        if not value:
+            return None
+        try:
+            return normalize_mac(value)
+        except InvalidMac as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean_serial_number(self):
+        return self.cleaned_data.get("serial_number") or None
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("mac") and not cleaned.get("serial_number"):
+            raise forms.ValidationError("A device needs a MAC address or a serial number.")
+        return cleaned
+
+
+class ClientAppInline(admin.StackedInline):
+    model = ClientAppInfo
+    can_delete = False
+    extra = 0
+    max_num = 0
+    readonly_fields = ("app_name", "app_version", "device_os", "device_version", "ip", "updated_at")
+    fields = readonly_fields
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    form = DeviceAdminForm
+    action_form = DeviceActionForm
+    list_display = (
+        "id",
+        "mac_display",
+        "serial_number",
+        "type",
+        "status",
+        "owner",
+        "is_banned",
+        "is_online",
+        "updated_at",
+    )
+    list_display_links = ("id", "mac_display")
+    list_filter = ("status", DeviceTypeFilter, "is_banned", "is_online")
+    list_select_related = ("account",)
+    list_per_page = 50
+    show_full_result_count = False
+    search_fields = ("mac", "serial_number", "name", "uuid", "account__login")
+    search_help_text = "A MAC in any spelling, a serial number, a UUID, an owner's login or part of a name."
+    ordering = ("-id",)
+    actions = ("reserve", "unreserve", "ban", "unban", "deactivate")
+    readonly_fields = (
+        "uuid",
+        "status",
+        "status_until",
+        "leave_reserved",
+        "account",
+        "activated_at",
+        "is_banned",
+        "ban_reason",
+        "banned_at",
+        "banned_by",
+        "last_seen_at",
+        "created_at",
+        "updated_at",
+        "recent_events",
+    )
+    fieldsets = (
+        (None, {"fields": ("uuid", "type", "mac", "serial_number", "name", "version", "is_online", "last_seen_at")}),
+        ("Lifecycle", {"fields": ("status", "status_until", "leave_reserved", "account", "activated_at")}),
+        ("Ban", {"fields": ("is_banned", "ban_reason", "banned_at", "banned_by")}),
+        ("Times", {"fields": ("created_at", "updated_at")}),
+        ("Audit trail", {"fields": ("recent_events",)}),
+    )
+    inlines = [ClientAppInline]
+    EVENTS_SHOWN = 100
+
+    @admin.display(description="events (newest first)")
+    def recent_events(self, obj):
+        if obj.pk is None:
+            return "—"
+        events = list(obj.events.order_by("-created_at", "-id")[: self.EVENTS_SHOWN])
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            (
+                (
+                    e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    e.get_action_display(),
+                    e.from_status or "—",
+                    e.to_status or "—",
+                    e.get_source_display(),
+                    e.actor,
+                    e.request_id,
+                    json.dumps(e.details, ensure_ascii=False) if e.details else "",
+                )
+                for e in events
+            ),
+        )
+        all_url = reverse("admin:devices_deviceevent_changelist") + f"?device__id__exact={obj.pk}"
+        return format_html(
+            '<table class="device-events"><thead><tr><th>time</th><th>action</th><th>status</th><th>source</th>'
+            "<th>actor</th><th>request id</th><th>details</th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a href="{}">All events of this device</a></p>',
+            rows or format_html('<tr><td colspan="7">No events.</td></tr>'),
+            all_url,
+        )
+
+    @admin.display(description="MAC", ordering="mac")
+    def mac_display(self, obj):
+        return obj.display_mac or "—"
+
+    @admin.display(description="owner", ordering="account__login")
+    def owner(self, obj):
+        if obj.account is None:
+            return "—"
+        url = reverse("admin:devices_account_change", args=[obj.account_id])
+        return format_html('<a href="{}">{}</a>', url, obj.account.login)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Exact, indexed lookups for what looks like a MAC or a UUID; otherwise serial, login or name."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        mac = try_normalize_mac(term)
+        if mac:
+            return queryset.filter(Q(mac=mac) | Q(serial_number=term)), False
+        try:
+            return queryset.filter(uuid=uuid.UUID(term)), False
+        except ValueError:
+            pass
+        account_ids = list(
+            Account.objects.annotate(login_ci=Lower("login")).filter(login_ci=term.lower()).values_list("pk", flat=True)
+        )
+        return queryset.filter(Q(serial_number=term) | Q(account_id__in=account_ids) | Q(name__icontains=term)), False
+
+    def save_model(self, request, obj, form, change):
+        values = {name: form.cleaned_data[name] for name in services.DEVICE_EDITABLE_FIELDS}
+        actor = staff_actor(request)
+        try:
+            if change:
+                services.device_update(device=obj, actor=actor, **values)
+            else:
+                values.pop("is_online")
+                created = services.device_register(actor=actor, **values)
+                obj.pk, obj.uuid = created.pk, created.uuid
+        except DomainError as error:
+            # The form's unique checks make this a race only; report it rather than fail the page.
+            self.message_user(request, error.message, messages.ERROR)
+
+    def _run_bulk(self, request, queryset, operation, verb: str, **kwargs):
+        pks = list(queryset.values_list("pk", flat=True))
+        changed = unchanged = 0
+        failures: list[str] = []
+        for start in range(0, len(pks), BULK_BATCH):
+            outcome = operation(pks=pks[start : start + BULK_BATCH], actor=staff_actor(request), **kwargs)
+            changed += len(outcome.changed)
+            unchanged += len(outcome.unchanged)
+            failures.extend(f"{pk}: {error.message}" for pk, error in outcome.failed.items())
+        summary = f"{changed} device(s) {verb}, {unchanged} unchanged"
+        if failures:
+            shown = "; ".join(failures[:10]) + (" …" if len(failures) > 10 else "")
+            self.message_user(request, f"{summary}, {len(failures)} failed: {shown}", messages.WARNING)
+        else:
+            self.message_user(request, summary + ".", messages.SUCCESS)
+
+    @admin.action(description="Reserve selected devices", permissions=["change"])
+    def reserve(self, request, queryset):
+        self._run_bulk(request, queryset, bulk.devices_reserve_many, "reserved")
+
+    @admin.action(description="Unreserve selected devices", permissions=["change"])
+    def unreserve(self, request, queryset):
+        self._run_bulk(request, queryset, bulk.devices_unreserve_many, "unreserved")
+
+    @admin.action(description="Ban selected devices (give a reason)", permissions=["change"])
+    def ban(self, request, queryset):
+        reason = (request.POST.get("reason") or "").strip()
+        if not reason:
+            self.message_user(request, "Give a ban reason: nothing was banned.", messages.ERROR)
+            return
+        self._run_bulk(request, queryset, bulk.devices_ban_many, "banned", reason=reason)
+
+    @admin.action(description="Unban selected devices", permissions=["change"])
+    def unban(self, request, queryset):
+        self._run_bulk(request, queryset, bulk.devices_unban_many, "unbanned")
+
+    @admin.action(description="Deactivate selected devices", permissions=["change"])
+    def deactivate(self, request, queryset):
+        done, failures = 0, []
+        for device in queryset.only("pk", "mac", "serial_number", "uuid"):
+            try:
+                services.device_deactivate(device=device, actor=staff_actor(request))
+                done += 1
+            except DomainError as error:
+                failures.append(f"{device}: {error.message}")
+        if failures:
+            self.message_user(
+                request,
+                f"{done} device(s) deactivated, {len(failures)} failed: " + "; ".join(failures[:10]),
+                messages.WARNING,
+            )
+        else:
+            self.message_user(request, f"{done} device(s) deactivated.", messages.SUCCESS)
+
+
+class AccountAdminForm(forms.ModelForm):
+    new_password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Sets the password used by the licensing login. Leave empty to keep the current one.",
+    )
+
+    class Meta:
+        model = Account
+        fields = (
+            "login",
+            "name",
+            "type",
+            "status",
+            "role",
+            "owner",
+            "is_vendor",
+            "can_update_password",
+            "billing_properties",
+            "deleted_at",
+        )
+
+    def save(self, commit=True):
+        account = super().save(commit=False)
+        if self.cleaned_data.get("new_password"):
+            account.set_password(self.cleaned_data["new_password"])
+        if commit:
+            account.save()
+        return account
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    form = AccountAdminForm
+    list_display = ("login", "name", "role", "type", "status", "owner", "is_vendor", "created_at", "deleted_at")
+    list_filter = ("status", "role", "is_vendor", ("deleted_at", admin.EmptyFieldListFilter))
+    search_fields = ("login", "name")
+    list_select_related = ("owner",)
+    autocomplete_fields = ("owner",)
+    readonly_fields = ("created_at", "updated_at")
+    show_full_result_count = False
+    actions = ("soft_delete", "restore")
+
+    @admin.action(description="Delete selected accounts (soft: they keep their history)")
+    def soft_delete(self, request, queryset):
+        count = queryset.filter(deleted_at__isnull=True).update(deleted_at=timezone.now())
+        self.message_user(request, f"{count} account(s) deleted.", messages.SUCCESS)
+
+    @admin.action(description="Restore selected deleted accounts")
+    def restore(self, request, queryset):
+        count = queryset.filter(deleted_at__isnull=False).update(deleted_at=None)
+        self.message_user(request, f"{count} account(s) restored.", messages.SUCCESS)
+
+
+class ApiKeyAddForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ("name",)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "prefix")
+    readonly_fields = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ("revoke",)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ()
+
+    def get_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ("name",)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        key, secret = services.api_key_create(name=form.cleaned_data["name"])
+        obj.pk = key.pk
+        self.message_user(
+            request,
+            format_html(
+                "The API key <strong>{}</strong> is <code class='api-key-secret'>{}</code> — copy it now: "
+                "it is shown only this once.",
+                key.name,
+                secret,
+            ),
+            messages.WARNING,
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        # Revoke instead: a revoked key keeps its history.
+        return False
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke(self, request, queryset):
+        count = sum(services.api_key_revoke(api_key=key) for key in queryset)
+        self.message_user(request, f"{count} API key(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(DeviceEvent)
+class DeviceEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "device_link", "action", "from_status", "to_status", "source", "actor", "request_id")
+    list_filter = ("action", "source")
+    search_fields = ("=request_id", "=actor")
+    search_help_text = "An exact request id or actor."
+    list_select_related = ("device",)
+    show_full_result_count = False
+    ordering = ("-created_at", "-id")
+
+    @admin.display(description="device")
+    def device_link(self, obj):
+        url = reverse("admin:devices_device_change", args=[obj.device_id])
+        return format_html('<a href="{}">{}</a>', url, obj.device)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,69 @@
+"""The client device registry's wire format (seed 002)."""
+
+from rest_framework import serializers
+
+from devices.macs import InvalidMac, normalize_mac
+
+
+def _field_messages(name: str) -> dict[str, str]:
+    return {
+        "required": f"The {name} field is required.",
+        "blank": f"The {name} field must not be empty.",
+        "null": f"The {name} field must not be empty.",
+        "invalid": f"The {name} field must be a string.",
+        "max_length": f"The {name} field must not be longer than {{max_length}} characters.",
+        "null_characters_not_allowed": f"The {name} field must not contain null characters.",
+    }
+
+
+def _required_text(name: str, max_length: int = 64, help_text: str = "") -> serializers.CharField:
+    return serializers.CharField(max_length=max_length, error_messages=_field_messages(name), help_text=help_text)
+
+
+class DeviceRegisterInputSerializer(serializers.Serializer):
+    mac_address = _required_text("mac_address", 32, "The device's MAC address, in any usual spelling.")
+    device_os = _required_text("device_os", help_text="The operating system of the device.")
+    device_version = _required_text("device_version", help_text="The version of the device.")
+    device_type = _required_text("device_type", 32, "The type of the device, e.g. Mobile.")
+    app_version = _required_text("app_version", help_text="The version of the application.")
+    app_name = _required_text("app_name", 128, "The name of the application.")
+
+    def validate_mac_address(self, value: str) -> str:
+        try:
+            return normalize_mac(value)
+        except InvalidMac as exc:
+            raise serializers.ValidationError("The mac_address field must be a valid MAC address.") from exc
+
+
+class DeviceRegisterDataSerializer(serializers.Serializer):
+    mac_address = serializers.CharField(help_text="The canonical MAC: 12 upper-case hex digits.")
+    status = serializers.IntegerField(help_text="1: the device is registered and enabled.")
+    ban_status = serializers.IntegerField(help_text="1: the device is banned, 0: it is not.")
+
+
+class ConfigsDataSerializer(serializers.Serializer):
+    device_management = serializers.IntegerField(help_text="1: bans are enforced; anything else: disabled.")
+
+
+def envelope_serializer(name: str, data_serializer, *, with_errors: bool = False):
+    """The seed's envelope around `data`, for the schema."""
+    fields = {
+        "status": serializers.IntegerField(help_text="The HTTP status, repeated."),
+        "timestamp": serializers.IntegerField(help_text="Unix time of the answer, in seconds."),
+        "time": serializers.FloatField(help_text="Seconds spent on the request."),
+        "ip": serializers.CharField(help_text="The client's ip address."),
+        "message": serializers.CharField(),
+        "data": data_serializer,
+    }
+    if with_errors:
+        fields["errors"] = serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()), help_text="Messages per field."
+        )
+    return type(name, (serializers.Serializer,), fields)
+
+
+DeviceEnvelopeSerializer = envelope_serializer("DeviceEnvelope", DeviceRegisterDataSerializer())
+ConfigsEnvelopeSerializer = envelope_serializer("ConfigsEnvelope", ConfigsDataSerializer())
+ErrorEnvelopeSerializer = envelope_serializer(
+    "RegistryErrorEnvelope", serializers.JSONField(allow_null=True, default=None), with_errors=True
+)

@@ -1,0 +1,24 @@
+from devices.bulk import devices_ban_many, devices_unban_many
+from devices.management.rows import DeviceRowsCommand
+
+
+class Command(DeviceRowsCommand):
+    help = (
+        "Ban (or with --unban, unban) the devices named in a CSV file: a header row, then rows of a uuid, "
+        "or a type with a mac and/or serial_number. Already banned devices are left as they are. "
+        "Exit 0 when every row succeeded, 1 when some failed, 2 on usage errors."
+    )
+
+    def add_command_arguments(self, parser):
+        parser.add_argument("--reason", default="Banned by ban_devices", help="Why the devices are banned.")
+        parser.add_argument("--unban", action="store_true", help="Lift the bans instead.")
+
+    def process_batch(self, rows, options):
+        resolved = self.resolve(rows)
+        pks = [device.pk for device in resolved.values()]
+        if options["unban"]:
+            outcome = devices_unban_many(pks=pks, actor=self.actor())
+            self.apply_outcome(rows, resolved, outcome, "unbanned")
+        else:
+            outcome = devices_ban_many(pks=pks, reason=options["reason"], actor=self.actor())
+            self.apply_outcome(rows, resolved, outcome, "banned")

@@ -1,0 +1,221 @@
+import hashlib
+import secrets
+import uuid
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from devices.choices import (
+    AccountRole,
+    AccountStatus,
+    DeviceStatus,
+    EventAction,
+    EventSource,
+)
+from devices.macs import format_mac
+
+
+class Account(models.Model):
+    """A customer that owns devices and licenses. Operators are auth users, not accounts."""
+
+    login = models.CharField(max_length=254, help_text="Unique, case-insensitive; usually an e-mail.")
+    name = models.CharField(max_length=255, blank=True)
+    type = models.CharField(max_length=32, default="user", blank=True)
+    status = models.CharField(max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE)
+    password = models.CharField(max_length=128, blank=True, help_text="Hashed; empty means no login.")
+    role = models.CharField(max_length=16, choices=AccountRole.choices, default=AccountRole.USER)
+    owner = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="managed_accounts",
+        help_text="The reseller or admin account that manages this one.",
+    )
+    billing_properties = models.JSONField(default=list, blank=True)
+    can_update_password = models.BooleanField(default=True)
+    is_vendor = models.BooleanField(default=False, help_text="May register device licenses.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="Soft delete: receives no devices.")
+
+    class Meta:
+        ordering = ["login"]
+        constraints = [
+            models.UniqueConstraint(Lower("login"), name="account_login_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.login
+
+    @property
+    def can_own_devices(self) -> bool:
+        return self.status == AccountStatus.ACTIVE and self.deleted_at is None
+
+    def set_password(self, raw_password: str | None) -> None:
+        self.password = make_password(raw_password) if raw_password else ""
+
+    def check_password(self, raw_password: str) -> bool:
+        return bool(self.password) and check_password(raw_password, self.password)
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A server-to-server credential. Only a hash of the secret is kept."""
+
+    PREFIX_LENGTH = 8
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=PREFIX_LENGTH, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="apikey_active_name_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash_secret(full_key: str) -> str:
+        # Keys are 256-bit random strings: a fast hash is enough, no stretching needed.
+        return hashlib.sha256(full_key.encode()).hexdigest()
+
+    @classmethod
+    def generate(cls) -> tuple[str, str]:
+        """Return (prefix, full key). The full key is `<prefix>.<secret>`."""
+        prefix = secrets.token_hex(cls.PREFIX_LENGTH // 2)
+        return prefix, f"{prefix}.{secrets.token_urlsafe(32)}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class DeviceQuerySet(models.QuerySet):
+    def overdue(self, now=None):
+        from devices.choices import TRANSIENT_STATUSES
+
+        return self.filter(status__in=TRANSIENT_STATUSES, status_until__lte=now or timezone.now())
+
+
+class Device(models.Model):
+    """Every device, whatever protocol brought it in."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    type = models.CharField(max_length=32, help_text="mediaagent, SIP, Mobile, flecs, ...")
+    # NULL, not "", when absent: uniqueness holds only among devices that have one.
+    mac = models.CharField(max_length=12, null=True, blank=True, unique=True, help_text="12 upper-case hex digits.")
+    serial_number = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    name = models.CharField(max_length=255, blank=True)
+    version = models.CharField(max_length=64, blank=True)
+    is_online = models.BooleanField(default=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    status = models.CharField(
+        max_length=16, choices=DeviceStatus.choices, default=DeviceStatus.AVAILABLE, db_index=True
+    )
+    status_until = models.DateTimeField(
+        null=True, blank=True, help_text="When a transient state (initializing, deactivating) ends."
+    )
+    leave_reserved = models.BooleanField(
+        default=False, help_text="Back to reserved, not available, when the deactivation ends."
+    )
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="devices")
+    activated_at = models.DateTimeField(null=True, blank=True, help_text="When it was added to its owner.")
+
+    is_banned = models.BooleanField(default=False)
+    ban_reason = models.CharField(max_length=255, blank=True)
+    banned_at = models.DateTimeField(null=True, blank=True)
+    banned_by = models.CharField(max_length=150, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DeviceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["type", "serial_number"], name="device_type_serial_unique"),
+        ]
+        indexes = [
+            # The admin's filters sort the newest first within a status / type / ban.
+            models.Index(fields=["status", "-id"], name="device_status_id_idx"),
+            models.Index(fields=["type", "-id"], name="device_type_id_idx"),
+            models.Index(fields=["is_banned", "-id"], name="device_banned_id_idx"),
+            # process_transitions scans only the overdue transient rows.
+            models.Index(
+                fields=["status_until"],
+                condition=models.Q(status__in=["initializing", "deactivating"]),
+                name="device_transient_due_idx",
+            ),
+            models.Index(fields=["serial_number"], name="device_serial_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_mac or self.serial_number or str(self.uuid)
+
+    @property
+    def display_mac(self) -> str:
+        return format_mac(self.mac)
+
+
+class ClientAppInfo(models.Model):
+    """What the client device registry learns about the app running on a device."""
+
+    device = models.OneToOneField(Device, on_delete=models.CASCADE, related_name="client_app")
+    device_os = models.CharField(max_length=64)
+    device_version = models.CharField(max_length=64)
+    app_name = models.CharField(max_length=128)
+    app_version = models.CharField(max_length=64)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "client app"
+
+    def __str__(self) -> str:
+        return f"{self.app_name} {self.app_version} on {self.device_os} {self.device_version}"
+
+
+class DeviceEvent(models.Model):
+    """The audit trail: one row for every change to a device, written in the same transaction."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=32, choices=EventAction.choices)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    source = models.CharField(max_length=16, choices=EventSource.choices)
+    actor = models.CharField(max_length=254, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["device", "-created_at"], name="event_device_time_idx"),
+            models.Index(fields=["-created_at"], name="event_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor or self.source}"

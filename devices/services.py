@@ -1,0 +1,468 @@
+"""Every write to devices, accounts and API keys goes through here.
+
+Each service owns its transaction and locks the rows it changes, so the admin,
+the commands and the four protocols share the same boundaries and rules.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_guid import get_guid
+
+from devices.choices import TRANSIENT_STATUSES, DeviceStatus, EventAction, EventSource
+from devices.errors import (
+    AccountNotUsable,
+    DeviceAlreadyActive,
+    DeviceBanned,
+    DeviceConflict,
+    DeviceDeactivating,
+    DeviceInitializing,
+    DeviceNotActive,
+    DeviceNotReserved,
+    DeviceReserved,
+    DomainError,
+)
+from devices.models import Account, ApiKey, ClientAppInfo, Device, DeviceEvent
+from devices.signals import device_ownership_ended
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked for a change: the protocol or tool, and the key, login, user or command name."""
+
+    source: EventSource
+    name: str = ""
+
+
+# The error each state gives to an operation that does not accept it.
+_STATE_ERRORS: dict[str, type[DomainError]] = {
+    DeviceStatus.INITIALIZING: DeviceInitializing,
+    DeviceStatus.RESERVED: DeviceReserved,
+    DeviceStatus.ACTIVE: DeviceAlreadyActive,
+    DeviceStatus.DEACTIVATING: DeviceDeactivating,
+}
+
+
+def _require_status(device: Device, *allowed: str, otherwise: type[DomainError]) -> None:
+    if device.status not in allowed:
+        raise _STATE_ERRORS.get(device.status, otherwise)()
+
+
+def build_event(
+    *,
+    device: Device,
+    action: EventAction,
+    actor: Actor,
+    from_status: str = "",
+    to_status: str = "",
+    details: dict | None = None,
+    now: datetime | None = None,
+) -> DeviceEvent:
+    """An unsaved audit event, for callers that write events in bulk."""
+    return DeviceEvent(
+        device=device,
+        action=action,
+        from_status=from_status,
+        to_status=to_status or device.status,
+        source=actor.source,
+        actor=actor.name[:254],
+        request_id=(get_guid() or "")[:64],
+        details=details or {},
+        created_at=now or timezone.now(),
+    )
+
+
+def _record(**kwargs) -> DeviceEvent:
+    event = build_event(**kwargs)
+    event.save(force_insert=True)
+    return event
+
+
+def _deadline(seconds: int, now: datetime) -> datetime:
+    return now + timedelta(seconds=seconds)
+
+
+def _initial_status(now: datetime) -> tuple[str, datetime | None]:
+    seconds = settings.DEVICE_INITIALIZATION_SECONDS
+    if seconds <= 0:
+        return DeviceStatus.AVAILABLE, None
+    return DeviceStatus.INITIALIZING, _deadline(seconds, now)
+
+
+def _finish_transition(device: Device) -> str:
+    """Move an overdue transient device to its next state in memory; return the action."""
+    if device.status == DeviceStatus.INITIALIZING:
+        device.status = DeviceStatus.AVAILABLE
+        device.status_until = None
+        return EventAction.INITIALIZATION_FINISHED
+    device.status = DeviceStatus.RESERVED if device.leave_reserved else DeviceStatus.AVAILABLE
+    device.status_until = None
+    device.leave_reserved = False
+    device.account = None
+    device.activated_at = None
+    return EventAction.DEACTIVATION_FINISHED
+
+
+_TRANSITION_FIELDS = ["status", "status_until", "leave_reserved", "account", "activated_at", "updated_at"]
+
+
+def _settle(device: Device, *, actor: Actor, now: datetime) -> None:
+    """Complete an overdue transient state of a locked device, in the caller's transaction."""
+    if device.status not in TRANSIENT_STATUSES or device.status_until is None or device.status_until > now:
+        return
+    from_status = device.status
+    action = _finish_transition(device)
+    device.save(update_fields=_TRANSITION_FIELDS)
+    if action == EventAction.DEACTIVATION_FINISHED:
+        device_ownership_ended.send(sender=Device, device_ids=[device.pk])
+    _record(device=device, action=action, actor=actor, from_status=from_status, now=now)
+
+
+def device_lock(*, device: Device | int, actor: Actor, now: datetime | None = None) -> Device:
+    """Lock a device row for the current transaction and settle an overdue transient state.
+
+    Must run inside transaction.atomic(). Raises Device.DoesNotExist.
+    """
+    pk = device.pk if isinstance(device, Device) else device
+    locked = Device.objects.select_for_update(of=("self",)).get(pk=pk)
+    _settle(locked, actor=actor, now=now or timezone.now())
+    return locked
+
+
+@transaction.atomic
+def device_check_activatable(*, device: Device, actor: Actor) -> Device:
+    """Raise the error that activating the device now would raise; change nothing else.
+
+    Locks the device (an overdue transient state is completed). Raises
+    DeviceBanned, or the state's error when the device is not available.
+    """
+    device = device_lock(device=device, actor=actor)
+    if device.is_banned:
+        raise DeviceBanned()
+    _require_status(device, DeviceStatus.AVAILABLE, otherwise=DeviceNotReserved)
+    return device
+
+
+@transaction.atomic
+def device_register(
+    *,
+    type: str,
+    actor: Actor,
+    mac: str | None = None,
+    serial_number: str | None = None,
+    name: str = "",
+    version: str = "",
+) -> Device:
+    """Create a device, initializing for DEVICE_INITIALIZATION_SECONDS (available when 0).
+
+    `mac` must already be canonical. Raises DeviceConflict when the MAC or the
+    type and serial number belong to another device.
+    """
+    now = timezone.now()
+    status, until = _initial_status(now)
+    device = Device(
+        type=type,
+        mac=mac or None,
+        serial_number=serial_number or None,
+        name=name,
+        version=version,
+        status=status,
+        status_until=until,
+    )
+    try:
+        with transaction.atomic():
+            device.save(force_insert=True)
+    except IntegrityError as exc:
+        raise DeviceConflict() from exc
+    _record(device=device, action=EventAction.REGISTERED, actor=actor, now=now)
+    return device
+
+
+_CLIENT_APP_FIELDS = ("device_os", "device_version", "app_name", "app_version")
+
+
+@transaction.atomic
+def device_register_client(
+    *,
+    mac: str,
+    device_type: str,
+    device_os: str,
+    device_version: str,
+    app_name: str,
+    app_version: str,
+    ip: str | None,
+    actor: Actor,
+) -> tuple[Device, bool]:
+    """Create or update the device with this canonical MAC from what a client app reports.
+
+    Locks the device row. Concurrent first registrations of one MAC make one
+    device: the loser of the insert waits for the winner and updates its row.
+    Returns (device, created). Writes an event only when something changed.
+    Raises DeviceConflict when a new type would clash with another device's
+    type and serial number.
+    """
+    now = timezone.now()
+    reported = dict(device_os=device_os, device_version=device_version, app_name=app_name, app_version=app_version)
+
+    device = _lock_by_mac(mac)
+    if device is None:
+        status, until = _initial_status(now)
+        device = Device(
+            mac=mac,
+            type=device_type,
+            version=device_version,
+            status=status,
+            status_until=until,
+            is_online=True,
+            last_seen_at=now,
+        )
+        try:
+            with transaction.atomic():
+                device.save(force_insert=True)
+        except IntegrityError as exc:
+            # A concurrent registration of this MAC won the insert: update its device.
+            device = _lock_by_mac(mac)
+            if device is None:
+                raise DeviceConflict() from exc
+        else:
+            ClientAppInfo.objects.create(device=device, ip=ip, **reported)
+            _record(device=device, action=EventAction.REGISTERED, actor=actor, now=now, details=reported)
+            return device, True
+
+    _settle(device, actor=actor, now=now)
+    changes = {}
+    if device.type != device_type:
+        changes["type"] = [device.type, device_type]
+    if device.version != device_version:
+        changes["version"] = [device.version, device_version]
+    device.type, device.version = device_type, device_version
+    device.is_online, device.last_seen_at = True, now
+    fields = ["type", "version", "is_online", "last_seen_at", "updated_at"]
+    if "type" in changes and device.serial_number:
+        try:
+            with transaction.atomic():
+                device.save(update_fields=fields)
+        except IntegrityError as exc:
+            raise DeviceConflict() from exc
+    else:
+        device.save(update_fields=fields)
+
+    info = getattr(device, "client_app", None)
+    if info is None:
+        ClientAppInfo.objects.create(device=device, ip=ip, **reported)
+        changes["client_app"] = reported
+    else:
+        app_changes = {k: [getattr(info, k), v] for k, v in reported.items() if getattr(info, k) != v}
+        if app_changes or info.ip != ip:
+            for key, value in reported.items():
+                setattr(info, key, value)
+            info.ip = ip
+            info.save()
+        changes.update(app_changes)
+    if changes:
+        _record(device=device, action=EventAction.CLIENT_UPDATED, actor=actor, now=now, details=changes)
+    return device, False
+
+
+def _lock_by_mac(mac: str) -> Device | None:
+    return Device.objects.select_for_update(of=("self",)).select_related("client_app").filter(mac=mac).first()
+
+
+@transaction.atomic
+def device_reserve(*, device: Device, actor: Actor) -> Device:
+    """Reserve an available device.
+
+    Locks the device. Raises DeviceBanned when banned, or the state's error
+    (33622, 33599, 33603, 33610) when it is not available.
+    """
+    device = device_lock(device=device, actor=actor)
+    if device.is_banned:
+        raise DeviceBanned()
+    _require_status(device, DeviceStatus.AVAILABLE, otherwise=DeviceNotReserved)
+    device.status = DeviceStatus.RESERVED
+    device.save(update_fields=["status", "updated_at"])
+    _record(device=device, action=EventAction.RESERVED, actor=actor, from_status=DeviceStatus.AVAILABLE)
+    return device
+
+
+@transaction.atomic
+def device_unreserve(*, device: Device, actor: Actor) -> Device:
+    """Make a reserved device available again.
+
+    Locks the device. Raises DeviceNotReserved for an available device, or the
+    state's error otherwise. A banned device may be unreserved.
+    """
+    device = device_lock(device=device, actor=actor)
+    _require_status(device, DeviceStatus.RESERVED, otherwise=DeviceNotReserved)
+    device.status = DeviceStatus.AVAILABLE
+    device.save(update_fields=["status", "updated_at"])
+    _record(device=device, action=EventAction.UNRESERVED, actor=actor, from_status=DeviceStatus.RESERVED)
+    return device
+
+
+@transaction.atomic
+def device_activate(
+    *,
+    device: Device,
+    account: Account,
+    actor: Actor,
+    name: str | None = None,
+    skip_reserve_check: bool = False,
+) -> Device:
+    """Add an available device (or a reserved one, with skip_reserve_check) to an account.
+
+    Locks the device. Raises AccountNotUsable for a blocked or deleted account,
+    DeviceBanned, DeviceReserved when reserved without skip_reserve_check, or
+    the state's error.
+    """
+    if not account.can_own_devices:
+        raise AccountNotUsable()
+    device = device_lock(device=device, actor=actor)
+    if device.is_banned:
+        raise DeviceBanned()
+    allowed = (DeviceStatus.AVAILABLE, DeviceStatus.RESERVED) if skip_reserve_check else (DeviceStatus.AVAILABLE,)
+    _require_status(device, *allowed, otherwise=DeviceNotActive)
+    from_status = device.status
+    now = timezone.now()
+    device.status = DeviceStatus.ACTIVE
+    device.account = account
+    device.activated_at = now
+    if name is not None:
+        device.name = name
+    device.save(update_fields=["status", "account", "activated_at", "name", "updated_at"])
+    _record(
+        device=device,
+        action=EventAction.ACTIVATED,
+        actor=actor,
+        from_status=from_status,
+        details={"account": account.login},
+        now=now,
+    )
+    return device
+
+
+@transaction.atomic
+def device_deactivate(*, device: Device, actor: Actor, leave_reserved: bool = False) -> Device:
+    """Start the deactivation of an active device; it ends after DEVICE_DEACTIVATION_SECONDS.
+
+    When the deactivation ends the device leaves its account and becomes
+    available (reserved with leave_reserved); with 0 seconds that happens now.
+    Locks the device. Raises DeviceNotActive for an available device, or the
+    state's error.
+    """
+    device = device_lock(device=device, actor=actor)
+    _require_status(device, DeviceStatus.ACTIVE, otherwise=DeviceNotActive)
+    now = timezone.now()
+    device.status = DeviceStatus.DEACTIVATING
+    device.status_until = _deadline(settings.DEVICE_DEACTIVATION_SECONDS, now)
+    device.leave_reserved = leave_reserved
+    device.save(update_fields=["status", "status_until", "leave_reserved", "updated_at"])
+    _record(
+        device=device,
+        action=EventAction.DEACTIVATION_STARTED,
+        actor=actor,
+        from_status=DeviceStatus.ACTIVE,
+        details={"leave_reserved": leave_reserved, "account": device.account.login if device.account else None},
+        now=now,
+    )
+    _settle(device, actor=actor, now=now)
+    return device
+
+
+@transaction.atomic
+def device_ban(*, device: Device, reason: str, actor: Actor) -> bool:
+    """Ban a device; its status does not change. Returns False when it was already banned.
+
+    Locks the device.
+    """
+    device = device_lock(device=device, actor=actor)
+    if device.is_banned:
+        return False
+    now = timezone.now()
+    device.is_banned = True
+    device.ban_reason = reason[:255]
+    device.banned_at = now
+    device.banned_by = actor.name[:150]
+    device.save(update_fields=["is_banned", "ban_reason", "banned_at", "banned_by", "updated_at"])
+    _record(device=device, action=EventAction.BANNED, actor=actor, details={"reason": device.ban_reason}, now=now)
+    return True
+
+
+@transaction.atomic
+def device_unban(*, device: Device, actor: Actor) -> bool:
+    """Lift a ban. Returns False when the device was not banned. Locks the device."""
+    device = device_lock(device=device, actor=actor)
+    if not device.is_banned:
+        return False
+    previous_reason = device.ban_reason
+    device.is_banned = False
+    device.ban_reason = ""
+    device.banned_at = None
+    device.banned_by = ""
+    device.save(update_fields=["is_banned", "ban_reason", "banned_at", "banned_by", "updated_at"])
+    _record(device=device, action=EventAction.UNBANNED, actor=actor, details={"previous_reason": previous_reason})
+    return True
+
+
+DEVICE_EDITABLE_FIELDS = ("type", "mac", "serial_number", "name", "version", "is_online")
+
+
+@transaction.atomic
+def device_update(*, device: Device, actor: Actor, **values) -> Device:
+    """Change a device's descriptive fields (DEVICE_EDITABLE_FIELDS), never its lifecycle.
+
+    Locks the device. `mac` must already be canonical. Raises DeviceConflict
+    when the MAC or the type and serial number belong to another device.
+    """
+    unknown = set(values) - set(DEVICE_EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"device_update() does not change {sorted(unknown)}")
+    locked = device_lock(device=device, actor=actor)
+    values = {k: (v or None) if k in ("mac", "serial_number") else v for k, v in values.items()}
+    changes = {k: [getattr(locked, k), v] for k, v in values.items() if getattr(locked, k) != v}
+    if not changes:
+        return locked
+    for key, value in values.items():
+        setattr(locked, key, value)
+    try:
+        with transaction.atomic():
+            locked.save(update_fields=[*changes, "updated_at"])
+    except IntegrityError as exc:
+        raise DeviceConflict() from exc
+    _record(device=locked, action=EventAction.UPDATED, actor=actor, details=changes)
+    return locked
+
+
+@transaction.atomic
+def account_create(
+    *,
+    login: str,
+    name: str = "",
+    password: str | None = None,
+    type: str = "user",
+    role: str = "user",
+    owner: Account | None = None,
+    is_vendor: bool = False,
+) -> Account:
+    account = Account(login=login, name=name, type=type, role=role, owner=owner, is_vendor=is_vendor)
+    account.set_password(password)
+    account.full_clean()
+    account.save(force_insert=True)
+    return account
+
+
+@transaction.atomic
+def api_key_create(*, name: str) -> tuple[ApiKey, str]:
+    """Create an API key. Returns it with the full secret, which is never stored."""
+    prefix, full_key = ApiKey.generate()
+    key = ApiKey(name=name, prefix=prefix, secret_hash=ApiKey.hash_secret(full_key))
+    key.full_clean()
+    key.save(force_insert=True)
+    return key, full_key
+
+
+def api_key_revoke(*, api_key: ApiKey) -> bool:
+    return bool(ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))

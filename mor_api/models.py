@@ -1,0 +1,1 @@
+"""Protocol data tied to devices.Device; see SPEC."""
