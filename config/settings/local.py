@@ -8,6 +8,9 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-development-only-not-secret
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
 }
+# Static files come straight from the apps: no collectstatic outside production.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
 
 # The embedded SQLite file and collected static files live here.
 (BASE_DIR / "var").mkdir(exist_ok=True)

@@ -11,5 +11,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
 }
+# Static files come straight from the apps: no collectstatic outside production.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
 DEVICE_DEACTIVATION_SECONDS = 300
 DEVICE_INITIALIZATION_SECONDS = 0

@@ -1,0 +1,52 @@
+import threading
+from collections.abc import Callable
+
+import pytest
+from django.db import connections
+from django.test import Client
+
+from devices.choices import EventSource
+from devices.services import Actor
+from tests.factories import AccountFactory, DeviceFactory
+
+
+@pytest.fixture
+def actor() -> Actor:
+    return Actor(source=EventSource.ADMIN, name="tester")
+
+
+@pytest.fixture
+def account(db):
+    return AccountFactory()
+
+
+@pytest.fixture
+def device(db):
+    return DeviceFactory()
+
+
+@pytest.fixture
+def client() -> Client:
+    return Client()
+
+
+def run_in_threads(count: int, work: Callable[[int], object]) -> list[object]:
+    """Run `work(i)` in `count` real threads released together; return each result or raised exception."""
+    barrier = threading.Barrier(count)
+    results: list[object] = [None] * count
+
+    def target(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as exc:  # the caller counts winners and losers
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results

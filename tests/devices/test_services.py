@@ -1,0 +1,257 @@
+"""Every allowed and every refused lifecycle transition (SPEC 2.2), with its error code."""
+
+import pytest
+from django.utils import timezone
+
+from devices import services
+from devices.choices import DeviceStatus, EventAction, EventSource
+from devices.errors import AccountNotUsable, DeviceConflict, DomainError
+from devices.models import Device, DeviceEvent
+from devices.signals import device_ownership_ended
+from tests.factories import AccountFactory, DeviceFactory
+
+pytestmark = pytest.mark.django_db
+
+STATES = {
+    "initializing": {"initializing": True},
+    "available": {},
+    "reserved": {"reserved": True},
+    "active": {"active": True},
+    "deactivating": {"deactivating": True},
+}
+
+
+def _run(operation: str, device: Device, actor):
+    account = device.account or AccountFactory()
+    return {
+        "reserve": lambda: services.device_reserve(device=device, actor=actor),
+        "unreserve": lambda: services.device_unreserve(device=device, actor=actor),
+        "activate": lambda: services.device_activate(device=device, account=account, actor=actor),
+        "activate_skip": lambda: services.device_activate(
+            device=device, account=account, actor=actor, skip_reserve_check=True
+        ),
+        "deactivate": lambda: services.device_deactivate(device=device, actor=actor),
+        "check": lambda: services.device_check_activatable(device=device, actor=actor),
+    }[operation]()
+
+
+# (operation, state) -> the new status, or the error code.
+TRANSITIONS = {
+    ("reserve", "initializing"): 33622,
+    ("reserve", "available"): DeviceStatus.RESERVED,
+    ("reserve", "reserved"): 33599,
+    ("reserve", "active"): 33603,
+    ("reserve", "deactivating"): 33610,
+    ("unreserve", "initializing"): 33622,
+    ("unreserve", "available"): 1000,
+    ("unreserve", "reserved"): DeviceStatus.AVAILABLE,
+    ("unreserve", "active"): 33603,
+    ("unreserve", "deactivating"): 33610,
+    ("activate", "initializing"): 33622,
+    ("activate", "available"): DeviceStatus.ACTIVE,
+    ("activate", "reserved"): 33599,
+    ("activate", "active"): 33603,
+    ("activate", "deactivating"): 33610,
+    ("activate_skip", "initializing"): 33622,
+    ("activate_skip", "available"): DeviceStatus.ACTIVE,
+    ("activate_skip", "reserved"): DeviceStatus.ACTIVE,
+    ("activate_skip", "active"): 33603,
+    ("activate_skip", "deactivating"): 33610,
+    ("deactivate", "initializing"): 33622,
+    ("deactivate", "available"): 1000,
+    ("deactivate", "reserved"): 33599,
+    ("deactivate", "active"): DeviceStatus.DEACTIVATING,
+    ("deactivate", "deactivating"): 33610,
+    ("check", "initializing"): 33622,
+    ("check", "available"): DeviceStatus.AVAILABLE,
+    ("check", "reserved"): 33599,
+    ("check", "active"): 33603,
+    ("check", "deactivating"): 33610,
+}
+
+
+@pytest.mark.parametrize(("operation", "state"), sorted(TRANSITIONS))
+def test_transition_table(operation, state, actor):
+    # given
+    device = DeviceFactory(**STATES[state])
+    events_before = DeviceEvent.objects.count()
+    expected = TRANSITIONS[(operation, state)]
+    # when / then
+    if isinstance(expected, int):
+        with pytest.raises(DomainError) as raised:
+            _run(operation, device, actor)
+        assert raised.value.code == expected
+        device.refresh_from_db()
+        assert device.status == state  # a refused transition changes nothing
+        assert DeviceEvent.objects.count() == events_before
+    else:
+        _run(operation, device, actor)
+        device.refresh_from_db()
+        assert device.status == expected
+        written = DeviceEvent.objects.count() - events_before
+        assert written == (0 if operation == "check" else 1)
+
+
+@pytest.mark.parametrize("operation", ["reserve", "activate", "activate_skip", "check"])
+@pytest.mark.parametrize("state", ["available", "reserved"])
+def test_a_banned_device_cannot_be_reserved_or_activated(operation, state, actor):
+    device = DeviceFactory(banned=True, **STATES[state])
+    with pytest.raises(DomainError) as raised:
+        _run(operation, device, actor)
+    assert raised.value.code == 33601
+    device.refresh_from_db()
+    assert device.status == state
+
+
+@pytest.mark.parametrize(
+    ("operation", "state", "after"),
+    [
+        ("unreserve", "reserved", DeviceStatus.AVAILABLE),
+        ("deactivate", "active", DeviceStatus.DEACTIVATING),
+    ],
+)
+def test_a_banned_device_keeps_its_other_transitions(operation, state, after, actor):
+    device = DeviceFactory(banned=True, **STATES[state])
+    _run(operation, device, actor)
+    device.refresh_from_db()
+    assert (device.status, device.is_banned) == (after, True)
+
+
+def test_activation_links_the_account_and_records_who_and_when(actor):
+    # given
+    device = DeviceFactory(reserved=True)
+    account = AccountFactory()
+    # when
+    services.device_activate(device=device, account=account, actor=actor, name="Front door", skip_reserve_check=True)
+    # then
+    device.refresh_from_db()
+    assert device.account == account
+    assert device.name == "Front door"
+    assert device.activated_at is not None
+    event = device.events.get()
+    assert (event.action, event.from_status, event.to_status) == ("activated", "reserved", "active")
+    assert (event.source, event.actor, event.details) == ("admin", "tester", {"account": account.login})
+
+
+@pytest.mark.parametrize("account_kwargs", [{"status": "blocked"}, {"deleted_at": timezone.now()}])
+def test_blocked_or_deleted_account_cannot_receive_a_device(account_kwargs, actor):
+    device = DeviceFactory()
+    with pytest.raises(AccountNotUsable):
+        services.device_activate(device=device, account=AccountFactory(**account_kwargs), actor=actor)
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.AVAILABLE
+
+
+def test_deactivation_waits_then_frees_the_device_and_ends_the_ownership(actor, settings):
+    # given
+    settings.DEVICE_DEACTIVATION_SECONDS = 300
+    device = DeviceFactory(active=True)
+    ended = []
+
+    def receiver(sender, device_ids, **kwargs):
+        ended.extend(device_ids)
+
+    device_ownership_ended.connect(receiver)
+    try:
+        # when
+        services.device_deactivate(device=device, actor=actor)
+        device.refresh_from_db()
+        # then: still owned while deactivating
+        assert device.status == DeviceStatus.DEACTIVATING
+        assert device.account is not None
+        assert ended == []
+        # when the time has passed, the next touch completes it in the same transaction
+        Device.objects.filter(pk=device.pk).update(status_until=timezone.now() - timezone.timedelta(seconds=1))
+        services.device_reserve(device=device, actor=actor)
+    finally:
+        device_ownership_ended.disconnect(receiver)
+    device.refresh_from_db()
+    assert (device.status, device.account, device.activated_at) == (DeviceStatus.RESERVED, None, None)
+    assert ended == [device.pk]
+    actions = list(device.events.order_by("id").values_list("action", flat=True))
+    assert actions == ["deactivation_started", "deactivation_finished", "reserved"]
+
+
+def test_deactivation_with_leave_reserved_ends_reserved(actor, settings):
+    settings.DEVICE_DEACTIVATION_SECONDS = 0
+    device = DeviceFactory(active=True)
+    services.device_deactivate(device=device, actor=actor, leave_reserved=True)
+    device.refresh_from_db()
+    assert (device.status, device.account, device.leave_reserved) == (DeviceStatus.RESERVED, None, False)
+
+
+def test_deactivation_with_zero_seconds_ends_at_once(actor, settings):
+    settings.DEVICE_DEACTIVATION_SECONDS = 0
+    device = DeviceFactory(active=True)
+    services.device_deactivate(device=device, actor=actor)
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.AVAILABLE
+    assert device.account is None
+
+
+def test_an_overdue_initialization_completes_when_the_device_is_touched(actor):
+    device = DeviceFactory(initializing=True, status_until=timezone.now() - timezone.timedelta(seconds=1))
+    services.device_reserve(device=device, actor=actor)
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.RESERVED
+    assert list(device.events.order_by("id").values_list("action", "from_status", "to_status")) == [
+        ("initialization_finished", "initializing", "available"),
+        ("reserved", "available", "reserved"),
+    ]
+
+
+def test_registration_initializes_for_the_configured_time(actor, settings):
+    settings.DEVICE_INITIALIZATION_SECONDS = 60
+    device = services.device_register(type="mediaagent", mac="A1B2C3D4E5F6", actor=actor)
+    assert device.status == DeviceStatus.INITIALIZING
+    assert device.status_until > timezone.now()
+    settings.DEVICE_INITIALIZATION_SECONDS = 0
+    other = services.device_register(type="mediaagent", mac="A1B2C3D4E5F7", actor=actor)
+    assert other.status == DeviceStatus.AVAILABLE
+
+
+def test_registration_refuses_a_taken_mac_or_type_and_serial(actor):
+    DeviceFactory(mac="A1B2C3D4E5F6", serial_number="SN1", type="mediaagent")
+    with pytest.raises(DeviceConflict):
+        services.device_register(type="Mobile", mac="A1B2C3D4E5F6", actor=actor)
+    with pytest.raises(DeviceConflict):
+        services.device_register(type="mediaagent", serial_number="SN1", actor=actor)
+    # the same serial number under another type is another device
+    services.device_register(type="SIP", serial_number="SN1", actor=actor)
+    assert Device.objects.count() == 2
+
+
+def test_ban_and_unban_are_idempotent_and_audited(actor):
+    device = DeviceFactory(active=True)
+    assert services.device_ban(device=device, reason="stolen", actor=actor) is True
+    assert services.device_ban(device=device, reason="again", actor=actor) is False
+    device.refresh_from_db()
+    assert (device.is_banned, device.ban_reason, device.banned_by, device.status) == (
+        True,
+        "stolen",
+        "tester",
+        DeviceStatus.ACTIVE,
+    )
+    assert services.device_unban(device=device, actor=actor) is True
+    assert services.device_unban(device=device, actor=actor) is False
+    device.refresh_from_db()
+    assert (device.is_banned, device.ban_reason, device.banned_at) == (False, "", None)
+    assert list(device.events.order_by("id").values_list("action", flat=True)) == ["banned", "unbanned"]
+
+
+def test_update_changes_descriptive_fields_only_and_records_the_changes(actor):
+    device = DeviceFactory(name="old")
+    services.device_update(device=device, actor=actor, name="new", version="2.0")
+    device.refresh_from_db()
+    assert (device.name, device.version) == ("new", "2.0")
+    assert device.events.get().details == {"name": ["old", "new"], "version": ["1.1.1.1", "2.0"]}
+    with pytest.raises(TypeError):
+        services.device_update(device=device, actor=actor, status="active")
+
+
+def test_every_event_records_source_actor_and_statuses(actor):
+    device = DeviceFactory()
+    services.device_reserve(device=device, actor=services.Actor(source=EventSource.COMMAND, name="reserve_devices"))
+    event = DeviceEvent.objects.get(device=device)
+    assert (event.action, event.source, event.actor) == (EventAction.RESERVED, "command", "reserve_devices")
+    assert (event.from_status, event.to_status) == ("available", "reserved")
