@@ -54,6 +54,10 @@ class DeviceTypeFilter(admin.SimpleListFilter):
 
 
 class DeviceAdminForm(forms.ModelForm):
+    mac = forms.CharField(
+        required=False, max_length=32, label="MAC", help_text="Any usual spelling, e.g. A1:B2:C3:D4:E5:F6."
+    )
+
     class Meta:
         model = Device
         fields = services.DEVICE_EDITABLE_FIELDS
@@ -134,6 +138,11 @@ class DeviceAdmin(admin.ModelAdmin):
         ("Audit trail", {"fields": ("recent_events",)}),
     )
     inlines = [ClientAppInline]
+
+    def get_inlines(self, request, obj):
+        # What protocols learn about a device is shown once it exists, never typed in.
+        return self.inlines if obj is not None else []
+
     EVENTS_SHOWN = 100
 
     @admin.display(description="events (newest first)")
@@ -248,7 +257,7 @@ class DeviceAdmin(admin.ModelAdmin):
     @admin.action(description="Deactivate selected devices", permissions=["change"])
     def deactivate(self, request, queryset):
         done, failures = 0, []
-        for device in queryset.only("pk", "mac", "serial_number", "uuid"):
+        for device in queryset.select_related(None).only("pk", "mac", "serial_number", "uuid"):
             try:
                 services.device_deactivate(device=device, actor=staff_actor(request))
                 done += 1

@@ -63,6 +63,12 @@ class Command(RowsCommand):
                 new.append((row, device))
                 row.outcome = "created"
                 continue
+            if (values["mac"] and device.mac and values["mac"] != device.mac) or (
+                values["serial_number"] and device.serial_number and values["serial_number"] != device.serial_number
+            ):
+                # A MAC or serial number is filled in when missing, never overwritten by a conflicting one.
+                row.fail("mac and serial_number belong to two different devices")
+                continue
             changes = self._changes(row, device, values, now)
             if row.outcome == FAILED:
                 continue

@@ -1,0 +1,251 @@
+"""The operators' admin (SPEC section 7) through the test client."""
+
+import re
+
+import pytest
+from constance import config
+from django.urls import reverse
+
+from devices.choices import DeviceStatus
+from devices.models import Account, ApiKey, Device, DeviceEvent
+from tests.factories import AccountFactory, DeviceFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:devices_device_changelist")
+
+
+def run_action(admin_client, action, devices, **extra):
+    data = {"action": action, "_selected_action": [d.pk for d in devices], **extra}
+    return admin_client.post(CHANGELIST, data, follow=True)
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_the_device_list_shows_macs_with_colons_and_owners(admin_client):
+    device = DeviceFactory(mac="A1B2C3D4E5F6", active=True)
+    response = admin_client.get(CHANGELIST)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "A1:B2:C3:D4:E5:F6" in html
+    assert device.account.login in html
+
+
+@pytest.mark.parametrize("typed", ["a1:b2:c3:d4:e5:f6", "A1-B2-C3-D4-E5-F6", "a1b2.c3d4.e5f6", "A1B2C3D4E5F6"])
+def test_search_finds_a_device_by_any_spelling_of_its_mac(admin_client, typed):
+    DeviceFactory(mac="A1B2C3D4E5F6")
+    DeviceFactory(mac="A1B2C3D4E5F7")
+    response = admin_client.get(CHANGELIST, {"q": typed})
+    assert [d.mac for d in response.context["cl"].result_list] == ["A1B2C3D4E5F6"]
+
+
+def test_search_finds_by_serial_uuid_owner_login_and_name(admin_client):
+    wanted = DeviceFactory(serial_number="SN-XYZ", name="Front door camera", active=True)
+    DeviceFactory()
+    for term in ["SN-XYZ", str(wanted.uuid), wanted.account.login.upper(), "door cam"]:
+        response = admin_client.get(CHANGELIST, {"q": term})
+        assert [d.pk for d in response.context["cl"].result_list] == [wanted.pk], term
+
+
+def test_filters_by_status_type_ban_and_online(admin_client):
+    reserved = DeviceFactory(reserved=True, type="SIP")
+    banned = DeviceFactory(banned=True, is_online=True)
+    DeviceFactory()
+    cases = {
+        "status__exact=reserved": [reserved.pk],
+        "type=SIP": [reserved.pk],
+        "is_banned__exact=1": [banned.pk],
+        "is_online__exact=1": [banned.pk],
+    }
+    for query, expected in cases.items():
+        response = admin_client.get(f"{CHANGELIST}?{query}")
+        assert [d.pk for d in response.context["cl"].result_list] == expected, query
+    # The type filter lists the types in use.
+    response = admin_client.get(CHANGELIST)
+    html = response.content.decode()
+    assert "?type=SIP" in html and "?type=mediaagent" in html
+
+
+def test_the_list_takes_a_fixed_number_of_queries_whatever_its_length(admin_client, django_assert_max_num_queries):
+    DeviceFactory.create_batch(60, active=True)
+    # session, user, the page's rows with owners (one join), a count for the paginator, the type filter,
+    # the action form: no query per row.
+    with django_assert_max_num_queries(8):
+        assert admin_client.get(CHANGELIST).status_code == 200
+
+
+def test_reserve_and_unreserve_actions_go_through_the_lifecycle(admin_client):
+    # given
+    free, active = DeviceFactory(), DeviceFactory(active=True)
+    # when
+    response = run_action(admin_client, "reserve", [free, active])
+    # then
+    assert "1 device(s) reserved, 0 unchanged, 1 failed" in messages_of(response)[0]
+    assert "Device already activated." in messages_of(response)[0]
+    free.refresh_from_db()
+    assert free.status == DeviceStatus.RESERVED
+    event = free.events.get()
+    assert (event.action, event.source, event.actor) == ("reserved", "admin", "admin")
+    # when
+    response = run_action(admin_client, "unreserve", [free])
+    free.refresh_from_db()
+    assert free.status == DeviceStatus.AVAILABLE
+    assert messages_of(response) == ["1 device(s) unreserved, 0 unchanged."]
+
+
+def test_ban_needs_a_reason_and_records_it(admin_client):
+    device = DeviceFactory()
+    response = run_action(admin_client, "ban", [device], reason="")
+    assert messages_of(response) == ["Give a ban reason: nothing was banned."]
+    device.refresh_from_db()
+    assert not device.is_banned
+
+    response = run_action(admin_client, "ban", [device], reason="reported stolen")
+    assert messages_of(response) == ["1 device(s) banned, 0 unchanged."]
+    device.refresh_from_db()
+    assert (device.is_banned, device.ban_reason, device.banned_by) == (True, "reported stolen", "admin")
+    assert device.status == DeviceStatus.AVAILABLE  # a ban does not touch the lifecycle
+
+    response = run_action(admin_client, "unban", [device])
+    device.refresh_from_db()
+    assert not device.is_banned
+    assert list(device.events.order_by("id").values_list("action", flat=True)) == ["banned", "unbanned"]
+
+
+def test_deactivate_action(admin_client, settings):
+    settings.DEVICE_DEACTIVATION_SECONDS = 300
+    active, free = DeviceFactory(active=True), DeviceFactory()
+    response = run_action(admin_client, "deactivate", [active, free])
+    assert "1 device(s) deactivated, 1 failed" in messages_of(response)[0]
+    active.refresh_from_db()
+    assert active.status == DeviceStatus.DEACTIVATING
+
+
+def test_the_device_page_shows_its_events(admin_client):
+    device = DeviceFactory()
+    run_action(admin_client, "ban", [device], reason="chargeback")
+    response = admin_client.get(reverse("admin:devices_device_change", args=[device.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Banned" in html and "chargeback" in html
+    events_link = reverse("admin:devices_deviceevent_changelist") + f"?device__id__exact={device.pk}"
+    assert admin_client.get(events_link).status_code == 200
+
+
+def test_adding_a_device_in_the_admin_registers_it_with_a_canonical_mac(admin_client):
+    response = admin_client.post(
+        reverse("admin:devices_device_add"),
+        {"type": "mediaagent", "mac": "a1-b2-c3-d4-e5-f6", "serial_number": "", "name": "x", "version": "1"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    device = Device.objects.get()
+    assert device.mac == "A1B2C3D4E5F6"
+    assert device.serial_number is None
+    assert device.events.get().action == "registered"
+
+
+def test_the_admin_form_refuses_a_bad_or_taken_mac(admin_client):
+    DeviceFactory(mac="A1B2C3D4E5F6")
+    url = reverse("admin:devices_device_add")
+    for mac in ["nope", "a1:b2:c3:d4:e5:f6"]:
+        response = admin_client.post(url, {"type": "x", "mac": mac, "serial_number": "", "name": "", "version": ""})
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors
+    assert Device.objects.count() == 1
+
+
+def test_editing_a_device_goes_through_the_service_and_is_audited(admin_client):
+    device = DeviceFactory(name="old")
+    url = reverse("admin:devices_device_change", args=[device.pk])
+    data = {
+        "type": device.type,
+        "mac": device.mac,
+        "serial_number": device.serial_number,
+        "name": "new",
+        "version": device.version,
+        "client_app-TOTAL_FORMS": 0,
+        "client_app-INITIAL_FORMS": 0,
+    }
+    response = admin_client.post(url, data, follow=True)
+    assert response.status_code == 200
+    device.refresh_from_db()
+    assert device.name == "new"
+    assert device.events.get().details == {"name": ["old", "new"]}
+
+
+def test_an_api_key_secret_is_shown_once_and_only_its_hash_is_kept(admin_client):
+    response = admin_client.post(reverse("admin:devices_apikey_add"), {"name": "billing"}, follow=True)
+    message = messages_of(response)[0]
+    secret = re.search(r"<code class='api-key-secret'>([^<]+)</code>", message).group(1)
+    key = ApiKey.objects.get()
+    assert secret.startswith(key.prefix + ".")
+    assert key.secret_hash == ApiKey.hash_secret(secret)
+    assert secret not in key.secret_hash
+    page = admin_client.get(reverse("admin:devices_apikey_change", args=[key.pk])).content.decode()
+    assert secret not in page
+
+
+def test_an_account_password_set_in_the_admin_is_hashed(admin_client):
+    response = admin_client.post(
+        reverse("admin:devices_account_add"),
+        {
+            "login": "new@example.com",
+            "name": "New",
+            "type": "user",
+            "status": "active",
+            "role": "user",
+            "billing_properties": "[]",
+            "new_password": "s3cret-pass",
+            "can_update_password": "on",
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    account = Account.objects.get(login="new@example.com")
+    assert account.password != "s3cret-pass"
+    assert account.check_password("s3cret-pass")
+
+
+def test_account_logins_are_unique_whatever_their_case(admin_client):
+    AccountFactory(login="Someone@Example.com")
+    response = admin_client.post(
+        reverse("admin:devices_account_add"),
+        {
+            "login": "someone@example.com",
+            "type": "user",
+            "status": "active",
+            "role": "user",
+            "billing_properties": "[]",
+        },
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert Account.objects.count() == 1
+
+
+def test_events_are_read_only(admin_client):
+    DeviceFactory()
+    assert admin_client.get(reverse("admin:devices_deviceevent_add")).status_code == 403
+    event = DeviceEvent.objects.create(device=Device.objects.get(), action="updated", source="admin")
+    page = admin_client.get(reverse("admin:devices_deviceevent_change", args=[event.pk]))
+    assert page.status_code == 200
+    assert b'type="submit" value="Save"' not in page.content
+
+
+def test_runtime_configuration_is_editable_in_the_admin(admin_client, client):
+    assert config.DEVICE_MANAGEMENT is True
+    response = admin_client.post(
+        reverse("admin:constance_config_changelist"),
+        {"version": _constance_form_version(admin_client)},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert config.DEVICE_MANAGEMENT is False
+    assert client.get("/api/base/configs").json()["data"] == {"device_management": 0}
+
+
+def _constance_form_version(admin_client) -> str:
+    page = admin_client.get(reverse("admin:constance_config_changelist"))
+    return page.context["form"].initial["version"]

@@ -1,0 +1,85 @@
+"""Cross-cutting: probes, request ids, the OpenAPI schema, JSON errors."""
+
+import json
+import uuid
+
+import pytest
+from django.core.management import call_command
+from django.db import OperationalError
+
+from devices.models import DeviceEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_answers_without_the_database(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = client.get("/healthz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_readyz_makes_one_database_round_trip(client, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        response = client.get("/readyz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok", "database": "ok"})
+
+
+def test_readyz_says_unavailable_when_the_database_fails(client, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("django.db.backends.utils.CursorWrapper.execute", broken)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "OperationalError"}
+
+
+def test_every_response_carries_a_generated_request_id(client):
+    first = client.get("/healthz")["X-Request-ID"]
+    second = client.get("/api/base/configs")["X-Request-ID"]
+    assert len(first) == 32 and first != second
+
+
+def test_a_proxys_request_id_is_kept_and_lands_in_the_events(client):
+    sent = uuid.uuid4().hex
+    body = {
+        "mac_address": "A1B2C3D4E5F6",
+        "device_os": "iOS",
+        "device_version": "1",
+        "device_type": "Mobile",
+        "app_version": "1",
+        "app_name": "x",
+    }
+    response = client.post("/api/v2/device", json.dumps(body), content_type="application/json", HTTP_X_REQUEST_ID=sent)
+    assert response["X-Request-ID"] == sent
+    assert DeviceEvent.objects.get().request_id == sent
+
+
+def test_a_malformed_request_id_is_replaced(client):
+    response = client.get("/healthz", HTTP_X_REQUEST_ID="<script>" * 50)
+    assert len(response["X-Request-ID"]) == 32
+
+
+def test_the_openapi_schema_builds_without_warnings(tmp_path):
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    text = out.read_text()
+    for path in ["/api/v2/device:", "/api/base/configs:"]:
+        assert path in text
+
+
+def test_the_docs_page_and_schema_are_served(client):
+    assert client.get("/api/docs/").status_code == 200
+    schema = client.get("/api/schema/?format=json")
+    assert schema.status_code == 200
+    operation = json.loads(schema.content)["paths"]["/api/v2/device"]["post"]
+    assert set(operation["responses"]) == {"200", "400", "403"}
+    example = operation["responses"]["200"]["content"]["application/json"]["examples"]["Success"]["value"]
+    assert example["data"] == {"mac_address": "A1B2C3D4E5F6", "status": 1, "ban_status": 0}
+
+
+def test_unknown_paths_get_json_not_html(client, settings):
+    settings.DEBUG = False
+    response = client.get("/no/such/path")
+    assert response.status_code == 404
+    assert response.json() == {"message": "Not found."}
