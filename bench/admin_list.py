@@ -137,10 +137,8 @@ def main() -> None:
 
     django.setup()
     ensure_database()
-    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
-
     from django.test.utils import setup_test_environment
 
     setup_test_environment()  # the test client then sees each response's template context
