@@ -10,6 +10,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from devices import bulk, services
 from devices.choices import EventSource
@@ -172,7 +173,7 @@ class DeviceAdmin(admin.ModelAdmin):
             '<table class="device-events"><thead><tr><th>time</th><th>action</th><th>status</th><th>source</th>'
             "<th>actor</th><th>request id</th><th>details</th></tr></thead><tbody>{}</tbody></table>"
             '<p><a href="{}">All events of this device</a></p>',
-            rows or format_html('<tr><td colspan="7">No events.</td></tr>'),
+            rows or mark_safe('<tr><td colspan="7">No events.</td></tr>'),
             all_url,
         )
 
@@ -257,7 +258,9 @@ class DeviceAdmin(admin.ModelAdmin):
     @admin.action(description="Deactivate selected devices", permissions=["change"])
     def deactivate(self, request, queryset):
         done, failures = 0, []
-        for device in queryset.select_related(None).only("pk", "mac", "serial_number", "uuid"):
+        for device in queryset.select_related(None).only(
+            "pk", "mac", "serial_number", "uuid", "status", "status_until"
+        ):
             try:
                 services.device_deactivate(device=device, actor=staff_actor(request))
                 done += 1

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from devices.choices import TRANSIENT_STATUSES, DeviceStatus, EventAction
+from devices.choices import DeviceStatus, EventAction
 from devices.errors import DeviceBanned, DeviceNotReserved, DomainError
 from devices.models import Device, DeviceEvent
-from devices.services import _TRANSITION_FIELDS, Actor, _finish_transition, _require_status, build_event
+from devices.services import _TRANSITION_FIELDS, Actor, _finish_transition, _is_overdue, _require_status, build_event
 from devices.signals import device_ownership_ended
 
 
@@ -25,9 +25,7 @@ class BulkOutcome:
 
 def settle_many(devices: list[Device], *, actor: Actor, now) -> None:
     """Complete the overdue transient states among locked devices: one UPDATE, one INSERT."""
-    overdue = [
-        d for d in devices if d.status in TRANSIENT_STATUSES and d.status_until is not None and d.status_until <= now
-    ]
+    overdue = [d for d in devices if _is_overdue(d, now)]
     if not overdue:
         return
     events, ended = [], []

@@ -4,6 +4,7 @@ Each service owns its transaction and locks the rows it changes, so the admin,
 the commands and the four protocols share the same boundaries and rules.
 """
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -111,7 +112,7 @@ _TRANSITION_FIELDS = ["status", "status_until", "leave_reserved", "account", "ac
 
 def _settle(device: Device, *, actor: Actor, now: datetime) -> None:
     """Complete an overdue transient state of a locked device, in the caller's transaction."""
-    if device.status not in TRANSIENT_STATUSES or device.status_until is None or device.status_until > now:
+    if not _is_overdue(device, now):
         return
     from_status = device.status
     action = _finish_transition(device)
@@ -121,17 +122,41 @@ def _settle(device: Device, *, actor: Actor, now: datetime) -> None:
     _record(device=device, action=action, actor=actor, from_status=from_status, now=now)
 
 
+def _is_overdue(device: Device, now: datetime) -> bool:
+    return device.status in TRANSIENT_STATUSES and device.status_until is not None and device.status_until <= now
+
+
+def _settles_first(service):
+    """Complete an overdue transient state in a transaction of its own before the service runs.
+
+    The completion is a fact whatever the request: it must stay done when the
+    service then refuses (and rolls back) its own change. Costs nothing for a
+    device that isn't overdue; the service re-checks on its locked row anyway.
+    """
+
+    @functools.wraps(service)
+    def wrapper(*, device: Device, actor: Actor, **kwargs):
+        if _is_overdue(device, timezone.now()):
+            with transaction.atomic():
+                device_lock(device=device, actor=actor)
+        return service(device=device, actor=actor, **kwargs)
+
+    return wrapper
+
+
 def device_lock(*, device: Device | int, actor: Actor, now: datetime | None = None) -> Device:
     """Lock a device row for the current transaction and settle an overdue transient state.
 
     Must run inside transaction.atomic(). Raises Device.DoesNotExist.
     """
     pk = device.pk if isinstance(device, Device) else device
-    locked = Device.objects.select_for_update(of=("self",)).get(pk=pk)
+    # The owner comes in the same query: events name it (only the device row is locked).
+    locked = Device.objects.select_for_update(of=("self",)).select_related("account").get(pk=pk)
     _settle(locked, actor=actor, now=now or timezone.now())
     return locked
 
 
+@_settles_first
 @transaction.atomic
 def device_check_activatable(*, device: Device, actor: Actor) -> Device:
     """Raise the error that activating the device now would raise; change nothing else.
@@ -271,6 +296,7 @@ def _lock_by_mac(mac: str) -> Device | None:
     return Device.objects.select_for_update(of=("self",)).select_related("client_app").filter(mac=mac).first()
 
 
+@_settles_first
 @transaction.atomic
 def device_reserve(*, device: Device, actor: Actor) -> Device:
     """Reserve an available device.
@@ -288,6 +314,7 @@ def device_reserve(*, device: Device, actor: Actor) -> Device:
     return device
 
 
+@_settles_first
 @transaction.atomic
 def device_unreserve(*, device: Device, actor: Actor) -> Device:
     """Make a reserved device available again.
@@ -303,6 +330,7 @@ def device_unreserve(*, device: Device, actor: Actor) -> Device:
     return device
 
 
+@_settles_first
 @transaction.atomic
 def device_activate(
     *,
@@ -344,6 +372,7 @@ def device_activate(
     return device
 
 
+@_settles_first
 @transaction.atomic
 def device_deactivate(*, device: Device, actor: Actor, leave_reserved: bool = False) -> Device:
     """Start the deactivation of an active device; it ends after DEVICE_DEACTIVATION_SECONDS.
@@ -372,6 +401,7 @@ def device_deactivate(*, device: Device, actor: Actor, leave_reserved: bool = Fa
     return device
 
 
+@_settles_first
 @transaction.atomic
 def device_ban(*, device: Device, reason: str, actor: Actor) -> bool:
     """Ban a device; its status does not change. Returns False when it was already banned.
@@ -391,6 +421,7 @@ def device_ban(*, device: Device, reason: str, actor: Actor) -> bool:
     return True
 
 
+@_settles_first
 @transaction.atomic
 def device_unban(*, device: Device, actor: Actor) -> bool:
     """Lift a ban. Returns False when the device was not banned. Locks the device."""
@@ -410,6 +441,7 @@ def device_unban(*, device: Device, actor: Actor) -> bool:
 DEVICE_EDITABLE_FIELDS = ("type", "mac", "serial_number", "name", "version", "is_online")
 
 
+@_settles_first
 @transaction.atomic
 def device_update(*, device: Device, actor: Actor, **values) -> Device:
     """Change a device's descriptive fields (DEVICE_EDITABLE_FIELDS), never its lifecycle.

@@ -64,7 +64,9 @@ def test_the_openapi_schema_builds_without_warnings(tmp_path):
     out = tmp_path / "schema.yaml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
     text = out.read_text()
-    for path in ["/api/v2/device:", "/api/base/configs:"]:
+    for path in ["/api/v2/device:", "/api/base/configs:"] + [
+        f"/api/v1/billing/devices/{name}:" for name in ["check", "reserve", "unreserve", "activate", "deactivate"]
+    ]:
         assert path in text
 
 
@@ -83,3 +85,25 @@ def test_unknown_paths_get_json_not_html(client, settings):
     response = client.get("/no/such/path")
     assert response.status_code == 404
     assert response.json() == {"message": "Not found."}
+
+
+def test_billing_operations_document_their_errors_and_the_bearer_key(client):
+    schema = json.loads(client.get("/api/schema/?format=json").content)
+    activate = schema["paths"]["/api/v1/billing/devices/activate"]["post"]
+    assert set(activate["responses"]) == {"201", "400", "401", "422"}
+    assert activate["security"] == [{"ApiKey": []}]
+    assert schema["components"]["securitySchemes"]["ApiKey"] == {"type": "http", "scheme": "bearer"}
+    example = activate["responses"]["201"]["content"]["application/json"]["examples"]["ActivatedDevice"]["value"]
+    assert set(example) == {
+        "id",
+        "serial_number",
+        "mac",
+        "name",
+        "version",
+        "created_at",
+        "last_updated_at",
+        "is_online",
+        "user",
+        "storages",
+        "cameras_count",
+    }

@@ -1,8 +1,8 @@
 """The client device registry's wire format (seed 002)."""
 
-from django.core.validators import ProhibitNullCharactersValidator
 from rest_framework import serializers
 
+from devices.api.fields import MessageCharField
 from devices.macs import InvalidMac, normalize_mac
 
 
@@ -13,25 +13,12 @@ def _field_messages(name: str) -> dict[str, str]:
         "null": f"The {name} field must not be empty.",
         "invalid": f"The {name} field must be a string.",
         "max_length": f"The {name} field must not be longer than {{max_length}} characters.",
+        "null_characters": f"The {name} field must not contain null characters.",
     }
 
 
-class WireCharField(serializers.CharField):
-    """A required, non-empty string whose every error names the field in the protocol's words."""
-
-    def __init__(self, *, wire_name: str, **kwargs):
-        super().__init__(error_messages=_field_messages(wire_name), **kwargs)
-        null_message = f"The {wire_name} field must not contain null characters."
-        self.validators = [
-            ProhibitNullCharactersValidator(message=null_message)
-            if isinstance(validator, ProhibitNullCharactersValidator)
-            else validator
-            for validator in self.validators
-        ]
-
-
 def _required_text(name: str, max_length: int = 64, help_text: str = "") -> serializers.CharField:
-    return WireCharField(wire_name=name, max_length=max_length, help_text=help_text)
+    return MessageCharField(messages=_field_messages(name), max_length=max_length, help_text=help_text)
 
 
 class DeviceRegisterInputSerializer(serializers.Serializer):

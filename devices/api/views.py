@@ -10,6 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from devices.api.fields import validation_message
 from devices.api.serializers import (
     ConfigsEnvelopeSerializer,
     DeviceEnvelopeSerializer,
@@ -22,20 +23,6 @@ from devices.errors import DomainError
 from devices.services import Actor, device_register_client
 
 logger = logging.getLogger(__name__)
-
-
-def validation_message(errors: dict) -> tuple[str, dict[str, list[str]]]:
-    """Laravel-style: the first message, plus how many more there are; messages per field."""
-    per_field = {
-        field: [str(m) for m in (messages if isinstance(messages, list) else [messages])]
-        for field, messages in errors.items()
-    }
-    texts = [text for messages in per_field.values() for text in messages]
-    if not texts:
-        return "The given data was invalid.", per_field
-    more = len(texts) - 1
-    suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
-    return texts[0] + suffix, per_field
 
 
 class RegistryAPIView(APIView):

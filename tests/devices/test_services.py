@@ -255,3 +255,18 @@ def test_every_event_records_source_actor_and_statuses(actor):
     event = DeviceEvent.objects.get(device=device)
     assert (event.action, event.source, event.actor) == (EventAction.RESERVED, "command", "reserve_devices")
     assert (event.from_status, event.to_status) == ("available", "reserved")
+
+
+def test_a_refused_operation_keeps_the_completion_of_an_overdue_state(actor):
+    # given: a deactivation that ended a second ago, back to reserved
+    device = DeviceFactory(deactivating=True, leave_reserved=True)
+    Device.objects.filter(pk=device.pk).update(status_until=timezone.now() - timezone.timedelta(seconds=1))
+    device.refresh_from_db()
+    # when: reserving is refused (the device is reserved once the deactivation is complete)
+    with pytest.raises(DomainError) as raised:
+        services.device_reserve(device=device, actor=actor)
+    # then: the refusal rolled back only its own change
+    assert raised.value.code == 33599
+    device.refresh_from_db()
+    assert (device.status, device.account) == (DeviceStatus.RESERVED, None)
+    assert list(device.events.values_list("action", flat=True)) == ["deactivation_finished"]

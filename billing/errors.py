@@ -1,0 +1,40 @@
+"""The billing API's one error table: every failure in its own wire format."""
+
+import logging
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from devices.api.fields import validation_message
+from devices.errors import AccountNotUsable, DomainError
+
+logger = logging.getLogger(__name__)
+
+
+def billing_exception_handler(exc, context) -> Response:
+    if isinstance(exc, AccountNotUsable):
+        # The account was blocked between validation and activation: the same answer as validation's.
+        message = "The selected login is invalid."
+        return Response({"message": message, "errors": {"login": [message]}}, status=422)
+    if isinstance(exc, DomainError):
+        return Response({"message": exc.message, "code": exc.code}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"body": exc.detail}
+        message, errors = validation_message(detail)
+        return Response({"message": message, "errors": errors}, status=422)
+    if isinstance(exc, exceptions.ParseError):
+        message = "The request body is not valid JSON."
+        return Response({"message": message, "errors": {"body": [message]}}, status=422)
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed | exceptions.PermissionDenied):
+        return Response(
+            {"message": "Unauthenticated."},
+            status=status.HTTP_401_UNAUTHORIZED,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if isinstance(exc, exceptions.Throttled):
+        headers = {"Retry-After": str(int(exc.wait))} if exc.wait else {}
+        return Response({"message": "Too Many Attempts."}, status=429, headers=headers)
+    if isinstance(exc, exceptions.APIException):
+        return Response({"message": str(exc.detail)}, status=exc.status_code)
+    logger.exception("Unexpected error in the billing API")
+    return Response({"message": "Server Error"}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)

@@ -1,0 +1,474 @@
+"""The VMS billing API of seeds 000 and 001 (SPEC section 3) through HTTP."""
+
+import pytest
+from django.utils import timezone
+
+from billing.models import Camera, Storage
+from devices.choices import DeviceStatus
+from devices.models import ApiKey, Device, DeviceEvent
+from tests.billing.conftest import BillingClient
+from tests.factories import AccountFactory, DeviceFactory
+
+pytestmark = pytest.mark.django_db
+
+TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$"
+RESERVED_KEYS = {
+    "id",
+    "type",
+    "uuid",
+    "serial_number",
+    "status",
+    "mac",
+    "name",
+    "version",
+    "created_at",
+    "last_updated_at",
+    "is_online",
+}
+ACTIVATED_KEYS = {
+    "id",
+    "serial_number",
+    "mac",
+    "name",
+    "version",
+    "created_at",
+    "last_updated_at",
+    "is_online",
+    "user",
+    "storages",
+    "cameras_count",
+}
+USER_KEYS = {
+    "id",
+    "login",
+    "name",
+    "type",
+    "status",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "can_update_password",
+    "billing_properties",
+}
+
+
+@pytest.fixture
+def media_agent(db) -> Device:
+    return DeviceFactory(type="mediaagent", mac="A1B2C3D4E5F6", serial_number="sn", version="1.1.1.1", is_online=True)
+
+
+@pytest.fixture
+def customer(db):
+    return AccountFactory(login="user@mail.com", name="user", type="special")
+
+
+# -- authentication --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header", [None, "", "Bearer", "Bearer nope", "Bearer a.b", "Basic dXNlcjpwYXNz", "Bearer x y"]
+)
+def test_a_missing_or_wrong_key_is_401_unauthenticated(media_agent, header):
+    extra = {} if header is None else {"HTTP_AUTHORIZATION": header}
+    response = BillingClient(None).post("reserve", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"}, **extra)
+    assert response.status_code == 401
+    assert response.json() == {"message": "Unauthenticated."}
+    assert response["WWW-Authenticate"] == "Bearer"
+    media_agent.refresh_from_db()
+    assert media_agent.status == DeviceStatus.AVAILABLE
+
+
+def test_a_revoked_key_is_401_and_a_wrong_secret_with_a_real_prefix_too(api_key, media_agent):
+    key, secret = api_key
+    forged = key.prefix + ".forged-secret"
+    assert BillingClient(forged).post("check", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"}).status_code == 401
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    assert BillingClient(secret).post("check", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"}).status_code == 401
+
+
+def test_a_used_key_records_when(api_key, billing, media_agent):
+    billing.post("check", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"})
+    api_key[0].refresh_from_db()
+    assert api_key[0].last_used_at is not None
+
+
+# -- the seeds' examples ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mac", ["A1B2C3D4E5F6", "a1:b2:c3:d4:e5:f6", "A1-B2-C3-D4-E5-F6", "a1b2.c3d4.e5f6"])
+def test_reserve_answers_the_seeds_reserved_device(billing, media_agent, mac):
+    # when
+    response = billing.post("reserve", {"type": "mediaagent", "mac": mac, "serial_number": "sn"})
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == RESERVED_KEYS
+    assert body == {
+        "id": media_agent.pk,
+        "type": "mediaagent",
+        "uuid": str(media_agent.uuid),
+        "serial_number": "sn",
+        "status": "reserve",
+        "mac": "A1B2C3D4E5F6",
+        "name": None,
+        "version": "1.1.1.1",
+        "created_at": None,
+        "last_updated_at": None,
+        "is_online": True,
+    }
+    media_agent.refresh_from_db()
+    assert media_agent.status == DeviceStatus.RESERVED
+    event = media_agent.events.get()
+    assert (event.source, event.actor, event.action) == ("billing", "billing-test", "reserved")
+
+
+def test_activate_answers_the_seeds_activated_device(billing, media_agent, customer):
+    # given
+    Storage.objects.create(device=media_agent, path="/storage1", usage=73.723, capacity=137)
+    Camera.objects.create(device=media_agent, name="Gate")
+    body = {
+        "login": "user@mail.com",
+        "name": "test",
+        "type": "mediaagent",
+        "mac": "a1:b2:c3:d4:e5:f6",
+        "serial_number": "sn",
+        "skip_reserve_check": False,
+    }
+    # when
+    response = billing.post("activate", body)
+    # then
+    assert response.status_code == 201
+    data = response.json()
+    assert set(data) == ACTIVATED_KEYS
+    assert set(data["user"]) == USER_KEYS
+    storage = Storage.objects.get()
+    assert data["storages"] == [{"id": storage.pk, "path": "/storage1", "usage": 73.723, "capacity": 137}]
+    assert data["cameras_count"] == 1
+    assert (data["id"], data["serial_number"], data["mac"], data["name"], data["version"]) == (
+        media_agent.pk,
+        "sn",
+        "A1B2C3D4E5F6",
+        "test",
+        "1.1.1.1",
+    )
+    assert data["last_updated_at"] is None
+    assert data["is_online"] is True
+    import re
+
+    assert re.match(TIME, data["created_at"])
+    user = data["user"]
+    assert (user["id"], user["login"], user["name"], user["type"], user["status"]) == (
+        customer.pk,
+        "user@mail.com",
+        "user",
+        "special",
+        "active",
+    )
+    assert re.match(TIME, user["created_at"]) and re.match(TIME, user["updated_at"])
+    assert (user["deleted_at"], user["can_update_password"], user["billing_properties"]) == (None, True, [])
+    media_agent.refresh_from_db()
+    assert (media_agent.status, media_agent.account, media_agent.name) == (DeviceStatus.ACTIVE, customer, "test")
+
+
+def test_check_is_204_for_a_free_device_and_changes_nothing(billing, media_agent):
+    response = billing.post("check", {"type": "mediaagent", "serial_number": "sn"})
+    assert response.status_code == 204
+    assert response.content == b""
+    assert not DeviceEvent.objects.exists()
+
+
+def test_unreserve_and_deactivate_are_204(billing, media_agent, customer, settings):
+    settings.DEVICE_DEACTIVATION_SECONDS = 300
+    billing.post("reserve", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"})
+    assert billing.post("unreserve", {"uuid": str(media_agent.uuid)}).status_code == 204
+    billing.post("activate", {"login": "user@mail.com", "name": "n", "type": "mediaagent", "mac": "A1B2C3D4E5F6"})
+    response = billing.post("deactivate", {"uuid": str(media_agent.uuid)})
+    assert (response.status_code, response.content) == (204, b"")
+    media_agent.refresh_from_db()
+    assert media_agent.status == DeviceStatus.DEACTIVATING
+
+
+def test_deactivation_with_leave_reserved_ends_reserved_and_clears_storages_and_cameras(
+    billing, media_agent, customer, settings
+):
+    # given
+    settings.DEVICE_DEACTIVATION_SECONDS = 300
+    billing.post("activate", {"login": "user@mail.com", "name": "n", "type": "mediaagent", "mac": "A1B2C3D4E5F6"})
+    Storage.objects.create(device=media_agent, path="/s", usage=1, capacity=2)
+    Camera.objects.create(device=media_agent, name="c")
+    # when
+    assert billing.post("deactivate", {"uuid": str(media_agent.uuid), "leave_reserved": True}).status_code == 204
+    # then: deactivation until the time has passed
+    response = billing.post("reserve", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"})
+    assert response.json() == {"message": "Device in the process of deactivation.", "code": 33610}
+    assert Storage.objects.count() == 1
+    Device.objects.filter(pk=media_agent.pk).update(status_until=timezone.now() - timezone.timedelta(seconds=1))
+    response = billing.post("reserve", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"})
+    assert response.json() == {"message": "Device reserved.", "code": 33599}
+    media_agent.refresh_from_db()
+    assert (media_agent.status, media_agent.account) == (DeviceStatus.RESERVED, None)
+    assert Storage.objects.count() == Camera.objects.count() == 0
+
+
+# -- every state error through HTTP --------------------------------------------------------
+
+
+def _ref(device):
+    return {"type": device.type, "mac": device.mac}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "state", "code"),
+    [
+        ("reserve", {"active": True}, 33603),
+        ("reserve", {"deactivating": True}, 33610),
+        ("reserve", {"initializing": True}, 33622),
+        ("reserve", {"reserved": True}, 33599),
+        ("reserve", {"banned": True}, 33601),
+        ("check", {"active": True}, 33603),
+        ("check", {"deactivating": True}, 33610),
+        ("check", {"initializing": True}, 33622),
+        ("check", {"reserved": True}, 33599),
+        ("check", {"banned": True}, 33601),
+        ("activate", {"active": True}, 33603),
+        ("activate", {"deactivating": True}, 33610),
+        ("activate", {"initializing": True}, 33622),
+        ("activate", {"reserved": True}, 33599),
+        ("activate", {"banned": True}, 33601),
+    ],
+)
+def test_state_errors_by_device_ref(billing, customer, endpoint, state, code):
+    device = DeviceFactory(**state)
+    body = {**_ref(device), "login": customer.login, "name": "n"} if endpoint == "activate" else _ref(device)
+    response = billing.post(endpoint, body)
+    assert response.status_code == 400
+    assert set(response.json()) == {"message", "code"}
+    assert response.json()["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "state", "code"),
+    [
+        ("unreserve", {}, 1000),
+        ("unreserve", {"active": True}, 33603),
+        ("unreserve", {"deactivating": True}, 33610),
+        ("unreserve", {"initializing": True}, 33622),
+        ("deactivate", {}, 1000),
+        ("deactivate", {"reserved": True}, 33599),
+        ("deactivate", {"deactivating": True}, 33610),
+        ("deactivate", {"initializing": True}, 33622),
+    ],
+)
+def test_state_errors_by_uuid(billing, endpoint, state, code):
+    device = DeviceFactory(**state)
+    response = billing.post(endpoint, {"uuid": str(device.uuid)})
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+
+
+def test_activate_a_reserved_device_with_skip_reserve_check(billing, customer):
+    device = DeviceFactory(reserved=True)
+    body = {**_ref(device), "login": customer.login, "name": "n", "skip_reserve_check": True}
+    assert billing.post("activate", body).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        {"type": "mediaagent", "mac": "FFFFFFFFFFFF"},  # unknown
+        {"type": "SIP", "mac": "A1B2C3D4E5F6"},  # the wrong type
+        {"type": "mediaagent", "serial_number": "unknown"},
+        {"type": "mediaagent", "mac": "A1B2C3D4E5F6", "serial_number": "OTHER"},  # two different devices
+    ],
+)
+@pytest.mark.parametrize("endpoint", ["check", "reserve", "activate"])
+def test_device_not_found_is_33600(billing, customer, media_agent, ref, endpoint):
+    DeviceFactory(type="mediaagent", serial_number="OTHER")
+    body = {**ref, "login": customer.login, "name": "n"} if endpoint == "activate" else ref
+    response = billing.post(endpoint, body)
+    assert response.status_code == 400
+    assert response.json() == {"message": "Device not found.", "code": 33600}
+
+
+# -- validation: 422 ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "account_kwargs",
+    [None, {"status": "blocked"}, {"deleted_at": timezone.now()}],
+    ids=["unknown", "blocked", "deleted"],
+)
+def test_an_unknown_blocked_or_deleted_login_is_422(billing, media_agent, account_kwargs):
+    if account_kwargs is not None:
+        AccountFactory(login="user@mail.com", **account_kwargs)
+    response = billing.post(
+        "activate", {"login": "user@mail.com", "name": "n", "type": "mediaagent", "mac": "A1B2C3D4E5F6"}
+    )
+    assert response.status_code == 422
+    assert response.json() == {
+        "message": "The selected login is invalid.",
+        "errors": {"login": ["The selected login is invalid."]},
+    }
+    media_agent.refresh_from_db()
+    assert media_agent.status == DeviceStatus.AVAILABLE
+
+
+def test_the_login_is_found_whatever_its_case(billing, media_agent, customer):
+    body = {"login": "USER@MAIL.COM", "name": "n", "type": "mediaagent", "mac": "A1B2C3D4E5F6"}
+    assert billing.post("activate", body).status_code == 201
+
+
+def test_an_empty_activate_lists_every_error_in_laravels_words(billing):
+    response = billing.post("activate", {})
+    assert response.status_code == 422
+    assert response.json() == {
+        "message": "The login field is required. (and 4 more errors)",
+        "errors": {
+            "login": ["The login field is required."],
+            "name": ["The name field is required."],
+            "type": ["The type field is required."],
+            "mac": ["The mac field is required when serial number is not present."],
+            "serial_number": ["The serial number field is required when mac is not present."],
+        },
+    }
+
+
+@pytest.mark.parametrize("endpoint", ["check", "reserve"])
+def test_neither_mac_nor_serial_is_422(billing, endpoint):
+    response = billing.post(endpoint, {"type": "mediaagent", "mac": "", "serial_number": None})
+    assert response.status_code == 422
+    assert (
+        response.json()["message"] == "The mac field is required when serial number is not present. (and 1 more error)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"type": "mediaagent", "mac": "fake_mac_5"}, "mac", "The mac field format is invalid."),
+        ({"type": 5, "mac": "A1B2C3D4E5F6"}, None, None),  # a number is taken as its text, as Laravel does
+        ({"type": ["x"], "mac": "A1B2C3D4E5F6"}, "type", "The type field must be a string."),
+        ({"type": "x" * 33, "mac": "A1B2C3D4E5F6"}, "type", "The type field must not be greater than 32 characters."),
+        ({"type": "media\x00agent", "mac": "A1B2C3D4E5F6"}, "type", "The type field must not contain null characters."),
+    ],
+)
+def test_bad_fields_are_422_with_laravels_texts(billing, body, field, message):
+    response = billing.post("reserve", body)
+    if field is None:
+        assert response.status_code == 400  # valid, but no such device
+        return
+    assert response.status_code == 422
+    assert response.json() == {"message": message, "errors": {field: [message]}}
+
+
+@pytest.mark.parametrize("value", ["yes", 2, None, [], "maybe"])
+def test_skip_reserve_check_must_be_a_boolean(billing, customer, media_agent, value):
+    body = {
+        "login": customer.login,
+        "name": "n",
+        "type": "mediaagent",
+        "mac": "A1B2C3D4E5F6",
+        "skip_reserve_check": value,
+    }
+    response = billing.post("activate", body)
+    assert response.status_code == 422
+    assert response.json()["errors"] == {"skip_reserve_check": ["The skip reserve check field must be true or false."]}
+
+
+@pytest.mark.parametrize("value", [True, False, 1, 0, "1", "0", "true", "false"])
+def test_skip_reserve_check_accepts_laravels_booleans(billing, customer, media_agent, value):
+    body = {
+        "login": customer.login,
+        "name": "n",
+        "type": "mediaagent",
+        "mac": "A1B2C3D4E5F6",
+        "skip_reserve_check": value,
+    }
+    assert billing.post("activate", body).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("uuid", "message"),
+    [
+        ("7a593d26-8cfd-47e9-8647-1fb18a36fedb", "The selected uuid is invalid."),
+        ("not-a-uuid", "The uuid field must be a valid UUID."),
+        ("", "The uuid field is required."),
+    ],
+)
+@pytest.mark.parametrize("endpoint", ["unreserve", "deactivate"])
+def test_a_bad_or_unknown_uuid_is_422(billing, endpoint, uuid, message):
+    response = billing.post(endpoint, {"uuid": uuid})
+    assert response.status_code == 422
+    assert response.json() == {"message": message, "errors": {"uuid": [message]}}
+
+
+@pytest.mark.parametrize("raw", ['{"type": ', "not json", "[1]", "null", "42"])
+def test_a_malformed_or_non_object_body_is_422(billing, raw):
+    response = billing.post("reserve", raw=raw)
+    assert response.status_code == 422
+    assert set(response.json()) == {"message", "errors"}
+
+
+def test_other_methods_are_405_json(billing):
+    response = billing.client.get("/api/v1/billing/devices/reserve", HTTP_AUTHORIZATION=f"Bearer {billing.secret}")
+    assert response.status_code == 405
+    assert response.json() == {"message": 'Method "GET" not allowed.'}
+
+
+# -- query counts ------------------------------------------------------------------------------
+
+
+def _warm(billing):
+    """The first request of a key records its use; the counts below are for the requests after it."""
+    billing.post("check", {"type": "none", "mac": "000000000000"})
+
+
+@pytest.mark.parametrize("storages", [0, 50])
+def test_activate_takes_a_fixed_number_of_queries(billing, customer, media_agent, storages, django_assert_num_queries):
+    Storage.objects.bulk_create(
+        Storage(device=media_agent, path=f"/s{i}", usage=1, capacity=2) for i in range(storages)
+    )
+    Camera.objects.bulk_create(Camera(device=media_agent, name=f"c{i}") for i in range(storages))
+    _warm(billing)
+    body = {"login": customer.login, "name": "n", "type": "mediaagent", "mac": "A1B2C3D4E5F6"}
+    # API key, account by login, device by mac, SAVEPOINT, SELECT ... FOR UPDATE, UPDATE device,
+    # INSERT event, RELEASE, storages, cameras count.
+    with django_assert_num_queries(10):
+        response = billing.post("activate", body)
+    assert response.status_code == 201
+    assert len(response.json()["storages"]) == storages
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "queries"),
+    [
+        # API key, device by ref, SAVEPOINT, SELECT ... FOR UPDATE, UPDATE device, INSERT event, RELEASE.
+        ("reserve", 7),
+        # API key, device by ref, SAVEPOINT, SELECT ... FOR UPDATE, RELEASE.
+        ("check", 5),
+    ],
+)
+def test_reserve_and_check_take_a_fixed_number_of_queries(
+    billing, media_agent, endpoint, queries, django_assert_num_queries
+):
+    _warm(billing)
+    with django_assert_num_queries(queries):
+        billing.post(endpoint, {"type": "mediaagent", "mac": "A1B2C3D4E5F6"})
+
+
+@pytest.mark.parametrize("storages", [0, 50])
+def test_unreserve_and_deactivate_take_a_fixed_number_of_queries(
+    billing, storages, django_assert_num_queries, settings
+):
+    settings.DEVICE_DEACTIVATION_SECONDS = 0
+    reserved, active = DeviceFactory(reserved=True), DeviceFactory(active=True)
+    Storage.objects.bulk_create(Storage(device=active, path=f"/s{i}", usage=1, capacity=2) for i in range(storages))
+    _warm(billing)
+    # API key, device by uuid, SAVEPOINT, SELECT ... FOR UPDATE, UPDATE device, INSERT event, RELEASE.
+    with django_assert_num_queries(7):
+        assert billing.post("unreserve", {"uuid": str(reserved.uuid)}).status_code == 204
+    # API key, device by uuid, SAVEPOINT, SELECT ... FOR UPDATE, UPDATE (deactivating), INSERT event,
+    # then at once (0 s): UPDATE (available), DELETE storages, DELETE cameras, INSERT event, RELEASE.
+    with django_assert_num_queries(11):
+        assert billing.post("deactivate", {"uuid": str(active.uuid)}).status_code == 204
+    assert Storage.objects.count() == 0

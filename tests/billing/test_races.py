@@ -1,0 +1,55 @@
+"""Concurrent billing requests for one device over HTTP: exactly one wins (real threads, PostgreSQL)."""
+
+from collections import Counter
+
+import pytest
+
+from devices.choices import DeviceStatus
+from devices.models import DeviceEvent
+from tests.billing.conftest import BillingClient
+from tests.conftest import run_in_threads
+from tests.factories import AccountFactory, DeviceFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+THREADS = 20
+
+
+def outcomes(responses) -> Counter:
+    return Counter(
+        (r.status_code, r.json().get("code") if r.status_code == 400 else None)
+        if hasattr(r, "status_code")
+        else repr(r)
+        for r in responses
+    )
+
+
+def test_twenty_concurrent_activations_give_one_201_and_nineteen_33603(api_key):
+    # given
+    device = DeviceFactory(mac="A1B2C3D4E5F6")
+    logins = [AccountFactory().login for _ in range(THREADS)]
+    # when
+    responses = run_in_threads(
+        THREADS,
+        lambda i: BillingClient(api_key[1]).post(
+            "activate", {"login": logins[i], "name": f"n{i}", "type": "mediaagent", "mac": "a1:b2:c3:d4:e5:f6"}
+        ),
+    )
+    # then
+    assert outcomes(responses) == {(201, None): 1, (400, 33603): THREADS - 1}
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.ACTIVE
+    winner = next(r for r in responses if r.status_code == 201).json()
+    assert device.account.login == winner["user"]["login"]
+    assert DeviceEvent.objects.filter(device=device, action="activated").count() == 1
+
+
+def test_twenty_concurrent_reservations_give_one_200_and_nineteen_33599(api_key):
+    device = DeviceFactory(mac="A1B2C3D4E5F6")
+    responses = run_in_threads(
+        THREADS, lambda i: BillingClient(api_key[1]).post("reserve", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"})
+    )
+    assert outcomes(responses) == {(200, None): 1, (400, 33599): THREADS - 1}
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.RESERVED
+    assert DeviceEvent.objects.filter(device=device, action="reserved").count() == 1
