@@ -8,6 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("devices.api.urls")),
     path("api/v1/billing/devices/", include("billing.api.urls")),
+    path("api/v2/", include("licensing.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", views.healthz, name="healthz"),

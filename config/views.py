@@ -1,9 +1,14 @@
-"""Probes for the load balancer and the orchestrator."""
+"""Probes, and the 404/500 answers of paths no view handled, each in its protocol's format."""
+
+import time
 
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from devices.client_ip import client_ip
+from licensing.errors import error_body
 
 
 @never_cache
@@ -26,9 +31,27 @@ def readyz(request):
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
+def protocol_error(request, status: int, message: str) -> JsonResponse:
+    """An error for `request.path` in the format of the protocol that owns the path."""
+    path = request.path
+    if path.startswith(("/api/v2/device/license", "/api/v2/auth")):
+        return JsonResponse(error_body(status, message), status=status)
+    if path.startswith(("/api/v2/device", "/api/base")):
+        body = {
+            "status": status,
+            "timestamp": int(time.time()),
+            "time": 0.0,
+            "ip": client_ip(request),
+            "message": message,
+            "data": None,
+        }
+        return JsonResponse(body, status=status)
+    return JsonResponse({"message": message}, status=status)
+
+
 def not_found(request, exception=None):
-    return JsonResponse({"message": "Not found."}, status=404)
+    return protocol_error(request, 404, "Not found.")
 
 
 def server_error(request):
-    return JsonResponse({"message": "Server error."}, status=500)
+    return protocol_error(request, 500, "Server error.")

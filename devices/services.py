@@ -206,6 +206,24 @@ def device_register(
     return device
 
 
+@transaction.atomic
+def device_register_activated(
+    *, type: str, account: Account | None, actor: Actor, name: str = "", details: dict | None = None
+) -> Device:
+    """Create a device that is active from its first moment: an edge device activating a license.
+
+    It has no MAC or serial number of its own; `account` (the license's owner)
+    may be None. Writes one `license_activated` event.
+    """
+    if account is not None and not account.can_own_devices:
+        raise AccountNotUsable()
+    now = timezone.now()
+    device = Device(type=type, name=name, status=DeviceStatus.ACTIVE, account=account, activated_at=now)
+    device.save(force_insert=True)
+    _record(device=device, action=EventAction.LICENSE_ACTIVATED, actor=actor, from_status="", details=details, now=now)
+    return device
+
+
 _CLIENT_APP_FIELDS = ("device_os", "device_version", "app_name", "app_version")
 
 

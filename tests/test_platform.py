@@ -64,9 +64,16 @@ def test_the_openapi_schema_builds_without_warnings(tmp_path):
     out = tmp_path / "schema.yaml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
     text = out.read_text()
-    for path in ["/api/v2/device:", "/api/base/configs:"] + [
-        f"/api/v1/billing/devices/{name}:" for name in ["check", "reserve", "unreserve", "activate", "deactivate"]
-    ]:
+    for path in (
+        ["/api/v2/device:", "/api/base/configs:"]
+        + [f"/api/v1/billing/devices/{name}:" for name in ["check", "reserve", "unreserve", "activate", "deactivate"]]
+        + [
+            "/api/v2/auth/login:",
+            "/api/v2/device/license:",
+            "/api/v2/device/license/activate:",
+            "/api/v2/device/license/validate:",
+        ]
+    ):
         assert path in text
 
 
@@ -107,3 +114,14 @@ def test_billing_operations_document_their_errors_and_the_bearer_key(client):
         "storages",
         "cameras_count",
     }
+
+
+def test_licensing_operations_document_every_status_and_the_session_header(client):
+    schema = json.loads(client.get("/api/schema/?format=json").content)
+    activate = schema["paths"]["/api/v2/device/license/activate"]["post"]
+    assert set(activate["responses"]) == {"200", "204", "400", "403", "500"}
+    assert "X-Session-Id" in activate["responses"]["200"]["headers"]
+    reasons = {
+        e["value"]["reason"] for e in activate["responses"]["403"]["content"]["application/json"]["examples"].values()
+    }
+    assert {"Missing Header: Authorization", "License not found", "No remaining activations"} <= reasons

@@ -154,6 +154,10 @@ PUBLIC_CLIENT_CONFIG = {"device_management": "DEVICE_MANAGEMENT"}
 DEVICE_INITIALIZATION_SECONDS = env.int("DEVICE_INITIALIZATION_SECONDS", default=0)
 DEVICE_DEACTIVATION_SECONDS = env.int("DEVICE_DEACTIVATION_SECONDS", default=300)
 
+# Licensing: bearer tokens of the login endpoint (signed with this secret, valid this long).
+LICENSING_JWT_SECRET = env("LICENSING_JWT_SECRET", default="") or SECRET_KEY
+LICENSING_TOKEN_SECONDS = env.int("LICENSING_TOKEN_SECONDS", default=24 * 60 * 60)
+
 # Proxies whose X-Forwarded-For is believed when finding a client's ip.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 

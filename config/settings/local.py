@@ -14,3 +14,5 @@ WHITENOISE_USE_FINDERS = True
 
 # The embedded SQLite file and collected static files live here.
 (BASE_DIR / "var").mkdir(exist_ok=True)
+
+LICENSING_JWT_SECRET = env("LICENSING_JWT_SECRET", default="") or SECRET_KEY

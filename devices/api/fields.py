@@ -38,6 +38,15 @@ class MessageCharField(serializers.CharField):
         ]
 
 
+class StrictCharField(serializers.CharField):
+    """A CharField that takes only JSON strings: DRF would turn 42 into "42"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 @extend_schema_field(OpenApiTypes.BOOL)
 class LaravelBooleanField(serializers.Field):
     """Laravel's `boolean` rule: true, false, 1, 0, "1" and "0" (and "true"/"false")."""

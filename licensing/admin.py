@@ -1,0 +1,187 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models.functions import Lower
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from devices.admin import DeviceAdmin
+from devices.models import Account
+from licensing.models import DeviceLicense, License, LicenseSession
+from licensing.services import licenses_generate, licenses_revoke
+
+MAX_GENERATED = 10_000
+
+
+def _device_link(session: LicenseSession):
+    url = reverse("admin:devices_device_change", args=[session.device_id])
+    return format_html('<a href="{}">{}</a>', url, session.device_id)
+
+
+def _account_by_login(login: str) -> Account | None:
+    return Account.objects.annotate(login_ci=Lower("login")).filter(login_ci=login.strip().lower()).first()
+
+
+class SessionInline(admin.TabularInline):
+    model = LicenseSession
+    extra = 0
+    can_delete = False
+    fields = ("id", "device_link", "created_at", "ended_at", "last_validated_at")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+    verbose_name_plural = "Activations (sessions)"
+
+    @admin.display(description="device")
+    def device_link(self, obj):
+        return _device_link(obj)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class LicenseActionForm(ActionForm):
+    account_login = forms.CharField(required=False, label="Account login (for assign)")
+
+
+class GenerateForm(forms.Form):
+    count = forms.IntegerField(min_value=1, max_value=MAX_GENERATED, initial=10)
+    account_login = forms.CharField(required=False, help_text="The account whose pool the keys join (optional).")
+    max_activations = forms.IntegerField(min_value=1, initial=1)
+    expires_at = forms.DateTimeField(required=False, help_text="Leave empty: the keys never expire.")
+    reference = forms.CharField(required=False, max_length=100, help_text="E.g. the order the keys are for.")
+
+    def clean_account_login(self):
+        login = self.cleaned_data["account_login"]
+        if not login:
+            return None
+        account = _account_by_login(login)
+        if account is None:
+            raise forms.ValidationError("No account has this login.")
+        return account
+
+
+@admin.register(License)
+class LicenseAdmin(admin.ModelAdmin):
+    action_form = LicenseActionForm
+    change_list_template = "admin/licensing/license/change_list.html"
+    list_display = (
+        "key",
+        "kind",
+        "account",
+        "max_activations",
+        "activations_count",
+        "expires_at",
+        "revoked_at",
+        "reference",
+        "created_at",
+    )
+    list_filter = ("kind", ("revoked_at", admin.EmptyFieldListFilter), ("expires_at", admin.EmptyFieldListFilter))
+    search_fields = ("=key", "=reference", "account__login")
+    list_select_related = ("account",)
+    show_full_result_count = False
+    autocomplete_fields = ("account",)
+    readonly_fields = ("kind", "activations_count", "created_at")
+    inlines = [SessionInline]
+    actions = ("revoke", "unrevoke", "assign_to_account")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A key is typed only when created; afterwards devices depend on it.
+        return (*self.readonly_fields, "key") if obj else self.readonly_fields
+
+    def get_urls(self):
+        generate = path("generate/", self.admin_site.admin_view(self.generate_view), name="licensing_license_generate")
+        return [generate, *super().get_urls()]
+
+    def generate_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = GenerateForm(request.POST or None)
+        keys = []
+        if request.method == "POST" and form.is_valid():
+            values = form.cleaned_data
+            with transaction.atomic():
+                created = licenses_generate(
+                    count=values["count"],
+                    account=values["account_login"],
+                    max_activations=values["max_activations"],
+                    expires_at=values["expires_at"],
+                    reference=values["reference"],
+                )
+            keys = [license.key for license in created]
+            self.message_user(request, f"{len(keys)} license key(s) generated.", messages.SUCCESS)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Generate license keys",
+            "form": form,
+            "keys": keys,
+        }
+        return TemplateResponse(request, "admin/licensing/generate.html", context)
+
+    @admin.action(description="Revoke selected license keys")
+    def revoke(self, request, queryset):
+        count = licenses_revoke(license_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{count} license key(s) revoked.", messages.SUCCESS)
+
+    @admin.action(description="Lift the revocation of selected license keys")
+    def unrevoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=False).update(revoked_at=None)
+        self.message_user(request, f"{count} license key(s) usable again.", messages.SUCCESS)
+
+    @admin.action(description="Assign selected license keys to an account (type its login)")
+    def assign_to_account(self, request, queryset):
+        login = request.POST.get("account_login", "")
+        account = _account_by_login(login) if login.strip() else None
+        if account is None:
+            self.message_user(request, "Type the login of an existing account: nothing was assigned.", messages.ERROR)
+            return
+        count = queryset.update(account=account)
+        self.message_user(request, f"{count} license key(s) assigned to {account.login}.", messages.SUCCESS)
+
+
+@admin.register(DeviceLicense)
+class DeviceLicenseAdmin(admin.ModelAdmin):
+    list_display = ("serial_number", "vendor", "manufacturer_name", "model", "manufacture_date", "created_at")
+    search_fields = ("=serial_number", "manufacturer_name", "model", "vendor__login")
+    list_select_related = ("vendor",)
+    readonly_fields = ("license", "created_at")
+    show_full_result_count = False
+
+
+@admin.register(LicenseSession)
+class LicenseSessionAdmin(admin.ModelAdmin):
+    list_display = ("id", "license", "device_link", "created_at", "ended_at", "last_validated_at")
+    list_filter = (("ended_at", admin.EmptyFieldListFilter),)
+    search_fields = ("=id", "=license__key")
+    list_select_related = ("license",)
+    show_full_result_count = False
+    readonly_fields = ("id", "license", "device", "created_at", "ended_at", "last_validated_at")
+
+    @admin.display(description="device")
+    def device_link(self, obj):
+        return _device_link(obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class DeviceSessionInline(admin.StackedInline):
+    """On a device's page: the license session it activated with."""
+
+    model = LicenseSession
+    fk_name = "device"
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ("id", "license", "created_at", "ended_at", "last_validated_at")
+    readonly_fields = fields
+    verbose_name = "license session"
+
+
+DeviceAdmin.inlines = [*DeviceAdmin.inlines, DeviceSessionInline]

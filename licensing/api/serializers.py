@@ -1,0 +1,100 @@
+"""The licensing API's wire format (seed 003, the FLECS Console API)."""
+
+from rest_framework import serializers
+
+from devices.api.fields import StrictCharField
+
+
+class LoginInputSerializer(serializers.Serializer):
+    username = StrictCharField(max_length=254)
+    password = StrictCharField(max_length=1024, trim_whitespace=False)
+    issueJWT = serializers.BooleanField(required=False, default=False)
+
+
+class JwtSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    token_expires = serializers.IntegerField(help_text="Unix seconds.")
+
+
+class LoginUserSerializer(serializers.Serializer):
+    ID = serializers.IntegerField()
+    display_name = serializers.CharField()
+    user_email = serializers.CharField()
+    user_login = serializers.CharField()
+
+
+class FeatureFlagsSerializer(serializers.Serializer):
+    isVendor = serializers.BooleanField()
+    isWhitelabeled = serializers.BooleanField()
+
+
+class LoginDataSerializer(serializers.Serializer):
+    jwt = JwtSerializer(allow_null=True, help_text="Null unless issueJWT was true.")
+    user = LoginUserSerializer()
+    feature_flags = FeatureFlagsSerializer()
+
+
+class LicenseActivateInputSerializer(serializers.Serializer):
+    licenseKey = StrictCharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=128,
+        help_text="A license key, or a registered device's serial number. Leave out to use the account's pool.",
+    )
+
+
+class SessionIdSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    timestamp = serializers.IntegerField(help_text="Unix seconds of the activation.")
+
+
+class ActivateDataSerializer(serializers.Serializer):
+    sessionId = SessionIdSerializer()
+    licenseKey = StrictCharField()
+
+
+class ValidateDataSerializer(serializers.Serializer):
+    isValid = serializers.BooleanField()
+
+
+class ManufacturerSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=255)
+    id = StrictCharField(max_length=100)
+
+
+class DeviceLicenseInputSerializer(serializers.Serializer):
+    manufacturer = ManufacturerSerializer()
+    model = StrictCharField(max_length=255)
+    serial_number = StrictCharField(max_length=256, trim_whitespace=False)
+    manufacture_date = serializers.DateField(input_formats=["iso-8601"], help_text="YYYY-MM-DD.")
+
+
+class DeviceLicenseDataSerializer(serializers.Serializer):
+    serial_number = serializers.CharField()
+    manufacturer = ManufacturerSerializer()
+    model = serializers.CharField()
+    manufacture_date = serializers.DateField()
+    created_at = serializers.DateTimeField()
+    status = serializers.CharField(help_text="registered, or activated while a device uses it.")
+
+
+def envelope(name: str, data_serializer):
+    """The FLECS envelope around `data`, for the schema."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {"data": data_serializer, "statusCode": serializers.IntegerField(), "statusText": serializers.CharField()},
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    statusCode = serializers.IntegerField()
+    statusText = serializers.CharField()
+
+
+LoginResponseSerializer = envelope("LoginResponse", LoginDataSerializer())
+ActivateResponseSerializer = envelope("ActivateResponse", ActivateDataSerializer())
+ValidateResponseSerializer = envelope("ValidateResponse", ValidateDataSerializer())
+DeviceLicenseResponseSerializer = envelope("DeviceLicenseResponse", DeviceLicenseDataSerializer())

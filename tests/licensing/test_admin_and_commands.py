@@ -1,0 +1,136 @@
+"""Operators' side of licensing: the admin and generate_licenses."""
+
+import csv
+import io
+import re
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from licensing.models import KEY_ALPHABET, License
+from tests.factories import AccountFactory
+from tests.licensing.conftest import make_license
+
+pytestmark = pytest.mark.django_db
+
+KEY = re.compile(rf"^[{KEY_ALPHABET}]{{5}}(-[{KEY_ALPHABET}]{{5}}){{3}}$")
+
+
+def test_generate_keys_in_the_admin(admin_client):
+    owner = AccountFactory(login="pool@example.com")
+    url = reverse("admin:licensing_license_generate")
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(
+        url, {"count": 10, "account_login": "POOL@example.com", "max_activations": 2, "reference": "order-1"}
+    )
+    assert response.status_code == 200
+    assert len(response.context["keys"]) == 10
+    assert all(KEY.match(key) for key in response.context["keys"])
+    assert License.objects.filter(account=owner, max_activations=2, reference="order-1").count() == 10
+
+
+def test_generate_refuses_an_unknown_account(admin_client):
+    response = admin_client.post(
+        reverse("admin:licensing_license_generate"), {"count": 1, "account_login": "nobody", "max_activations": 1}
+    )
+    assert response.context["form"].errors == {"account_login": ["No account has this login."]}
+    assert not License.objects.exists()
+
+
+def test_revoke_and_assign_actions(admin_client):
+    license = make_license()
+    owner = AccountFactory(login="pool@example.com")
+    url = reverse("admin:licensing_license_changelist")
+    admin_client.post(url, {"action": "revoke", "_selected_action": [license.pk]})
+    license.refresh_from_db()
+    assert license.revoked_at is not None
+    admin_client.post(
+        url, {"action": "assign_to_account", "_selected_action": [license.pk], "account_login": "pool@example.com"}
+    )
+    license.refresh_from_db()
+    assert license.account == owner
+
+
+def test_a_keys_page_shows_its_activations_with_devices_and_last_validation(admin_client, client):
+    license = make_license()
+    session = client.post(
+        "/api/v2/device/license/activate", {"licenseKey": license.key}, content_type="application/json"
+    ).json()["data"]["sessionId"]["id"]
+    client.post("/api/v2/device/license/validate", HTTP_X_SESSION_ID=session)
+    page = admin_client.get(reverse("admin:licensing_license_change", args=[license.pk])).content.decode()
+    assert session in page
+    assert "Last validated" in page or "last validated" in page.lower()
+    device_page = admin_client.get(reverse("admin:devices_device_change", args=[license.sessions.get().device_id]))
+    assert session in device_page.content.decode()
+
+
+def run(*args) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command(*args, stdout=out, stderr=err)
+        return 0, out.getvalue(), err.getvalue()
+    except CommandError as exc:
+        return exc.returncode, out.getvalue(), str(exc)
+
+
+def test_generate_licenses_writes_csv_with_a_header_and_keys_first(tmp_path):
+    owner = AccountFactory(login="pool@example.com")
+    output = tmp_path / "keys.csv"
+    code, out, _ = run(
+        "generate_licenses",
+        "--count",
+        "25",
+        "--account",
+        "pool@example.com",
+        "--max-activations",
+        "3",
+        "--expires",
+        "2030-01-01",
+        "--output",
+        str(output),
+        "--batch-size",
+        "10",
+    )
+    assert code == 0
+    assert out.strip() == "Generated 25 license key(s)."
+    rows = list(csv.reader(output.open()))
+    assert rows[0] == ["key", "max_activations", "account", "expires_at", "reference"]
+    assert len(rows) == 26
+    assert all(KEY.match(row[0]) for row in rows[1:])
+    assert {tuple(row[1:4]) for row in rows[1:]} == {("3", "pool@example.com", "2030-01-01T00:00:00+00:00")}
+    assert License.objects.filter(account=owner).count() == 25
+
+
+def test_generate_licenses_with_a_reference_is_safe_to_run_again(tmp_path):
+    first, second = tmp_path / "1.csv", tmp_path / "2.csv"
+    assert run("generate_licenses", "--count", "5", "--reference", "order-7", "--output", str(first))[0] == 0
+    code, out, _ = run("generate_licenses", "--count", "5", "--reference", "order-7", "--output", str(second))
+    assert code == 0
+    assert out.strip() == "Generated 0 license key(s); 5 of reference 'order-7' existed already. Nothing to change."
+    assert first.read_text() == second.read_text()
+    assert License.objects.count() == 5
+
+
+def test_generate_licenses_to_standard_output_keeps_the_summary_out_of_the_csv():
+    code, out, err = run("generate_licenses", "--count", "2")
+    assert code == 0
+    assert out.splitlines()[0] == "key,max_activations,account,expires_at,reference"
+    assert len(out.splitlines()) == 3
+    assert "Generated 2" in err
+
+
+def test_generate_licenses_dry_run_and_usage_errors():
+    assert run("generate_licenses", "--count", "3", "--dry-run")[0] == 0
+    assert not License.objects.exists()
+    assert run("generate_licenses", "--count", "0")[0] == 2
+    assert run("generate_licenses", "--count", "1", "--account", "nobody@example.com")[0] == 2
+    assert run("generate_licenses", "--count", "1", "--expires", "next tuesday")[0] == 2
+    assert not License.objects.exists()
+
+
+@pytest.mark.parametrize("count", [10, 100])
+def test_generate_licenses_queries_per_batch_do_not_grow(count, tmp_path, django_assert_num_queries):
+    # SAVEPOINT, INSERT the batch, RELEASE.
+    with django_assert_num_queries(3):
+        run("generate_licenses", "--count", str(count), "--output", str(tmp_path / "k.csv"))

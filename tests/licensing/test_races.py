@@ -1,0 +1,61 @@
+"""Concurrent activations never exceed a key's activations or share a pool key (real threads, PostgreSQL)."""
+
+from collections import Counter
+
+import pytest
+
+from licensing.models import DeviceLicense, License, LicenseSession
+from licensing.tokens import token_issue
+from tests.conftest import run_in_threads
+from tests.factories import AccountFactory
+from tests.licensing.conftest import LicensingClient, make_license
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+K = 5
+
+
+def statuses(responses) -> Counter:
+    return Counter(getattr(r, "status_code", repr(r)) for r in responses)
+
+
+def test_a_key_with_k_activations_under_3k_concurrent_activations_gives_exactly_k(db):
+    # given
+    license = make_license(max_activations=K)
+    # when
+    responses = run_in_threads(3 * K, lambda i: LicensingClient().activate(license.key))
+    # then
+    assert statuses(responses) == {200: K, 403: 2 * K}
+    refused = {r.json()["reason"] for r in responses if r.status_code == 403}
+    assert refused == {"License found but maximum activations reached"}
+    license.refresh_from_db()
+    assert license.activations_count == K
+    assert LicenseSession.objects.filter(license=license).count() == K
+
+
+def test_a_pool_of_k_keys_under_3k_concurrent_token_activations_hands_out_k_distinct_keys(db):
+    # given
+    owner = AccountFactory()
+    keys = {make_license(account=owner).key for _ in range(K)}
+    token = token_issue(account=owner)[0]
+    # when
+    responses = run_in_threads(3 * K, lambda i: LicensingClient().activate(raw="null", token=token))
+    # then
+    assert statuses(responses) == {200: K, 403: 2 * K}
+    handed_out = [r.json()["data"]["licenseKey"] for r in responses if r.status_code == 200]
+    assert sorted(handed_out) == sorted(keys)
+    assert {r.json()["reason"] for r in responses if r.status_code == 403} == {"No remaining activations"}
+    assert set(License.objects.values_list("activations_count", flat=True)) == {1}
+
+
+def test_concurrent_registrations_of_one_serial_number_register_it_once(db):
+    token = token_issue(account=AccountFactory(is_vendor=True))[0]
+    body = {
+        "manufacturer": {"name": "ACME", "id": "acme"},
+        "model": "Edge",
+        "serial_number": "SN-RACE",
+        "manufacture_date": "2024-05-01",
+    }
+    responses = run_in_threads(10, lambda i: LicensingClient().post("device/license", body, token=token))
+    assert statuses(responses) == {201: 1, 422: 9}
+    assert DeviceLicense.objects.count() == 1
