@@ -45,10 +45,12 @@ class Command(BaseCommand):
             media = list(Device.objects.filter(type="mediaagent").order_by("pk"))
             device_reserve(device=media[1], actor=actor)
             device_activate(device=media[2], account=customer, name="Front door", actor=actor)
+            license_key = self._demo_licenses(customer)
         text = (
             "Admin:   http://127.0.0.1:8000/admin/  login admin  password " + password + "\n"
             "API key: " + api_key + "\n"
-            "Account: user@mail.com (same password, for the licensing login)\n"
+            "Account: user@mail.com (same password, for the licensing login; 3 license keys in its pool)\n"
+            "License key: " + license_key + "\n"
         )
         CREDENTIALS_FILE.parent.mkdir(exist_ok=True)
         CREDENTIALS_FILE.write_text(text)
@@ -63,3 +65,11 @@ class Command(BaseCommand):
             + " API key."
         )
         self.stdout.write(text)
+
+    @staticmethod
+    def _demo_licenses(customer) -> str:
+        # Licensing lives in its own app; the demo only uses its service.
+        from licensing.services import licenses_generate
+
+        licenses_generate(count=3, account=customer, reference="demo-pool")
+        return licenses_generate(count=1, max_activations=5, reference="demo")[0].key
