@@ -125,3 +125,13 @@ def test_licensing_operations_document_every_status_and_the_session_header(clien
         e["value"]["reason"] for e in activate["responses"]["403"]["content"]["application/json"]["examples"].values()
     }
     assert {"Missing Header: Authorization", "License not found", "No remaining activations"} <= reasons
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_unknown_api_paths_answer_in_their_protocols_format_even_in_debug(client, settings, debug):
+    settings.DEBUG = debug
+    assert client.post("/api/v2/device/license/nope").json()["reason"] == "Not found."
+    assert client.post("/api/v1/billing/devices/nope").json() == {"message": "Not found."}
+    envelope = client.post("/api/base/nope").json()
+    assert (envelope["status"], envelope["message"], envelope["data"]) == (404, "Not found.", None)
+    assert client.get("/api/docs").status_code == 301  # a person's typo is still redirected
