@@ -9,12 +9,14 @@ urlpatterns = [
     path("api/", include("devices.api.urls")),
     path("api/v1/billing/devices/", include("billing.api.urls")),
     path("api/v2/", include("licensing.api.urls")),
+    path("billing/api/", include("mor_api.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     # Unknown API paths answer in their protocol's format, in development too (not Django's debug page).
     re_path(r"^api/(?!docs$|schema$)", views.not_found),
+    re_path(r"^billing/api/", views.mor_unknown_call),
 ]
 
 handler404 = "config.views.not_found"

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from devices.client_ip import client_ip
 from licensing.errors import error_body
+from mor_api.xml import xml_error
 
 
 @never_cache
@@ -47,6 +48,11 @@ def protocol_error(request, status: int, message: str) -> JsonResponse:
         }
         return JsonResponse(body, status=status)
     return JsonResponse({"message": message}, status=status)
+
+
+def mor_unknown_call(request):
+    """The MOR API answers every path under it with HTTP 200 and XML."""
+    return xml_error("Unknown API call")
 
 
 def not_found(request, exception=None):

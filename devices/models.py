@@ -44,7 +44,11 @@ class Account(models.Model):
     class Meta:
         ordering = ["login"]
         constraints = [
-            models.UniqueConstraint(Lower("login"), name="account_login_ci_unique"),
+            models.UniqueConstraint(
+                Lower("login"),
+                name="account_login_ci_unique",
+                violation_error_message="An account with this login (in any letter case) exists already.",
+            ),
         ]
 
     def __str__(self) -> str:

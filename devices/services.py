@@ -208,19 +208,25 @@ def device_register(
 
 @transaction.atomic
 def device_register_activated(
-    *, type: str, account: Account | None, actor: Actor, name: str = "", details: dict | None = None
+    *,
+    type: str,
+    account: Account | None,
+    actor: Actor,
+    name: str = "",
+    details: dict | None = None,
+    action: EventAction = EventAction.ACTIVATED,
 ) -> Device:
-    """Create a device that is active from its first moment: an edge device activating a license.
+    """Create a device that is active from its first moment (a licensed edge device, a SIP line).
 
-    It has no MAC or serial number of its own; `account` (the license's owner)
-    may be None. Writes one `license_activated` event.
+    It has no MAC or serial number of its own; `account` may be None (a
+    license without an owner). Writes one event, `action`.
     """
     if account is not None and not account.can_own_devices:
         raise AccountNotUsable()
     now = timezone.now()
     device = Device(type=type, name=name, status=DeviceStatus.ACTIVE, account=account, activated_at=now)
     device.save(force_insert=True)
-    _record(device=device, action=EventAction.LICENSE_ACTIVATED, actor=actor, from_status="", details=details, now=now)
+    _record(device=device, action=action, actor=actor, from_status="", details=details, now=now)
     return device
 
 

@@ -10,7 +10,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
-from devices.choices import DeviceStatus
+from devices.choices import DeviceStatus, EventAction
 from devices.models import Account
 from devices.services import Actor, device_register_activated
 from licensing.errors import (
@@ -53,7 +53,12 @@ def _already_active(session: LicenseSession) -> Activation:
 def _activate(license: License, actor: Actor) -> Activation:
     """Make the session and its device for a locked license with a free activation."""
     device = device_register_activated(
-        type=DEVICE_TYPE, account=license.account, actor=actor, name=license.key, details={"license": license.key}
+        type=DEVICE_TYPE,
+        account=license.account,
+        actor=actor,
+        name=license.key,
+        details={"license": license.key},
+        action=EventAction.LICENSE_ACTIVATED,
     )
     session = LicenseSession.objects.create(license=license, device=device)
     License.objects.filter(pk=license.pk).update(activations_count=F("activations_count") + 1)

@@ -135,3 +135,14 @@ def test_unknown_api_paths_answer_in_their_protocols_format_even_in_debug(client
     envelope = client.post("/api/base/nope").json()
     assert (envelope["status"], envelope["message"], envelope["data"]) == (404, "Not found.", None)
     assert client.get("/api/docs").status_code == 301  # a person's typo is still redirected
+
+
+def test_the_mor_calls_are_documented_with_xml_answers(client):
+    schema = json.loads(client.get("/api/schema/?format=json").content)
+    for call in ["device_create", "devices_get", "device_details_get", "device_update", "device_delete"]:
+        operation = schema["paths"][f"/billing/api/{call}"]["post"]
+        assert set(operation["requestBody"]["content"]) == {"application/x-www-form-urlencoded", "application/json"}
+        answers = operation["responses"]["200"]["content"]["text/xml"]["examples"]
+        assert all(
+            example["value"].startswith('<?xml version="1.0" encoding="UTF-8"?><page>') for example in answers.values()
+        )

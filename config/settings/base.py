@@ -158,6 +158,12 @@ DEVICE_DEACTIVATION_SECONDS = env.int("DEVICE_DEACTIVATION_SECONDS", default=300
 LICENSING_JWT_SECRET = env("LICENSING_JWT_SECRET", default="") or SECRET_KEY
 LICENSING_TOKEN_SECONDS = env.int("LICENSING_TOKEN_SECONDS", default=24 * 60 * 60)
 
+# VoIP softswitch (MOR) API: the secret that signs requests, GET allowed or not, new devices' defaults.
+MOR_API_SECRET_KEY = env("MOR_API_SECRET_KEY", default="")
+MOR_API_ALLOW_GET = env.bool("MOR_API_ALLOW_GET", default=False)
+MOR_PIN_LENGTH = env.int("MOR_PIN_LENGTH", default=6)
+MOR_DEFAULT_DEVICE_TYPE = env("MOR_DEFAULT_DEVICE_TYPE", default="SIP")
+
 # Proxies whose X-Forwarded-For is believed when finding a client's ip.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 

@@ -16,3 +16,5 @@ WHITENOISE_USE_FINDERS = True
 (BASE_DIR / "var").mkdir(exist_ok=True)
 
 LICENSING_JWT_SECRET = env("LICENSING_JWT_SECRET", default="") or SECRET_KEY
+# The seed's example secret, so its signed example works against the demo; set your own anywhere else.
+MOR_API_SECRET_KEY = env("MOR_API_SECRET_KEY", default="secret")

@@ -468,8 +468,8 @@ def test_unreserve_and_deactivate_take_a_fixed_number_of_queries(
     with django_assert_num_queries(7):
         assert billing.post("unreserve", {"uuid": str(reserved.uuid)}).status_code == 204
     # API key, device by uuid, SAVEPOINT, SELECT ... FOR UPDATE, UPDATE (deactivating), INSERT event,
-    # then at once (0 s): UPDATE (available), DELETE storages, DELETE cameras, SELECT license sessions to end
-    # (none), INSERT event, RELEASE.
-    with django_assert_num_queries(12):
+    # then at once (0 s): UPDATE (available), and each protocol clears what belonged to the ownership:
+    # DELETE storages, DELETE cameras, SELECT license sessions to end (none), DELETE SIP line; INSERT event, RELEASE.
+    with django_assert_num_queries(13):
         assert billing.post("deactivate", {"uuid": str(active.uuid)}).status_code == 204
     assert Storage.objects.count() == 0

@@ -197,8 +197,9 @@ def test_an_api_key_secret_is_shown_once_and_only_its_hash_is_kept(admin_client)
 
 
 def test_an_account_password_set_in_the_admin_is_hashed(admin_client):
+    url = reverse("admin:devices_account_add")
     response = admin_client.post(
-        reverse("admin:devices_account_add"),
+        url,
         {
             "login": "new@example.com",
             "name": "New",
@@ -208,6 +209,7 @@ def test_an_account_password_set_in_the_admin_is_hashed(admin_client):
             "billing_properties": "[]",
             "new_password": "s3cret-pass",
             "can_update_password": "on",
+            **inline_management_data(admin_client.get(url)),
         },
         follow=True,
     )
@@ -219,17 +221,20 @@ def test_an_account_password_set_in_the_admin_is_hashed(admin_client):
 
 def test_account_logins_are_unique_whatever_their_case(admin_client):
     AccountFactory(login="Someone@Example.com")
-    response = admin_client.post(
-        reverse("admin:devices_account_add"),
-        {
-            "login": "someone@example.com",
-            "type": "user",
-            "status": "active",
-            "role": "user",
-            "billing_properties": "[]",
-        },
-    )
+    url = reverse("admin:devices_account_add")
+    data = {
+        "login": "someone@example.com",
+        "type": "user",
+        "status": "active",
+        "role": "user",
+        "billing_properties": "[]",
+        **inline_management_data(admin_client.get(url)),
+    }
+    response = admin_client.post(url, data)
     assert response.status_code == 200  # the form again, with the error
+    assert response.context["adminform"].form.non_field_errors() == [
+        "An account with this login (in any letter case) exists already."
+    ]
     assert Account.objects.count() == 1
 
 

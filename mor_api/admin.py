@@ -1,0 +1,40 @@
+from django.contrib import admin
+
+from devices.admin import AccountAdmin, DeviceAdmin
+from mor_api.models import DeviceGroup, MorDevice, MorPermissions
+
+
+@admin.register(DeviceGroup)
+class DeviceGroupAdmin(admin.ModelAdmin):
+    list_display = ("name", "account", "is_primary", "created_at")
+    list_filter = ("is_primary",)
+    search_fields = ("name", "account__login")
+    list_select_related = ("account",)
+    autocomplete_fields = ("account",)
+
+
+class MorDeviceInline(admin.StackedInline):
+    model = MorDevice
+    extra = 0
+    max_num = 1
+    can_delete = False
+    fields = ("username", "secret", "pin", "caller_id", "description", "group", "created_at")
+    raw_id_fields = ("group",)
+    readonly_fields = ("username", "secret", "created_at")
+    verbose_name = "SIP line (MOR)"
+
+    def has_add_permission(self, request, obj=None):
+        # SIP lines are made through the MOR API, which checks pins, groups and permissions.
+        return False
+
+
+class MorPermissionsInline(admin.StackedInline):
+    model = MorPermissions
+    extra = 0
+    max_num = 1
+    can_delete = False
+    verbose_name = "MOR API permissions (accountants)"
+
+
+DeviceAdmin.inlines = [*DeviceAdmin.inlines, MorDeviceInline]
+AccountAdmin.inlines = [*getattr(AccountAdmin, "inlines", []), MorPermissionsInline]
