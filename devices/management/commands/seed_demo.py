@@ -31,6 +31,8 @@ class Command(BaseCommand):
             user_model.objects.create_superuser("admin", "admin@example.com", password)
             _key, api_key = api_key_create(name="demo-billing")
             actor = Actor(source=EventSource.COMMAND, name="seed_demo")
+            # In this order, so that the MOR seed's example (u=admin, user_id=2) works on a fresh demo.
+            account_create(login="admin", name="MOR admin", role="admin")
             customer = account_create(login="user@mail.com", name="user", type="special", password=password)
             account_create(login="reseller@example.com", name="Reseller", role="reseller")
             for n in range(1, 6):
@@ -51,6 +53,9 @@ class Command(BaseCommand):
             "API key: " + api_key + "\n"
             "Account: user@mail.com (same password, for the licensing login; 3 license keys in its pool)\n"
             "License key: " + license_key + "\n"
+            "MOR API: account admin signs with MOR_API_SECRET_KEY=secret; user@mail.com has user_id "
+            + str(customer.pk)
+            + "\n"
         )
         CREDENTIALS_FILE.parent.mkdir(exist_ok=True)
         CREDENTIALS_FILE.write_text(text)
