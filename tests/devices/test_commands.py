@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -358,3 +359,25 @@ def test_every_command_explains_itself_in_help():
 
     for name in ["import_devices", "ban_devices", "process_transitions"]:
         assert len(load_command_class("devices", name).help) > 80
+
+
+def test_seed_demo_loads_every_protocol_once_and_prints_its_credentials(tmp_path, monkeypatch):
+    from django.contrib.auth import get_user_model
+
+    from licensing.models import License
+
+    monkeypatch.setattr("devices.management.commands.seed_demo.CREDENTIALS_FILE", tmp_path / "credentials.txt")
+    code, out, _ = run("seed_demo")
+    assert code == 0
+    password = re.search(r"login admin  password (\S+)", out).group(1)
+    assert get_user_model().objects.get(username="admin").check_password(password)
+    key = re.search(r"API key: (\S+)", out).group(1)
+    assert ApiKey.objects.get().secret_hash == ApiKey.hash_secret(key)
+    assert License.objects.filter(account__login="user@mail.com").count() == 3
+    assert set(Device.objects.values_list("status", flat=True)) == {"available", "reserved", "active"}
+    # a second run changes nothing and shows the same credentials
+    code, again, _ = run("seed_demo")
+    assert code == 0
+    assert "nothing changed" in again
+    assert password in again
+    assert Device.objects.count() == 6
