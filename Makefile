@@ -7,7 +7,7 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/devices_bench
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench-admin clean
+.PHONY: run test lint format bench-admin bench-admin-1m bench-bulk clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,14 @@ format: $(VENV)/.dev
 ## bench-admin: the admin device list with 200,000 devices (PostgreSQL at BENCH_DATABASE_URL)
 bench-admin: $(VENV)/.dev
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/admin_list.py --devices 200000
+
+## bench-admin-1m: the same with 1,000,000 devices
+bench-admin-1m: $(VENV)/.dev
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/admin_list.py --devices 1000000
+
+## bench-bulk: import, reserve and ban 10,000 then 100,000 rows with the commands
+bench-bulk: $(VENV)/.dev
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/bulk_commands.py
 
 clean:
 	rm -rf $(VENV) var

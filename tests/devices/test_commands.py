@@ -381,3 +381,92 @@ def test_seed_demo_loads_every_protocol_once_and_prints_its_credentials(tmp_path
     assert "nothing changed" in again
     assert password in again
     assert Device.objects.count() == 6
+
+
+# -- every device-row command alike ----------------------------------------------------------
+
+DEVICE_ROW_COMMANDS = [
+    ("reserve_devices", [], "reserved", {}),
+    ("reserve_devices", ["--unreserve"], "unreserved", {"reserved": True}),
+    ("ban_devices", ["--reason", "fraud"], "banned", {}),
+    ("ban_devices", ["--unban"], "unbanned", {"banned": True}),
+]
+
+
+@pytest.mark.parametrize(("command", "options", "done", "state"), DEVICE_ROW_COMMANDS)
+def test_a_dry_run_writes_nothing_and_a_second_run_reports_every_row_unchanged(tmp_path, command, options, done, state):
+    # given
+    devices = DeviceFactory.create_batch(3, **state)
+    path = write(tmp_path, "uuid\n" + "\n".join(str(d.uuid) for d in devices) + "\n")
+    before = list(Device.objects.order_by("pk").values_list("status", "is_banned"))
+    # when: a dry run
+    code, out, _ = run(command, path, *options, "--dry-run")
+    # then: it says what it would do and writes nothing
+    assert (code, out.strip()) == (0, f"Dry run, nothing written: 3 rows: 3 {done}.")
+    assert list(Device.objects.order_by("pk").values_list("status", "is_banned")) == before
+    assert not DeviceEvent.objects.exists()
+    # when: two real runs
+    assert run(command, path, *options)[1].strip() == f"3 rows: 3 {done}."
+    code, out, _ = run(command, path, *options)
+    # then: the second changes nothing and says so
+    assert (code, out.strip()) == (0, "3 rows: 3 unchanged. Nothing to change.")
+    assert DeviceEvent.objects.count() == 3
+
+
+@pytest.mark.parametrize(("command", "options", "done", "state"), DEVICE_ROW_COMMANDS)
+@pytest.mark.parametrize("rows", [10, 100])
+def test_device_row_commands_take_a_fixed_number_of_queries_per_batch(
+    tmp_path, command, options, done, state, rows, django_assert_num_queries
+):
+    devices = DeviceFactory.create_batch(rows, **state)
+    path = write(tmp_path, "type,mac\n" + "\n".join(f"{d.type},{d.mac}" for d in devices) + "\n")
+    # SAVEPOINT (batch), SELECT the named devices, SAVEPOINT (service), SELECT ... FOR UPDATE,
+    # UPDATE, INSERT events, RELEASE, RELEASE.
+    with django_assert_num_queries(8):
+        assert run(command, path, *options)[1].strip() == f"{rows} rows: {rows} {done}."
+
+
+def test_reserve_devices_reports_each_kind_of_bad_row_and_reserves_the_good_ones(tmp_path):
+    # given
+    good, active, other = DeviceFactory(mac="A1B2C3D4E5F6"), DeviceFactory(active=True), DeviceFactory()
+    path = write(
+        tmp_path,
+        "uuid,type,mac,serial_number\n"
+        ",mediaagent,a1:b2:c3:d4:e5:f6,\n"  # 2 good
+        ",mediaagent,FFFFFFFFFFFF,\n"  # 3 unknown device
+        ",mediaagent,a1:b2:c3,\n"  # 4 invalid mac
+        f"{active.uuid},,,\n"  # 5 wrong state
+        f"{good.uuid},,,\n"  # 6 duplicate of line 2
+        f"{other.uuid},,,\n",  # 7 good
+    )
+    report = tmp_path / "report.csv"
+    # when
+    code, out, _ = run("reserve_devices", path, "--report", str(report))
+    # then
+    assert code == 1
+    assert out.strip() == "6 rows: 4 failed, 2 reserved."
+    outcomes = {int(r["line"]): (r["outcome"], r["message"]) for r in read_report(report)}
+    assert outcomes[2] == outcomes[7] == ("reserved", "")
+    assert outcomes[3] == ("failed", "device not found")
+    assert outcomes[4][0] == "failed" and outcomes[4][1].startswith("invalid mac")
+    assert outcomes[5] == ("failed", "Device already activated.")
+    assert outcomes[6] == ("failed", "duplicate: line 2 names the same device")
+    assert set(Device.objects.filter(status="reserved").values_list("pk", flat=True)) == {good.pk, other.pk}
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_bar_shows_on_a_terminal_only(tmp_path, monkeypatch):
+    path = write(tmp_path, IMPORT)
+    # not a terminal: nothing but the summary
+    err = io.StringIO()
+    call_command("import_devices", path, "--dry-run", stdout=io.StringIO(), stderr=err)
+    assert err.getvalue() == ""
+    # a terminal: tqdm draws its bar on standard error
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    call_command("import_devices", path, "--dry-run", stdout=Terminal(), stderr=terminal)
+    assert "3/3" in terminal.getvalue()
