@@ -3,6 +3,8 @@
 import hmac
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
@@ -14,18 +16,34 @@ from devices.models import ApiKey
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+def api_key_cache_key(secret_hash: str) -> str:
+    return f"apikey:{secret_hash}"
+
+
 def api_key_authenticate(raw: str) -> ApiKey | None:
-    """The active key whose hash matches `raw`, or None. One indexed query by prefix."""
+    """The active key whose hash matches `raw`, or None.
+
+    A verified key is kept in the cache for API_KEY_CACHE_SECONDS, so a busy
+    client costs no query per request; revoking a key removes it from the
+    cache (immediately everywhere with a shared cache, within that time with
+    per-process memory). Its use is recorded when it is read from the database.
+    """
     prefix, dot, _secret = raw.partition(".")
     if not dot or len(prefix) != ApiKey.PREFIX_LENGTH:
         return None
+    digest = ApiKey.hash_secret(raw)
+    cached = cache.get(api_key_cache_key(digest)) if settings.API_KEY_CACHE_SECONDS else None
+    if cached is not None:
+        return cached
     key = ApiKey.objects.active().filter(prefix=prefix).first()
-    if key is None or not hmac.compare_digest(key.secret_hash, ApiKey.hash_secret(raw)):
+    if key is None or not hmac.compare_digest(key.secret_hash, digest):
         return None
     now = timezone.now()
     if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+    if settings.API_KEY_CACHE_SECONDS:
+        cache.set(api_key_cache_key(digest), key, settings.API_KEY_CACHE_SECONDS)
     return key
 
 

@@ -1,24 +1,35 @@
 """Reads shared by several callers."""
 
+from dataclasses import dataclass
+
 from django.db.models import Q
 
 from devices.errors import DeviceNotFound
 from devices.models import Device
 
 
-def device_get_by_ref(*, type: str, mac: str | None = None, serial_number: str | None = None) -> Device:
-    """The device of this type with this canonical MAC and/or serial number.
+@dataclass(frozen=True)
+class DeviceRef:
+    """A device named by its type and its canonical MAC and/or serial number (both must match when given)."""
 
-    When both are given they must name the same device. Raises DeviceNotFound.
-    """
-    if not mac and not serial_number:
-        raise DeviceNotFound()
-    lookup = Q(type=type)
-    if mac:
-        lookup &= Q(mac=mac)
-    if serial_number:
-        lookup &= Q(serial_number=serial_number)
-    device = Device.objects.filter(lookup).first()
+    type: str
+    mac: str | None = None
+    serial_number: str | None = None
+
+    def lookup(self) -> Q:
+        if not self.mac and not self.serial_number:
+            return Q(pk__in=[])
+        lookup = Q(type=self.type)
+        if self.mac:
+            lookup &= Q(mac=self.mac)
+        if self.serial_number:
+            lookup &= Q(serial_number=self.serial_number)
+        return lookup
+
+
+def device_get_by_ref(*, type: str, mac: str | None = None, serial_number: str | None = None) -> Device:
+    """The device of this type with this canonical MAC and/or serial number. Raises DeviceNotFound."""
+    device = Device.objects.filter(DeviceRef(type, mac, serial_number).lookup()).first()
     if device is None:
         raise DeviceNotFound()
     return device

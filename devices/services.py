@@ -5,10 +5,12 @@ the commands and the four protocols share the same boundaries and rules.
 """
 
 import functools
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_guid import get_guid
@@ -22,11 +24,13 @@ from devices.errors import (
     DeviceDeactivating,
     DeviceInitializing,
     DeviceNotActive,
+    DeviceNotFound,
     DeviceNotReserved,
     DeviceReserved,
     DomainError,
 )
 from devices.models import Account, ApiKey, ClientAppInfo, Device, DeviceEvent
+from devices.selectors import DeviceRef
 from devices.signals import device_ownership_ended
 
 
@@ -110,61 +114,76 @@ def _finish_transition(device: Device) -> str:
 _TRANSITION_FIELDS = ["status", "status_until", "leave_reserved", "account", "activated_at", "updated_at"]
 
 
-def _settle(device: Device, *, actor: Actor, now: datetime) -> None:
+def _settle(device: Device, *, actor: Actor, now: datetime) -> bool:
     """Complete an overdue transient state of a locked device, in the caller's transaction."""
     if not _is_overdue(device, now):
-        return
+        return False
     from_status = device.status
     action = _finish_transition(device)
     device.save(update_fields=_TRANSITION_FIELDS)
     if action == EventAction.DEACTIVATION_FINISHED:
         device_ownership_ended.send(sender=Device, device_ids=[device.pk])
     _record(device=device, action=action, actor=actor, from_status=from_status, now=now)
+    return True
 
 
 def _is_overdue(device: Device, now: datetime) -> bool:
     return device.status in TRANSIENT_STATUSES and device.status_until is not None and device.status_until <= now
 
 
-def _settles_first(service):
-    """Complete an overdue transient state in a transaction of its own before the service runs.
-
-    The completion is a fact whatever the request: it must stay done when the
-    service then refuses (and rolls back) its own change. Costs nothing for a
-    device that isn't overdue; the service re-checks on its locked row anyway.
-    """
-
-    @functools.wraps(service)
-    def wrapper(*, device: Device, actor: Actor, **kwargs):
-        if _is_overdue(device, timezone.now()):
-            with transaction.atomic():
-                device_lock(device=device, actor=actor)
-        return service(device=device, actor=actor, **kwargs)
-
-    return wrapper
-
-
-def device_lock(*, device: Device | int, actor: Actor, now: datetime | None = None) -> Device:
-    """Lock a device row for the current transaction and settle an overdue transient state.
-
-    Must run inside transaction.atomic(). Raises Device.DoesNotExist.
-    """
-    pk = device.pk if isinstance(device, Device) else device
-    # The owner comes in the same query: events name it (only the device row is locked).
-    locked = Device.objects.select_for_update(of=("self",)).select_related("account").get(pk=pk)
-    _settle(locked, actor=actor, now=now or timezone.now())
+def _lock(device: "Device | int | uuid.UUID | DeviceRef", *, with_account: bool) -> Device:
+    """SELECT ... FOR UPDATE the device given by instance, id, uuid or reference. Raises DeviceNotFound."""
+    rows = Device.objects.select_for_update(of=("self",))
+    if with_account:
+        rows = rows.select_related("account")
+    if isinstance(device, DeviceRef):
+        locked = rows.filter(device.lookup()).first()
+    elif isinstance(device, uuid.UUID):
+        locked = rows.filter(uuid=device).first()
+    else:
+        locked = rows.filter(pk=device.pk if isinstance(device, Device) else device).first()
+    if locked is None:
+        raise DeviceNotFound()
     return locked
 
 
-@_settles_first
-@transaction.atomic
+def locked_service(*, with_account: bool = False):
+    """Run a lifecycle service on the locked device row, in one transaction.
+
+    The device may be given as an instance, an id, a uuid or a DeviceRef (one
+    query finds and locks it; DeviceNotFound when none). An overdue transient state is completed first; that
+    completion is a fact whatever the request, so when the service then
+    refuses, only the service's own change is rolled back (a savepoint, taken
+    only in that rare case).
+    """
+
+    def decorate(body):
+        @functools.wraps(body)
+        def service(*, device, actor: Actor, **kwargs):
+            failure = None
+            with transaction.atomic():
+                locked = _lock(device, with_account=with_account)
+                if not _settle(locked, actor=actor, now=timezone.now()):
+                    return body(device=locked, actor=actor, **kwargs)
+                try:
+                    with transaction.atomic():
+                        return body(device=locked, actor=actor, **kwargs)
+                except DomainError as error:
+                    failure = error
+            raise failure
+
+        return service
+
+    return decorate
+
+
+@locked_service()
 def device_check_activatable(*, device: Device, actor: Actor) -> Device:
     """Raise the error that activating the device now would raise; change nothing else.
 
     Locks the device (an overdue transient state is completed). Raises
     DeviceBanned, or the state's error when the device is not available.
     """
-    device = device_lock(device=device, actor=actor)
     if device.is_banned:
         raise DeviceBanned()
     _require_status(device, DeviceStatus.AVAILABLE, otherwise=DeviceNotReserved)
@@ -320,15 +339,13 @@ def _lock_by_mac(mac: str) -> Device | None:
     return Device.objects.select_for_update(of=("self",)).select_related("client_app").filter(mac=mac).first()
 
 
-@_settles_first
-@transaction.atomic
+@locked_service()
 def device_reserve(*, device: Device, actor: Actor) -> Device:
     """Reserve an available device.
 
     Locks the device. Raises DeviceBanned when banned, or the state's error
     (33622, 33599, 33603, 33610) when it is not available.
     """
-    device = device_lock(device=device, actor=actor)
     if device.is_banned:
         raise DeviceBanned()
     _require_status(device, DeviceStatus.AVAILABLE, otherwise=DeviceNotReserved)
@@ -338,15 +355,13 @@ def device_reserve(*, device: Device, actor: Actor) -> Device:
     return device
 
 
-@_settles_first
-@transaction.atomic
+@locked_service()
 def device_unreserve(*, device: Device, actor: Actor) -> Device:
     """Make a reserved device available again.
 
     Locks the device. Raises DeviceNotReserved for an available device, or the
     state's error otherwise. A banned device may be unreserved.
     """
-    device = device_lock(device=device, actor=actor)
     _require_status(device, DeviceStatus.RESERVED, otherwise=DeviceNotReserved)
     device.status = DeviceStatus.AVAILABLE
     device.save(update_fields=["status", "updated_at"])
@@ -354,8 +369,7 @@ def device_unreserve(*, device: Device, actor: Actor) -> Device:
     return device
 
 
-@_settles_first
-@transaction.atomic
+@locked_service()
 def device_activate(
     *,
     device: Device,
@@ -372,7 +386,6 @@ def device_activate(
     """
     if not account.can_own_devices:
         raise AccountNotUsable()
-    device = device_lock(device=device, actor=actor)
     if device.is_banned:
         raise DeviceBanned()
     allowed = (DeviceStatus.AVAILABLE, DeviceStatus.RESERVED) if skip_reserve_check else (DeviceStatus.AVAILABLE,)
@@ -396,8 +409,7 @@ def device_activate(
     return device
 
 
-@_settles_first
-@transaction.atomic
+@locked_service(with_account=True)
 def device_deactivate(*, device: Device, actor: Actor, leave_reserved: bool = False) -> Device:
     """Start the deactivation of an active device; it ends after DEVICE_DEACTIVATION_SECONDS.
 
@@ -406,7 +418,6 @@ def device_deactivate(*, device: Device, actor: Actor, leave_reserved: bool = Fa
     Locks the device. Raises DeviceNotActive for an available device, or the
     state's error.
     """
-    device = device_lock(device=device, actor=actor)
     _require_status(device, DeviceStatus.ACTIVE, otherwise=DeviceNotActive)
     now = timezone.now()
     device.status = DeviceStatus.DEACTIVATING
@@ -425,14 +436,12 @@ def device_deactivate(*, device: Device, actor: Actor, leave_reserved: bool = Fa
     return device
 
 
-@_settles_first
-@transaction.atomic
+@locked_service()
 def device_ban(*, device: Device, reason: str, actor: Actor) -> bool:
     """Ban a device; its status does not change. Returns False when it was already banned.
 
     Locks the device.
     """
-    device = device_lock(device=device, actor=actor)
     if device.is_banned:
         return False
     now = timezone.now()
@@ -445,11 +454,9 @@ def device_ban(*, device: Device, reason: str, actor: Actor) -> bool:
     return True
 
 
-@_settles_first
-@transaction.atomic
+@locked_service()
 def device_unban(*, device: Device, actor: Actor) -> bool:
     """Lift a ban. Returns False when the device was not banned. Locks the device."""
-    device = device_lock(device=device, actor=actor)
     if not device.is_banned:
         return False
     previous_reason = device.ban_reason
@@ -465,8 +472,7 @@ def device_unban(*, device: Device, actor: Actor) -> bool:
 DEVICE_EDITABLE_FIELDS = ("type", "mac", "serial_number", "name", "version", "is_online")
 
 
-@_settles_first
-@transaction.atomic
+@locked_service()
 def device_update(*, device: Device, actor: Actor, **values) -> Device:
     """Change a device's descriptive fields (DEVICE_EDITABLE_FIELDS), never its lifecycle.
 
@@ -476,7 +482,7 @@ def device_update(*, device: Device, actor: Actor, **values) -> Device:
     unknown = set(values) - set(DEVICE_EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"device_update() does not change {sorted(unknown)}")
-    locked = device_lock(device=device, actor=actor)
+    locked = device
     values = {k: (v or None) if k in ("mac", "serial_number") else v for k, v in values.items()}
     changes = {k: [getattr(locked, k), v] for k, v in values.items() if getattr(locked, k) != v}
     if not changes:
@@ -521,4 +527,9 @@ def api_key_create(*, name: str) -> tuple[ApiKey, str]:
 
 
 def api_key_revoke(*, api_key: ApiKey) -> bool:
-    return bool(ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+    """Revoke a key and drop it from the authentication cache. Returns False when it was revoked already."""
+    from devices.authentication import api_key_cache_key
+
+    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    cache.delete(api_key_cache_key(api_key.secret_hash))
+    return bool(revoked)

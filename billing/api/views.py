@@ -1,5 +1,7 @@
 """The VMS billing API (seeds 000, 001): thin views over the devices services."""
 
+from contextlib import contextmanager
+
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -21,7 +23,8 @@ from billing.models import Camera, Storage
 from devices import services
 from devices.authentication import ApiKeyAuthentication, HasApiKey
 from devices.choices import EventSource
-from devices.selectors import device_get_by_ref
+from devices.errors import DeviceNotFound
+from devices.selectors import DeviceRef
 
 TAG = "VMS billing"
 SEED_TIME = "2000-01-01T00:00:00.000000Z"
@@ -101,6 +104,15 @@ def _state_errors(*examples: tuple[str, str, int]) -> OpenApiResponse:
     )
 
 
+@contextmanager
+def unknown_uuid_is_invalid():
+    """A uuid no device has is a validation error in this API, not a device-state one."""
+    try:
+        yield
+    except DeviceNotFound as exc:
+        raise exceptions.ValidationError({"uuid": ["The selected uuid is invalid."]}) from exc
+
+
 class BillingAPIView(APIView):
     """Base of the billing views: an API key, and the billing error table."""
 
@@ -120,8 +132,9 @@ class BillingAPIView(APIView):
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
-    def device_by_ref(self, data: dict):
-        return device_get_by_ref(type=data["type"], mac=data.get("mac"), serial_number=data.get("serial_number"))
+    def device_by_ref(self, data: dict) -> DeviceRef:
+        # The service finds and locks the device in one query.
+        return DeviceRef(type=data["type"], mac=data.get("mac"), serial_number=data.get("serial_number"))
 
 
 class CheckView(BillingAPIView):
@@ -201,8 +214,8 @@ class UnreserveView(BillingAPIView):
         },
     )
     def post(self, request):
-        device = self.validated(UuidInputSerializer)["uuid"]
-        services.device_unreserve(device=device, actor=self.actor())
+        with unknown_uuid_is_invalid():
+            services.device_unreserve(device=self.validated(UuidInputSerializer)["uuid"], actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -280,5 +293,6 @@ class DeactivateView(BillingAPIView):
     )
     def post(self, request):
         data = self.validated(DeactivateInputSerializer)
-        services.device_deactivate(device=data["uuid"], leave_reserved=data["leave_reserved"], actor=self.actor())
+        with unknown_uuid_is_invalid():
+            services.device_deactivate(device=data["uuid"], leave_reserved=data["leave_reserved"], actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)

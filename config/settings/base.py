@@ -150,6 +150,9 @@ CONSTANCE_CONFIG = {
 # Keys of CONSTANCE_CONFIG published by GET /api/base/configs, with their wire names.
 PUBLIC_CLIENT_CONFIG = {"device_management": "DEVICE_MANAGEMENT"}
 
+# A verified API key is remembered this long (0: never); revoking it forgets it.
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60)
+
 # Lifecycle: how long the transient states last.
 DEVICE_INITIALIZATION_SECONDS = env.int("DEVICE_INITIALIZATION_SECONDS", default=0)
 DEVICE_DEACTIVATION_SECONDS = env.int("DEVICE_DEACTIVATION_SECONDS", default=300)

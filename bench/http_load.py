@@ -1,0 +1,391 @@
+"""Benchmark: throughput over real HTTP, each protocol's main path against the server's own floor.
+
+Starts the service under gunicorn (production settings) against a fresh
+PostgreSQL database filled with realistic data (100,000 media agents, 20,000
+registry devices, 1,000 accounts, license keys), then drives concurrent
+keep-alive clients on loopback at each endpoint in turn, for a bounded time
+and number of requests, and reports requests per second, p50 and p99 latency,
+errors, and each endpoint's throughput as a ratio to `/readyz` (one database
+round trip: the floor) measured in the same run. Every request is one that
+must succeed (a free device to reserve, an unused key to activate, ...), so
+any error counts.
+
+    make bench-http            # figures into bench/README.md
+"""
+
+import argparse
+import asyncio
+import hashlib
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "bench" / "README.md"
+PORT = 8765
+BASE = f"http://127.0.0.1:{PORT}"
+MOR_SECRET = "bench-mor-secret"  # noqa: S105 - signs the benchmark's own requests
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/devices_bench_http"
+
+MEDIA_AGENTS = 100_000
+REGISTRY_DEVICES = 20_000
+ACCOUNTS = 1_000
+LICENSE_KEYS = 60_000
+
+
+@dataclass
+class Result:
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    elapsed: float = 0.0
+    first_error: str = ""
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if ordered else 0.0
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def seed() -> dict:
+    """Fill the database; return what the clients need (an API key, logins, keys)."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from devices.choices import AccountRole
+    from devices.services import account_create, api_key_create
+    from licensing.services import licenses_generate
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO devices_account (login, name, type, status, password, role, billing_properties,
+                can_update_password, is_vendor, created_at, updated_at)
+            SELECT 'customer' || i || '@example.com', 'Customer ' || i, 'user', 'active', '', 'user', '[]',
+                   true, false, now(), now()
+            FROM generate_series(1, %s) AS i
+            """,
+            [ACCOUNTS],
+        )
+        cursor.execute(
+            """
+            INSERT INTO devices_device (uuid, type, mac, serial_number, name, version, is_online, status,
+                leave_reserved, is_banned, ban_reason, banned_by, created_at, updated_at)
+            SELECT gen_random_uuid(), 'mediaagent', 'AA' || lpad(upper(to_hex(i)), 10, '0'),
+                   'MA-' || lpad(i::text, 9, '0'), '', '1.0', false, 'available', false, false, '', '',
+                   now(), now()
+            FROM generate_series(1, %s) AS i
+            """,
+            [MEDIA_AGENTS],
+        )
+        cursor.execute(
+            """
+            INSERT INTO devices_device (uuid, type, mac, name, version, is_online, status, leave_reserved,
+                is_banned, ban_reason, banned_by, created_at, updated_at, last_seen_at)
+            SELECT gen_random_uuid(), 'Mobile', 'BB' || lpad(upper(to_hex(i)), 10, '0'), '', '14.5', true,
+                   'available', false, false, '', '', now(), now(), now()
+            FROM generate_series(1, %s) AS i
+            """,
+            [REGISTRY_DEVICES],
+        )
+        cursor.execute(
+            """
+            INSERT INTO devices_clientappinfo (device_id, device_os, device_version, app_name, app_version, ip,
+                updated_at)
+            SELECT id, 'iOS', '14.5', 'MyApp', '2.0', '127.0.0.1', now() FROM devices_device WHERE type = 'Mobile'
+            """
+        )
+        cursor.execute("ANALYZE")
+    _key, api_key = api_key_create(name="bench")
+    account_create(login="moradmin", role=AccountRole.ADMIN)
+    mor_user = account_create(login="sipuser@example.com")
+    keys = []
+    for _ in range(LICENSE_KEYS // 1000):
+        keys += [license.key for license in licenses_generate(count=1000)]
+    return {"api_key": api_key, "mor_user": mor_user.pk, "license_keys": keys}
+
+
+# -- the server ---------------------------------------------------------------------------------
+
+
+def start_server(url: str, workers: int, threads: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": "benchmark-only-secret-key-" + "x" * 40,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_LOG_LEVEL": "ERROR",
+        "MOR_API_SECRET_KEY": MOR_SECRET,
+    }
+    command = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "config.wsgi",
+        "--bind",
+        f"127.0.0.1:{PORT}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread" if threads > 1 else "sync",
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+    ]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            import urllib.request
+
+            with urllib.request.urlopen(f"{BASE}/healthz", timeout=1) as answer:  # noqa: S310 - loopback
+                if answer.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    stop_server(server)
+    raise SystemExit("gunicorn did not start")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+# -- the clients --------------------------------------------------------------------------------
+
+
+def sign(*values: str) -> str:
+    return hashlib.sha1(("".join(values) + MOR_SECRET).encode()).hexdigest()  # noqa: S324 - the protocol's
+
+
+def request_makers(data: dict) -> dict:
+    """For each endpoint, a function of a request number giving (method, path, kwargs, expected status)."""
+    bearer = {"Authorization": f"Bearer {data['api_key']}"}
+    keys = data["license_keys"]
+    sessions = data.setdefault("sessions", [])
+    half = MEDIA_AGENTS // 2
+
+    def mac(prefix: str, i: int) -> str:
+        return f"{prefix}{i:010X}"
+
+    return {
+        "/readyz": lambda i: ("GET", "/readyz", {}, 200),
+        "registry POST /api/v2/device": lambda i: (
+            "POST",
+            "/api/v2/device",
+            {
+                "json": {
+                    "mac_address": mac("BB", i % REGISTRY_DEVICES + 1),
+                    "device_os": "iOS",
+                    "device_version": "14.5",
+                    "device_type": "Mobile",
+                    "app_version": "2.0",
+                    "app_name": "MyApp",
+                }
+            },
+            200,
+        ),
+        "billing reserve": lambda i: (
+            "POST",
+            "/api/v1/billing/devices/reserve",
+            {"json": {"type": "mediaagent", "mac": mac("AA", i + 1)}, "headers": bearer},
+            200,
+        ),
+        "billing activate": lambda i: (
+            "POST",
+            "/api/v1/billing/devices/activate",
+            {
+                "json": {
+                    "login": f"customer{i % ACCOUNTS + 1}@example.com",
+                    "name": f"Camera {i}",
+                    "type": "mediaagent",
+                    "mac": mac("AA", half + i + 1),
+                },
+                "headers": bearer,
+            },
+            201,
+        ),
+        "licensing activate": lambda i: (
+            "POST",
+            "/api/v2/device/license/activate",
+            {"json": {"licenseKey": keys[i]}},
+            200,
+        ),
+        "licensing validate": lambda i: (
+            "POST",
+            "/api/v2/device/license/validate",
+            {"headers": {"X-Session-Id": sessions[i % len(sessions)]}},
+            200,
+        ),
+        "MOR device_create": lambda i: (
+            "POST",
+            "/billing/api/device_create",
+            {
+                "data": {
+                    "u": "moradmin",
+                    "user_id": str(data["mor_user"]),
+                    "pin": str(100000 + i),
+                    "hash": sign(str(data["mor_user"]), str(100000 + i)),
+                }
+            },
+            200,
+        ),
+    }
+
+
+async def drive(name, make, *, concurrency, seconds, limit, collect=None) -> Result:
+    result = Result(name)
+    counter = iter(range(limit))
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        for i in counter:
+            if time.perf_counter() > deadline:
+                return
+            method, path, kwargs, expected = make(i)
+            started = time.perf_counter()
+            try:
+                async with session.request(method, BASE + path, **kwargs) as answer:
+                    body = await answer.read()
+                    ok = answer.status == expected and b"<error>" not in body
+                    if ok and collect is not None:
+                        collect(answer, body)
+            except aiohttp.ClientError as exc:
+                ok, body = False, repr(exc).encode()
+            if ok:
+                result.latencies.append(time.perf_counter() - started)
+            else:
+                result.errors += 1
+                result.first_error = result.first_error or body[:200].decode(errors="replace")
+
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(session) for _ in range(concurrency)))
+        result.elapsed = time.perf_counter() - started
+    return result
+
+
+async def run_all(data: dict, concurrency: int, seconds: float) -> list[Result]:
+    makers = request_makers(data)
+    import json
+
+    def keep_session(answer, body):
+        data["sessions"].append(json.loads(body)["data"]["sessionId"]["id"])
+
+    # Warm every worker's connection and code paths on the floor first.
+    await drive("warm-up", makers["/readyz"], concurrency=concurrency, seconds=2, limit=2000)
+    results = [await drive("/readyz", makers["/readyz"], concurrency=concurrency, seconds=seconds, limit=10**6)]
+    limits = {
+        "billing reserve": MEDIA_AGENTS // 2,
+        "billing activate": MEDIA_AGENTS // 2,
+        "licensing activate": LICENSE_KEYS,
+    }
+    for name, make in makers.items():
+        if name == "/readyz":
+            continue
+        collect = keep_session if name == "licensing activate" else None
+        limit = limits.get(name, 10**6)
+        results.append(await drive(name, make, concurrency=concurrency, seconds=seconds, limit=limit, collect=collect))
+    results.append(
+        await drive("/readyz (again)", makers["/readyz"], concurrency=concurrency, seconds=seconds, limit=10**6)
+    )
+    return results
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def table(results: list[Result], workers: int, threads: int, concurrency: int, seconds: float) -> str:
+    floor = statistics.mean(r.rps for r in results if r.name.startswith("/readyz"))
+    lines = [
+        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
+        f"PostgreSQL and the load generator on the same machine; gunicorn {workers} worker(s) x {threads} "
+        f"thread(s); {concurrency} concurrent keep-alive clients, {seconds:.0f} s per endpoint.",
+        "",
+        "| endpoint | requests | req/s | p50 ms | p99 ms | p99/p50 | errors | vs /readyz |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        p50, p99 = r.percentile(0.50), r.percentile(0.99)
+        lines.append(
+            f"| {r.name} | {len(r.latencies)} | {r.rps:.0f} | {p50:.1f} | {p99:.1f} | {p99 / p50 if p50 else 0:.1f} "
+            f"| {r.errors} | {r.rps / floor:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_readme(report: str) -> None:
+    text = README.read_text()
+    start, end = "<!-- bench-http:start -->", "<!-- bench-http:end -->"
+    block = f"{start}\n{report}\n{end}"
+    text = re.sub(re.escape(start) + ".*?" + re.escape(end), block, text, flags=re.S)
+    README.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (default 1: sync workers)")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
+    parser.add_argument("--seconds", type=float, default=8, help="seconds per endpoint (default 8)")
+    parser.add_argument("--no-readme", action="store_true", help="print only; leave bench/README.md alone")
+    args = parser.parse_args()
+
+    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    sys.path.insert(0, str(ROOT))
+    recreate_database(url)
+    import django
+
+    django.setup()
+    print("seeding ...", flush=True)
+    data = seed()
+    from django.db import connections
+
+    connections.close_all()
+    server = start_server(url, args.workers, args.threads)
+    try:
+        results = asyncio.run(run_all(data, args.concurrency, args.seconds))
+    finally:
+        stop_server(server)
+    for r in results:
+        if r.errors:
+            print(f"{r.name}: {r.errors} errors, first: {r.first_error}")
+    report = table(results, args.workers, args.threads, args.concurrency, args.seconds)
+    print(report)
+    if not args.no_readme:
+        write_readme(report)
+
+
+if __name__ == "__main__":
+    main()
