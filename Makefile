@@ -4,10 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/devices
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/devices_bench
+BENCH_HTTP_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/devices_bench_http
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench-admin bench-admin-1m bench-bulk clean
+.PHONY: run test lint format bench-admin bench-admin-1m bench-bulk bench-http clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,10 @@ bench-admin-1m: $(VENV)/.dev
 ## bench-bulk: import, reserve and ban 10,000 then 100,000 rows with the commands
 bench-bulk: $(VENV)/.dev
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/bulk_commands.py
+
+## bench-http: each protocol's main path over HTTP under gunicorn, against /readyz (into bench/README.md)
+bench-http: $(VENV)/.dev
+	DATABASE_URL=$(BENCH_HTTP_DATABASE_URL) $(BIN)/python bench/http_load.py
 
 clean:
 	rm -rf $(VENV) var
