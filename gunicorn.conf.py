@@ -15,5 +15,5 @@ worker_class = "sync"
 keepalive = 5
 timeout = 30
 graceful_timeout = 30
-accesslog = "-"
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
