@@ -144,6 +144,8 @@ def start_server(url: str, workers: int, threads: int) -> subprocess.Popen:
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_LOG_LEVEL": "ERROR",
         "MOR_API_SECRET_KEY": MOR_SECRET,
+        "THROTTLE_PUBLIC_RATE": "",
+        "THROTTLE_BILLING_RATE": "",
         "GUNICORN_ACCESS_LOG": "",
     }
     command = [

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from devices.api.fields import validation_message
 from devices.errors import AccountNotUsable, DomainError
+from devices.failures import generic_failure
 
 logger = logging.getLogger(__name__)
 
@@ -36,5 +37,7 @@ def billing_exception_handler(exc, context) -> Response:
         return Response({"message": "Too Many Attempts."}, status=429, headers=headers)
     if isinstance(exc, exceptions.APIException):
         return Response({"message": str(exc.detail)}, status=exc.status_code)
+    if generic := generic_failure(exc):
+        return Response({"message": generic[1]}, status=generic[0])
     logger.exception("Unexpected error in the billing API")
     return Response({"message": "Server Error"}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)

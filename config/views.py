@@ -32,9 +32,11 @@ def readyz(request):
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
-def protocol_error(request, status: int, message: str) -> JsonResponse:
+def protocol_error(request, status: int, message: str):
     """An error for `request.path` in the format of the protocol that owns the path."""
     path = request.path
+    if path.startswith("/billing/api/"):
+        return xml_error(message)  # the MOR API answers everything with HTTP 200
     if path.startswith(("/api/v2/device/license", "/api/v2/auth")):
         return JsonResponse(error_body(status, message), status=status)
     if path.startswith(("/api/v2/device", "/api/base")):

@@ -7,6 +7,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from devices.errors import DomainError
+from devices.failures import generic_failure
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ def make_exception_handler(unexpected_reason: str):
             return licensing_response(429, "Too many requests", extra)
         if isinstance(exc, exceptions.APIException):
             return licensing_response(exc.status_code, str(exc.detail))
+        if generic := generic_failure(exc):
+            return licensing_response(*generic)
         logger.exception("Unexpected error in the licensing API")
         return licensing_response(500, unexpected_reason)
 

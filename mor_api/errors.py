@@ -5,6 +5,7 @@ import logging
 from rest_framework import exceptions
 
 from devices.errors import DomainError
+from devices.failures import generic_failure
 from mor_api.xml import xml_error
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,14 @@ def mor_exception_handler(exc, context):
     if isinstance(exc, exceptions.MethodNotAllowed):
         return xml_error("Method not allowed: use POST")
     if isinstance(exc, exceptions.Throttled):
-        return xml_error("Too many requests")
+        # Still HTTP 200, as every MOR answer; Retry-After says when to come back.
+        response = xml_error("Too many requests")
+        if exc.wait:
+            response["Retry-After"] = str(int(exc.wait))
+        return response
     if isinstance(exc, exceptions.APIException):
         return xml_error(str(exc.detail))
+    if generic := generic_failure(exc):
+        return xml_error(generic[1].rstrip("."))
     logger.exception("Unexpected error in the MOR API")
     return xml_error("Internal error")

@@ -25,6 +25,7 @@ from devices.authentication import ApiKeyAuthentication, HasApiKey
 from devices.choices import EventSource
 from devices.errors import DeviceNotFound
 from devices.selectors import DeviceRef
+from devices.throttling import ApiKeyThrottle
 
 TAG = "VMS billing"
 SEED_TIME = "2000-01-01T00:00:00.000000Z"
@@ -118,6 +119,7 @@ class BillingAPIView(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasApiKey]
+    throttle_classes = [ApiKeyThrottle]
 
     def get_exception_handler(self):
         return billing_exception_handler

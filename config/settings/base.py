@@ -34,6 +34,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_guid.middleware.guid_middleware",
+    "config.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -107,7 +108,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "devices.api.parsers.SafeJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -129,6 +130,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.document_generic_failures",
+    ],
 }
 
 # X-Request-ID: taken from a proxy when it is a UUID, generated otherwise.
@@ -166,6 +171,12 @@ MOR_API_SECRET_KEY = env("MOR_API_SECRET_KEY", default="")
 MOR_API_ALLOW_GET = env.bool("MOR_API_ALLOW_GET", default=False)
 MOR_PIN_LENGTH = env.int("MOR_PIN_LENGTH", default=6)
 MOR_DEFAULT_DEVICE_TYPE = env("MOR_DEFAULT_DEVICE_TYPE", default="SIP")
+
+# Requests per client ip (registry, licensing, MOR) and per API key (billing); empty: no limit.
+THROTTLE_RATES = {
+    "public": env("THROTTLE_PUBLIC_RATE", default="600/min") or None,
+    "billing": env("THROTTLE_BILLING_RATE", default="6000/min") or None,
+}
 
 # Proxies whose X-Forwarded-For is believed when finding a client's ip.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])

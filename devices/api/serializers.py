@@ -58,7 +58,9 @@ def envelope_serializer(name: str, data_serializer, *, with_errors: bool = False
     }
     if with_errors:
         fields["errors"] = serializers.DictField(
-            child=serializers.ListField(child=serializers.CharField()), help_text="Messages per field."
+            child=serializers.ListField(child=serializers.CharField()),
+            required=False,
+            help_text="Messages per field, when fields were at fault.",
         )
     return type(name, (serializers.Serializer,), fields)
 

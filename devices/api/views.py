@@ -20,13 +20,17 @@ from devices.api.serializers import (
 from devices.choices import EventSource
 from devices.client_ip import client_ip
 from devices.errors import DomainError
+from devices.failures import generic_failure
 from devices.services import Actor, device_register_client
+from devices.throttling import ClientIpThrottle
 
 logger = logging.getLogger(__name__)
 
 
 class RegistryAPIView(APIView):
     """Base of the registry's views: the envelope on every answer, errors included."""
+
+    throttle_classes = [ClientIpThrottle]
 
     def initialize_request(self, request, *args, **kwargs):
         self.started_at = time.perf_counter()
@@ -57,10 +61,17 @@ class RegistryAPIView(APIView):
             return self.envelope(
                 status.HTTP_400_BAD_REQUEST, "The request body is not valid JSON.", None, {"body": [str(exc.detail)]}
             )
+        if isinstance(exc, exceptions.Throttled):
+            response = self.envelope(exc.status_code, "Too many requests.", None)
+            if exc.wait:
+                response["Retry-After"] = str(int(exc.wait))
+            return response
         if isinstance(exc, exceptions.APIException):
             return self.envelope(exc.status_code, str(exc.detail), None)
         if isinstance(exc, DomainError):
             return self.envelope(status.HTTP_400_BAD_REQUEST, exc.message, None, {"mac_address": [exc.message]})
+        if generic := generic_failure(exc):
+            return self.envelope(generic[0], generic[1], None)
         logger.exception("Unexpected error in the client device registry")
         return self.envelope(status.HTTP_500_INTERNAL_SERVER_ERROR, "Server error.", None)
 

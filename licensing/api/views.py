@@ -8,12 +8,13 @@ from http import HTTPStatus
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from devices.api.parsers import SafeJSONParser
 from devices.choices import EventSource
 from devices.services import Actor
+from devices.throttling import ClientIpThrottle
 from licensing import services
 from licensing.api.serializers import (
     ActivateResponseSerializer,
@@ -78,7 +79,8 @@ def _first_problem(detail, path: str = "") -> tuple[str, str]:
 class LicensingAPIView(APIView):
     """Base of the licensing views: the FLECS error body and the X-Session-Id response header."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
+    throttle_classes = [ClientIpThrottle]
     unexpected_reason = "Internal Server Error"
     session: LicenseSession | None = None
 

@@ -3,11 +3,13 @@
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.views import APIView
 
+from devices.api.parsers import SafeJSONParser
 from devices.choices import EventSource
 from devices.services import Actor
+from devices.throttling import ClientIpThrottle
 from mor_api import services
 from mor_api.api.serializers import (
     DeviceCreateSerializer,
@@ -56,7 +58,8 @@ class MorAPIView(APIView):
     call: str
     authentication_classes = []
     permission_classes = []
-    parser_classes = [FormParser, MultiPartParser, JSONParser]
+    parser_classes = [FormParser, MultiPartParser, SafeJSONParser]
+    throttle_classes = [ClientIpThrottle]
 
     def get_exception_handler(self):
         return mor_exception_handler

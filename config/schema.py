@@ -1,0 +1,32 @@
+"""OpenAPI post-processing: the failures every operation can answer, each in its protocol's format."""
+
+# Status -> what it means; every operation documents these on top of its own answers.
+GENERIC_FAILURES = {
+    "413": "The request body is larger than the service accepts.",
+    "415": "The body's content type is not one the operation reads.",
+    "429": "Too many requests from this client; retry after the Retry-After header's seconds.",
+    "503": "The database is unreachable; the request changed nothing and may be retried.",
+}
+
+
+def _error_content(path: str) -> dict | None:
+    if path.startswith("/billing/api/"):
+        return None  # the MOR API answers these with HTTP 200 and an <error>, like every other answer
+    if path.startswith(("/api/v2/device/license", "/api/v2/auth")):
+        return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    if path.startswith("/api/v1/billing/"):
+        return {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}}}
+    if path.startswith(("/api/v2/device", "/api/base")):
+        return {"application/json": {"schema": {"$ref": "#/components/schemas/RegistryErrorEnvelope"}}}
+    return None
+
+
+def document_generic_failures(result, generator, request, public):
+    for path, operations in result.get("paths", {}).items():
+        content = _error_content(path)
+        if content is None:
+            continue
+        for operation in operations.values():
+            for status, description in GENERIC_FAILURES.items():
+                operation["responses"].setdefault(status, {"description": description, "content": content})
+    return result

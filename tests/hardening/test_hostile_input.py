@@ -1,0 +1,248 @@
+"""A hostile-input corpus per protocol: each gets its protocol's own error, never a 500 or HTML, and writes nothing."""
+
+import json
+from xml.etree import ElementTree
+
+import pytest
+
+from devices.models import ClientAppInfo, Device, DeviceEvent
+from devices.services import api_key_create
+from licensing.models import DeviceLicense, LicenseSession
+from mor_api.models import MorDevice
+from tests.factories import AccountFactory, DeviceFactory
+
+pytestmark = pytest.mark.django_db
+
+FIVE_MB = 5 * 1024 * 1024
+SQL = "'; DROP TABLE devices_device; --"
+MARKUP = "<script>alert(1)</script>]]>&amp;"
+
+# (name, body bytes, content type): the same hostile bodies for every JSON protocol.
+BODIES = [
+    ("malformed JSON", b'{"mac_address": ', "application/json"),
+    ("JSON array", b"[1, 2, 3]", "application/json"),
+    ("JSON string", b'"text"', "application/json"),
+    ("invalid UTF-8", b'{"a": "\xff\xfe\xfa"}', "application/json"),
+    ("NUL bytes", json.dumps({"a": "\x00\x00"}).encode(), "application/json"),
+    ("5 MB body", b'{"a": "' + b"x" * FIVE_MB + b'"}', "application/json"),
+    ("wrong content type", b"<xml/>", "application/xml"),
+    ("text/plain", b"hello", "text/plain"),
+    ("bogus charset", b"{}", "application/json; charset=nope"),
+    ("deep nesting", b"[" * 5000 + b"]" * 5000, "application/json"),
+]
+
+
+def written() -> tuple[int, ...]:
+    models = (Device, DeviceEvent, ClientAppInfo, LicenseSession, DeviceLicense, MorDevice)
+    return tuple(model.objects.count() for model in models)
+
+
+def post(client, path, body: bytes, content_type: str, **headers):
+    return client.generic("POST", path, body, content_type=content_type, **headers)
+
+
+def assert_json_error(response, shape: set[str]) -> dict:
+    assert response.status_code < 500, response.content[:300]
+    assert response.status_code >= 400
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert shape <= set(body), body
+    return body
+
+
+@pytest.fixture
+def api_key(db) -> str:
+    return api_key_create(name="hostile")[1]
+
+
+# -- the client device registry -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "body", "content_type"), BODIES, ids=[b[0] for b in BODIES])
+def test_registry_answers_hostile_bodies_with_its_envelope(client, name, body, content_type):
+    before = written()
+    response = post(client, "/api/v2/device", body, content_type)
+    envelope = assert_json_error(response, {"status", "timestamp", "time", "ip", "message", "data"})
+    assert envelope["status"] == response.status_code
+    assert envelope["data"] is None
+    assert written() == before
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"mac_address": SQL},
+        {"mac_address": MARKUP},
+        {"mac_address": ["A1B2C3D4E5F6"]},
+        {"mac_address": {"$gt": ""}},
+        {"device_os": "x" * 10_000},
+        {"app_name": "a\x00b"},
+    ],
+)
+def test_registry_answers_hostile_fields_with_a_400_envelope(client, fields):
+    body = {
+        "mac_address": "A1B2C3D4E5F6",
+        "device_os": "iOS",
+        "device_version": "1",
+        "device_type": "Mobile",
+        "app_version": "1",
+        "app_name": "x",
+        **fields,
+    }
+    before = written()
+    response = post(client, "/api/v2/device", json.dumps(body).encode(), "application/json")
+    assert assert_json_error(response, {"status", "message", "errors"})["status"] == 400
+    assert written() == before
+
+
+def test_registry_ignores_a_forged_client_ip(client):
+    body = {
+        "mac_address": "A1B2C3D4E5F6",
+        "device_os": "iOS",
+        "device_version": "1",
+        "device_type": "Mobile",
+        "app_version": "1",
+        "app_name": "x",
+    }
+    response = post(
+        client,
+        "/api/v2/device",
+        json.dumps(body).encode(),
+        "application/json",
+        HTTP_X_FORWARDED_FOR="<script>, 1.2.3.4, not-an-ip",
+    )
+    assert response.json()["ip"] == "127.0.0.1"
+
+
+# -- the billing API ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "body", "content_type"), BODIES, ids=[b[0] for b in BODIES])
+def test_billing_answers_hostile_bodies_in_its_format(client, api_key, name, body, content_type):
+    DeviceFactory()
+    before = written()
+    response = post(
+        client, "/api/v1/billing/devices/activate", body, content_type, HTTP_AUTHORIZATION=f"Bearer {api_key}"
+    )
+    assert "message" in assert_json_error(response, {"message"})
+    assert written() == before
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer", "Bearer " + "x" * 10_000, "Bearer a.b.c", "bearer\x00x", "Basic " + "=" * 40, "Bearer é.é", "Bearer  "],
+)
+def test_billing_answers_malformed_authorization_with_401(client, authorization):
+    response = post(
+        client,
+        "/api/v1/billing/devices/check",
+        b'{"type": "x", "mac": "A1B2C3D4E5F6"}',
+        "application/json",
+        HTTP_AUTHORIZATION=authorization,
+    )
+    assert response.status_code == 401
+    assert response.json() == {"message": "Unauthenticated."}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"login": SQL},
+        {"login": MARKUP},
+        {"login": None},
+        {"login": {"x": 1}},
+        {"name": "n" * 300},
+        {"type": "\x00"},
+        {"mac": SQL},
+        {"skip_reserve_check": "DROP"},
+        {"serial_number": ["a"]},
+    ],
+)
+def test_billing_answers_hostile_fields_with_422(client, api_key, fields):
+    AccountFactory(login="user@mail.com")
+    DeviceFactory(mac="A1B2C3D4E5F6")
+    body = {"login": "user@mail.com", "name": "n", "type": "mediaagent", "mac": "A1B2C3D4E5F6", **fields}
+    before = written()
+    response = post(
+        client,
+        "/api/v1/billing/devices/activate",
+        json.dumps(body).encode(),
+        "application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_key}",
+    )
+    assert response.status_code == 422
+    assert set(response.json()) == {"message", "errors"}
+    assert written() == before
+
+
+# -- licensing ---------------------------------------------------------------------------------------
+
+LICENSING_PATHS = [
+    "/api/v2/device/license/activate",
+    "/api/v2/device/license/validate",
+    "/api/v2/auth/login",
+    "/api/v2/device/license",
+]
+
+
+@pytest.mark.parametrize("path", LICENSING_PATHS)
+@pytest.mark.parametrize(("name", "body", "content_type"), BODIES, ids=[b[0] for b in BODIES])
+def test_licensing_answers_hostile_bodies_with_its_reason(client, path, name, body, content_type):
+    before = written()
+    headers = {"HTTP_X_SESSION_ID": "3f0f7a4e-6c1e-4b8e-9d4a-2f1d5c6b7a80"} if path.endswith("validate") else {}
+    response = post(client, path, body, content_type, **headers)
+    if path.endswith("validate") and response.status_code == 200:
+        assert response.json()["data"] == {"isValid": False}  # validate reads no body
+    else:
+        error = assert_json_error(response, {"reason", "statusCode", "statusText"})
+        assert error["statusCode"] == response.status_code
+    assert written() == before
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "x" * 5000,
+        "3f0f7a4e-6c1e-4b8e-9d4a-2f1d5c6b7a8",
+        "' OR 1=1 --",
+        "<session/>",
+        "3f0f7a4e-6c1e-4b8e-9d4a-2f1d5c6b7a80 ",
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/v2/device/license/activate", "/api/v2/device/license/validate"])
+def test_licensing_answers_malformed_session_headers_with_400(client, path, header):
+    response = post(client, path, b"{}", "application/json", HTTP_X_SESSION_ID=header)
+    assert response.status_code == 400
+    assert response.json()["reason"] == "Invalid Header: X-Session-Id"
+
+
+@pytest.mark.parametrize("key", [SQL, MARKUP, "k" * 129, "a\x00b", "é" * 20])
+def test_licensing_answers_hostile_keys_in_its_format(client, key):
+    before = written()
+    response = post(
+        client, "/api/v2/device/license/activate", json.dumps({"licenseKey": key}).encode(), "application/json"
+    )
+    assert_json_error(response, {"reason", "statusCode", "statusText"})
+    assert written() == before
+
+
+# -- MOR ----------------------------------------------------------------------------------------------
+
+MOR_BODIES = [
+    *BODIES,
+    ("form with NUL", b"u=adm%00in&hash=%00&user_id=1", "application/x-www-form-urlencoded"),
+    ("form with markup", b"u=%3Cpage%3E&description=%3C%2Fpage%3E&hash=x", "application/x-www-form-urlencoded"),
+    ("form with invalid UTF-8", b"u=%ff%fe&hash=%fa", "application/x-www-form-urlencoded"),
+    ("broken multipart", b"--x\r\nnot a part", "multipart/form-data; boundary=x"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "content_type"), MOR_BODIES, ids=[b[0] for b in MOR_BODIES])
+def test_mor_answers_hostile_bodies_with_well_formed_xml(client, name, body, content_type):
+    before = written()
+    response = post(client, "/billing/api/device_create", body, content_type)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/xml; charset=utf-8"
+    page = ElementTree.fromstring(response.content)
+    assert page.tag == "page" and page.findtext("error")
+    assert written() == before
