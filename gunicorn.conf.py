@@ -16,4 +16,6 @@ keepalive = 5
 timeout = 30
 graceful_timeout = 30
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# X-Forwarded-Proto (https or not) is believed only from these: the same proxies the service trusts for
+# X-Forwarded-For.
+forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "127.0.0.1")

@@ -12,7 +12,9 @@ if not SECRET_KEY:
 if not env("DATABASE_URL", default=""):
     raise ImproperlyConfigured("Set DATABASE_URL: production refuses to run on the embedded SQLite.")
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Whether a request came over HTTPS is gunicorn's to say: it believes X-Forwarded-Proto only from the
+# proxies in TRUSTED_PROXIES (forwarded_allow_ips in gunicorn.conf.py), so no SECURE_PROXY_SSL_HEADER here,
+# which would believe the header from anyone.
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = True
