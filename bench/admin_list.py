@@ -101,6 +101,7 @@ def measure(repeat: int) -> list[tuple[str, float, float, int]]:
     some = Device.objects.order_by("pk")[Device.objects.count() // 2]
     colon_mac = ":".join(some.mac[i : i + 2] for i in range(0, 12, 2)).lower()
     cases = [
+        ("dashboard (admin index)", "/admin/"),
         ("device list, first page", "/admin/devices/device/"),
         ("device list, page 100", "/admin/devices/device/?p=100"),
         ("filter status=reserved", "/admin/devices/device/?status__exact=reserved"),

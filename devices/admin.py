@@ -120,7 +120,7 @@ class DeviceAdmin(admin.ModelAdmin):
         "status",
         "status_until",
         "leave_reserved",
-        "account",
+        "owner",
         "activated_at",
         "is_banned",
         "ban_reason",
@@ -133,7 +133,7 @@ class DeviceAdmin(admin.ModelAdmin):
     )
     fieldsets = (
         (None, {"fields": ("uuid", "type", "mac", "serial_number", "name", "version", "is_online", "last_seen_at")}),
-        ("Lifecycle", {"fields": ("status", "status_until", "leave_reserved", "account", "activated_at")}),
+        ("Lifecycle", {"fields": ("status", "status_until", "leave_reserved", "owner", "activated_at")}),
         ("Ban", {"fields": ("is_banned", "ban_reason", "banned_at", "banned_by")}),
         ("Times", {"fields": ("created_at", "updated_at")}),
         ("Audit trail", {"fields": ("recent_events",)}),

@@ -1,0 +1,96 @@
+"""What the admin's first page shows: a few aggregate queries, whatever the fleet's size."""
+
+from datetime import timedelta
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from devices.choices import DeviceStatus, EventAction
+from devices.models import Device, DeviceEvent
+from licensing.models import License
+
+CHART_DAYS = 30
+CHART_WIDTH, CHART_HEIGHT, BAR_GAP = 600, 120, 2
+
+
+def _fleet() -> dict:
+    """Devices by status and by type, from one GROUP BY over both."""
+    by_status = dict.fromkeys(DeviceStatus.values, 0)
+    by_type: dict[str, int] = {}
+    for row in Device.objects.order_by().values("status", "type").annotate(n=Count("id")):
+        by_status[row["status"]] = by_status.get(row["status"], 0) + row["n"]
+        by_type[row["type"]] = by_type.get(row["type"], 0) + row["n"]
+    labels = dict(DeviceStatus.choices)
+    return {
+        "total": sum(by_status.values()),
+        "by_status": [(status, labels.get(status, status), n) for status, n in by_status.items()],
+        "by_type": sorted(by_type.items(), key=lambda item: -item[1]),
+        "banned": Device.objects.filter(is_banned=True).count(),
+    }
+
+
+def _licenses() -> dict:
+    now = timezone.now()
+    usable = Q(revoked_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    totals = License.objects.aggregate(
+        keys=Count("id"),
+        usable=Count("id", filter=usable),
+        in_use=Count("id", filter=Q(activations_count__gt=0)),
+        free=Count("id", filter=usable & Q(activations_count=0)),
+        activations=Sum("activations_count"),
+    )
+    totals["activations"] = totals["activations"] or 0
+    totals["unusable"] = totals["keys"] - totals["usable"]
+    return totals
+
+
+def _activations_chart() -> dict:
+    """Activations per day (billing, licensing and MOR alike) over the last days, as SVG bars."""
+    today = timezone.now().date()
+    first = today - timedelta(days=CHART_DAYS - 1)
+    counts = dict(
+        DeviceEvent.objects.filter(
+            created_at__date__gte=first, action__in=[EventAction.ACTIVATED, EventAction.LICENSE_ACTIVATED]
+        )
+        .order_by()
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    days = [first + timedelta(days=i) for i in range(CHART_DAYS)]
+    peak = max(counts.values(), default=0)
+    width = CHART_WIDTH / CHART_DAYS
+    bars = []
+    for i, day in enumerate(days):
+        n = counts.get(day, 0)
+        height = round(CHART_HEIGHT * n / peak, 1) if peak else 0
+        bars.append(
+            {
+                "day": day,
+                "n": n,
+                "x": round(i * width, 1),
+                "y": round(CHART_HEIGHT - height, 1),
+                "width": round(width - BAR_GAP, 1),
+                "height": height,
+            }
+        )
+    return {
+        "bars": bars,
+        "peak": peak,
+        "total": sum(counts.values()),
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "first": first,
+        "last": today,
+    }
+
+
+def dashboard_context() -> dict:
+    return {
+        "fleet": _fleet(),
+        "licenses": _licenses(),
+        "activations": _activations_chart(),
+        "latest_events": DeviceEvent.objects.select_related("device").order_by("-created_at", "-id")[:10],
+    }
