@@ -8,7 +8,9 @@ BENCH_HTTP_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/devices_bench_http
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench-admin bench-admin-1m bench-bulk bench-http clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test lint format screenshots bench-admin bench-admin-1m bench-bulk bench-http clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +30,21 @@ run: $(VENV)/.runtime
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-## test: lint, then the whole suite against PostgreSQL at TEST_DATABASE_URL
-test: $(VENV)/.dev lint
+## test: lint, then the whole suite against PostgreSQL at TEST_DATABASE_URL (browser tests included)
+test: $(VENV)/.dev $(CHROMIUM) lint
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "The browser tests need Chromium: sudo apt-get install chromium"; exit 1; \
+	fi
+
+## screenshots: retake docs/dashboard.png and docs/device-page.png with the browser tests
+screenshots: $(VENV)/.dev $(CHROMIUM)
+	UPDATE_SCREENSHOTS=1 DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests/browser
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -86,9 +86,11 @@ class ClientAppInline(admin.StackedInline):
     model = ClientAppInfo
     can_delete = False
     extra = 0
-    max_num = 0
     readonly_fields = ("app_name", "app_version", "device_os", "device_version", "ip", "updated_at")
     fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False  # what the client app reports, never typed in
 
 
 @admin.register(Device)
@@ -143,6 +145,10 @@ class DeviceAdmin(admin.ModelAdmin):
     def get_inlines(self, request, obj):
         # What protocols learn about a device is shown once it exists, never typed in.
         return self.inlines if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        # A device keeps its audit trail: operators deactivate or ban, they don't delete.
+        return False
 
     EVENTS_SHOWN = 100
 

@@ -177,11 +177,13 @@ class DeviceSessionInline(admin.StackedInline):
     model = LicenseSession
     fk_name = "device"
     extra = 0
-    max_num = 0
     can_delete = False
     fields = ("id", "license", "created_at", "ended_at", "last_validated_at")
     readonly_fields = fields
     verbose_name = "license session"
+
+    def has_add_permission(self, request, obj=None):
+        return False  # a session is made by an activation
 
 
 DeviceAdmin.inlines = [*DeviceAdmin.inlines, DeviceSessionInline]
