@@ -86,6 +86,15 @@ def _record(**kwargs) -> DeviceEvent:
     return event
 
 
+def _save_or_conflict(device: Device, **save_kwargs) -> None:
+    """Save in a savepoint; a unique MAC or type and serial number taken by another device is DeviceConflict."""
+    try:
+        with transaction.atomic():
+            device.save(**save_kwargs)
+    except IntegrityError as exc:
+        raise DeviceConflict() from exc
+
+
 def _deadline(seconds: int, now: datetime) -> datetime:
     return now + timedelta(seconds=seconds)
 
@@ -216,11 +225,7 @@ def device_register(
         status=status,
         status_until=until,
     )
-    try:
-        with transaction.atomic():
-            device.save(force_insert=True)
-    except IntegrityError as exc:
-        raise DeviceConflict() from exc
+    _save_or_conflict(device, force_insert=True)
     _record(device=device, action=EventAction.REGISTERED, actor=actor, now=now)
     return device
 
@@ -310,11 +315,7 @@ def device_register_client(
     device.is_online, device.last_seen_at = True, now
     fields = ["type", "version", "is_online", "last_seen_at", "updated_at"]
     if "type" in changes and device.serial_number:
-        try:
-            with transaction.atomic():
-                device.save(update_fields=fields)
-        except IntegrityError as exc:
-            raise DeviceConflict() from exc
+        _save_or_conflict(device, update_fields=fields)  # the new type may clash with another's serial
     else:
         device.save(update_fields=fields)
 
@@ -489,11 +490,7 @@ def device_update(*, device: Device, actor: Actor, **values) -> Device:
         return locked
     for key, value in values.items():
         setattr(locked, key, value)
-    try:
-        with transaction.atomic():
-            locked.save(update_fields=[*changes, "updated_at"])
-    except IntegrityError as exc:
-        raise DeviceConflict() from exc
+    _save_or_conflict(locked, update_fields=[*changes, "updated_at"])
     _record(device=locked, action=EventAction.UPDATED, actor=actor, details=changes)
     return locked
 

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.views import APIView
 
@@ -135,10 +135,8 @@ def device_nodes(mor: MorDevice, *, with_password: bool) -> list:
     return nodes
 
 
-class DeviceCreateView(MorAPIView):
-    call = "device_create"
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="mor_device_create",
         tags=[TAG],
         summary="device_create",
@@ -182,8 +180,9 @@ class DeviceCreateView(MorAPIView):
             ),
         ),
     )
-    def post(self, request):
-        return super().post(request)
+)
+class DeviceCreateView(MorAPIView):
+    call = "device_create"
 
     def respond(self, params):
         caller = self.authorize(params)
@@ -201,10 +200,8 @@ class DeviceCreateView(MorAPIView):
         )
 
 
-class DevicesGetView(MorAPIView):
-    call = "devices_get"
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="mor_devices_get",
         tags=[TAG],
         summary="devices_get",
@@ -220,8 +217,9 @@ class DevicesGetView(MorAPIView):
             *COMMON_ERRORS,
         ),
     )
-    def post(self, request):
-        return super().post(request)
+)
+class DevicesGetView(MorAPIView):
+    call = "devices_get"
 
     def respond(self, params):
         caller = self.authorize(params)
@@ -230,10 +228,8 @@ class DevicesGetView(MorAPIView):
         return xml_page([("devices", [("device", device_nodes(m, with_password=False)) for m in devices])])
 
 
-class DeviceDetailsGetView(MorAPIView):
-    call = "device_details_get"
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="mor_device_details_get",
         tags=[TAG],
         summary="device_details_get",
@@ -250,8 +246,9 @@ class DeviceDetailsGetView(MorAPIView):
             _xml_example("Not found", "<error>Device was not found</error>"),
         ),
     )
-    def post(self, request):
-        return super().post(request)
+)
+class DeviceDetailsGetView(MorAPIView):
+    call = "device_details_get"
 
     def respond(self, params):
         caller = self.authorize(params)
@@ -259,10 +256,8 @@ class DeviceDetailsGetView(MorAPIView):
         return xml_page([("device", device_nodes(mor, with_password=True))])
 
 
-class DeviceUpdateView(MorAPIView):
-    call = "device_update"
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="mor_device_update",
         tags=[TAG],
         summary="device_update",
@@ -278,8 +273,9 @@ class DeviceUpdateView(MorAPIView):
             _xml_example("Not found", "<error>Device was not found</error>"),
         ),
     )
-    def post(self, request):
-        return super().post(request)
+)
+class DeviceUpdateView(MorAPIView):
+    call = "device_update"
 
     def respond(self, params):
         caller = self.authorize(params)
@@ -290,10 +286,8 @@ class DeviceUpdateView(MorAPIView):
         return xml_page([("status", "Device updated"), ("id", mor.device_id)])
 
 
-class DeviceDeleteView(MorAPIView):
-    call = "device_delete"
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="mor_device_delete",
         tags=[TAG],
         summary="device_delete",
@@ -308,8 +302,9 @@ class DeviceDeleteView(MorAPIView):
             _xml_example("Not found", "<error>Device was not found</error>"),
         ),
     )
-    def post(self, request):
-        return super().post(request)
+)
+class DeviceDeleteView(MorAPIView):
+    call = "device_delete"
 
     def respond(self, params):
         caller = self.authorize(params)
