@@ -6,7 +6,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db import connection
 from django.db.models import Q
-from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -17,6 +16,7 @@ from devices.choices import EventSource
 from devices.errors import DomainError
 from devices.macs import InvalidMac, normalize_mac, try_normalize_mac
 from devices.models import Account, ApiKey, ClientAppInfo, Device, DeviceEvent
+from devices.selectors import accounts_by_login
 
 BULK_BATCH = 1000
 
@@ -206,9 +206,7 @@ class DeviceAdmin(admin.ModelAdmin):
             return queryset.filter(uuid=uuid.UUID(term)), False
         except ValueError:
             pass
-        account_ids = list(
-            Account.objects.annotate(login_ci=Lower("login")).filter(login_ci=term.lower()).values_list("pk", flat=True)
-        )
+        account_ids = list(accounts_by_login(term).values_list("pk", flat=True))
         return queryset.filter(Q(serial_number=term) | Q(account_id__in=account_ids) | Q(name__icontains=term)), False
 
     def save_model(self, request, obj, form, change):

@@ -2,10 +2,11 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 
 from devices.errors import DeviceNotFound
-from devices.models import Device
+from devices.models import Account, Device
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,8 @@ def device_get_by_ref(*, type: str, mac: str | None = None, serial_number: str |
     if device is None:
         raise DeviceNotFound()
     return device
+
+
+def accounts_by_login(login: str) -> QuerySet[Account]:
+    """The account with this login in any letter case (served by the unique index on LOWER(login))."""
+    return Account.objects.annotate(login_ci=Lower("login")).filter(login_ci=login.strip().lower())

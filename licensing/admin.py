@@ -3,13 +3,13 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models.functions import Lower
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from devices.admin import DeviceAdmin
 from devices.models import Account
+from devices.selectors import accounts_by_login
 from licensing.models import DeviceLicense, License, LicenseSession
 from licensing.services import licenses_generate, licenses_revoke
 
@@ -22,7 +22,7 @@ def _device_link(session: LicenseSession):
 
 
 def _account_by_login(login: str) -> Account | None:
-    return Account.objects.annotate(login_ci=Lower("login")).filter(login_ci=login.strip().lower()).first()
+    return accounts_by_login(login).first()
 
 
 class SessionInline(admin.TabularInline):

@@ -7,11 +7,12 @@ from datetime import date, datetime, timedelta
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce, Lower
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from devices.choices import DeviceStatus, EventAction
 from devices.models import Account
+from devices.selectors import accounts_by_login
 from devices.services import Actor, device_register_activated
 from licensing.errors import (
     LicenseExhausted,
@@ -155,11 +156,7 @@ _UNUSABLE_HASH = make_password("the login is unknown")
 
 def account_authenticate(*, username: str, password: str) -> Account | None:
     """The active account with this login (any case) and password, or None."""
-    account = (
-        Account.objects.annotate(login_ci=Lower("login"))
-        .filter(login_ci=username.lower(), status="active", deleted_at__isnull=True)
-        .first()
-    )
+    account = accounts_by_login(username).filter(status="active", deleted_at__isnull=True).first()
     if account is None or not account.password:
         check_password(password, _UNUSABLE_HASH)
         return None

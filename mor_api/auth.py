@@ -4,10 +4,10 @@ import hashlib
 import hmac
 
 from django.conf import settings
-from django.db.models.functions import Lower
 
 from devices.choices import AccountRole, AccountStatus
 from devices.models import Account
+from devices.selectors import accounts_by_login
 from mor_api.errors import ACCESS_DENIED, INCORRECT_HASH, USER_NOT_FOUND, MorError
 from mor_api.models import MorPermissions
 
@@ -40,8 +40,8 @@ def caller_for(params: dict[str, str]) -> Account:
     """The account `u` names, when it may manage devices; 'Dont be so smart' otherwise."""
     login = params.get("u") or ""
     caller = (
-        Account.objects.annotate(login_ci=Lower("login"))
-        .filter(login_ci=login.lower(), status=AccountStatus.ACTIVE, deleted_at__isnull=True)
+        accounts_by_login(login)
+        .filter(status=AccountStatus.ACTIVE, deleted_at__isnull=True)
         .select_related("mor_permissions")
         .first()
         if login

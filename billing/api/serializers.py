@@ -3,13 +3,12 @@
 import uuid as uuid_lib
 from collections.abc import Mapping
 
-from django.db.models.functions import Lower
 from rest_framework import serializers
 
 from devices.api.fields import LaravelBooleanField, MessageCharField, laravel_string_messages
 from devices.choices import DeviceStatus
 from devices.macs import InvalidMac, normalize_mac
-from devices.models import Account
+from devices.selectors import accounts_by_login
 
 # The billing API's words for the lifecycle states.
 STATUS_WORDS = {
@@ -84,11 +83,7 @@ class ActivateInputSerializer(DeviceRefInputSerializer):
         return {name: fields[name] for name in self.field_order}
 
     def validate_login(self, value):
-        account = (
-            Account.objects.annotate(login_ci=Lower("login"))
-            .filter(login_ci=value.lower(), status="active", deleted_at__isnull=True)
-            .first()
-        )
+        account = accounts_by_login(value).filter(status="active", deleted_at__isnull=True).first()
         if account is None:
             raise serializers.ValidationError("The selected login is invalid.")
         return account

@@ -114,6 +114,16 @@ def unknown_uuid_is_invalid():
         raise exceptions.ValidationError({"uuid": ["The selected uuid is invalid."]}) from exc
 
 
+EVERY_STATE_ERROR = (
+    ("Not found", "Device not found.", 33600),
+    ("Reserved", "Device reserved.", 33599),
+    ("Already activated", "Device already activated.", 33603),
+    ("Deactivating", "Device in the process of deactivation.", 33610),
+    ("Initializing", "Device in initialization.", 33622),
+    ("Banned", "Device banned.", 33601),
+)
+
+
 class BillingAPIView(APIView):
     """Base of the billing views: an API key, and the billing error table."""
 
@@ -180,14 +190,7 @@ class ReserveView(BillingAPIView):
                 description="Reserved.",
                 examples=[OpenApiExample("Reserved device", value=SEED_RESERVED)],
             ),
-            400: _state_errors(
-                ("Not found", "Device not found.", 33600),
-                ("Reserved", "Device reserved.", 33599),
-                ("Already activated", "Device already activated.", 33603),
-                ("Deactivating", "Device in the process of deactivation.", 33610),
-                ("Initializing", "Device in initialization.", 33622),
-                ("Banned", "Device banned.", 33601),
-            ),
+            400: _state_errors(*EVERY_STATE_ERROR),
             401: UNAUTHENTICATED,
             422: MAC_OR_SERIAL_422,
         },
@@ -244,14 +247,7 @@ class ActivateView(BillingAPIView):
                 description="Activated.",
                 examples=[OpenApiExample("Activated device", value=SEED_ACTIVATED)],
             ),
-            400: _state_errors(
-                ("Not found", "Device not found.", 33600),
-                ("Reserved", "Device reserved.", 33599),
-                ("Already activated", "Device already activated.", 33603),
-                ("Deactivating", "Device in the process of deactivation.", 33610),
-                ("Initializing", "Device in initialization.", 33622),
-                ("Banned", "Device banned.", 33601),
-            ),
+            400: _state_errors(*EVERY_STATE_ERROR),
             401: UNAUTHENTICATED,
             422: _validation("The selected login is invalid.", {"login": ["The selected login is invalid."]}),
         },

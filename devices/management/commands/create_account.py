@@ -1,9 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models.functions import Lower
 
 from devices.choices import AccountRole
-from devices.models import Account
+from devices.selectors import accounts_by_login
 from devices.services import account_create
 
 
@@ -25,14 +24,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         login = options["login"].strip()
-        existing = Account.objects.annotate(login_ci=Lower("login")).filter(login_ci=login.lower()).first()
+        existing = accounts_by_login(login).first()
         if existing is not None:
             self.stdout.write(f"Account {existing.login} already exists; nothing changed.")
             self.stdout.write(str(existing.pk))
             return
         owner = None
         if options["owner"]:
-            owner = Account.objects.annotate(login_ci=Lower("login")).filter(login_ci=options["owner"].lower()).first()
+            owner = accounts_by_login(options["owner"]).first()
             if owner is None:
                 raise CommandError(f"--owner {options['owner']}: no such account.", returncode=2)
         if options["dry_run"]:

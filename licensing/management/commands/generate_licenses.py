@@ -4,11 +4,11 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models.functions import Lower
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
 from devices.models import Account
+from devices.selectors import accounts_by_login
 from licensing.models import License
 from licensing.services import licenses_generate
 
@@ -81,7 +81,7 @@ class Command(BaseCommand):
     def _account(login: str | None) -> Account | None:
         if not login:
             return None
-        account = Account.objects.annotate(login_ci=Lower("login")).filter(login_ci=login.lower()).first()
+        account = accounts_by_login(login).first()
         if account is None:
             raise CommandError(f"--account {login}: no such account.", returncode=2)
         return account
