@@ -20,7 +20,17 @@ def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 
 def client_ip(request: HttpRequest) -> str:
-    """REMOTE_ADDR, or when that is a trusted proxy, the right-most untrusted X-Forwarded-For hop."""
+    """REMOTE_ADDR, or when that is a trusted proxy, the right-most untrusted X-Forwarded-For hop.
+
+    Worked out once per request (the throttle, the view and the answer all ask).
+    """
+    request = getattr(request, "_request", request)  # DRF's Request wraps Django's
+    if not hasattr(request, "_client_ip"):
+        request._client_ip = _client_ip(request)
+    return request._client_ip
+
+
+def _client_ip(request: HttpRequest) -> str:
     remote = request.META.get("REMOTE_ADDR", "")
     trusted = _trusted_networks(tuple(settings.TRUSTED_PROXIES))
     remote_ip = _parse(remote)
