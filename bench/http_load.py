@@ -297,7 +297,7 @@ async def drive(name, make, *, concurrency, seconds, limit, collect=None) -> Res
     return result
 
 
-async def run_all(data: dict, concurrency: int, seconds: float) -> list[Result]:
+async def run_all(data: dict, concurrency: int, seconds: float, only: list[str] | None = None) -> list[Result]:
     makers = request_makers(data)
     import json
 
@@ -313,7 +313,7 @@ async def run_all(data: dict, concurrency: int, seconds: float) -> list[Result]:
         "licensing activate": LICENSE_KEYS,
     }
     for name, make in makers.items():
-        if name == "/readyz":
+        if name == "/readyz" or (only and not any(word in name for word in only)):
             continue
         collect = keep_session if name == "licensing activate" else None
         limit = limits.get(name, 10**6)
@@ -361,7 +361,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--seconds", type=float, default=8, help="seconds per endpoint (default 8)")
     parser.add_argument("--no-readme", action="store_true", help="print only; leave bench/README.md alone")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="WORD",
+        help="only the endpoints whose name has one of these words (implies --no-readme)",
+    )
     args = parser.parse_args()
+    if args.only:
+        args.no_readme = True
 
     url = os.environ.get("DATABASE_URL", DEFAULT_URL)
     os.environ["DATABASE_URL"] = url
@@ -378,7 +386,7 @@ def main() -> None:
     connections.close_all()
     server = start_server(url, args.workers, args.threads)
     try:
-        results = asyncio.run(run_all(data, args.concurrency, args.seconds))
+        results = asyncio.run(run_all(data, args.concurrency, args.seconds, args.only))
     finally:
         stop_server(server)
     for r in results:

@@ -126,17 +126,15 @@ class Device(models.Model):
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     type = models.CharField(max_length=32, help_text="mediaagent, SIP, Mobile, flecs, ...")
-    # NULL, not "", when absent: uniqueness holds only among devices that have one.
-    mac = models.CharField(max_length=12, null=True, blank=True, unique=True, help_text="12 upper-case hex digits.")
+    # NULL, not "", when absent: uniqueness holds only among devices that have one (device_mac_unique).
+    mac = models.CharField(max_length=12, null=True, blank=True, help_text="12 upper-case hex digits.")  # noqa: DJ001
     serial_number = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
     name = models.CharField(max_length=255, blank=True)
     version = models.CharField(max_length=64, blank=True)
     is_online = models.BooleanField(default=False)
     last_seen_at = models.DateTimeField(null=True, blank=True)
 
-    status = models.CharField(
-        max_length=16, choices=DeviceStatus.choices, default=DeviceStatus.AVAILABLE, db_index=True
-    )
+    status = models.CharField(max_length=16, choices=DeviceStatus.choices, default=DeviceStatus.AVAILABLE)
     status_until = models.DateTimeField(
         null=True, blank=True, help_text="When a transient state (initializing, deactivating) ends."
     )
@@ -158,7 +156,11 @@ class Device(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # Every index is paid for on each lifecycle write, so none is kept that another covers: the MAC's
+        # uniqueness is a constraint (a unique field would add a LIKE-pattern index no lookup uses), and
+        # status is served by status, -id.
         constraints = [
+            models.UniqueConstraint(fields=["mac"], name="device_mac_unique"),
             models.UniqueConstraint(fields=["type", "serial_number"], name="device_type_serial_unique"),
         ]
         indexes = [
@@ -204,7 +206,8 @@ class ClientAppInfo(models.Model):
 class DeviceEvent(models.Model):
     """The audit trail: one row for every change to a device, written in the same transaction."""
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events")
+    # db_index=False: event_device_time_idx (device, -created_at) serves every lookup by device.
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events", db_index=False)
     action = models.CharField(max_length=32, choices=EventAction.choices)
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16, blank=True)

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_guid import get_guid
 
+from devices import conditional
 from devices.choices import TRANSIENT_STATUSES, DeviceStatus, EventAction, EventSource
 from devices.errors import (
     AccountNotUsable,
@@ -58,7 +59,7 @@ def _require_status(device: Device, *allowed: str, otherwise: type[DomainError])
 
 def build_event(
     *,
-    device: Device,
+    device: Device | None,
     action: EventAction,
     actor: Actor,
     from_status: str = "",
@@ -66,7 +67,7 @@ def build_event(
     details: dict | None = None,
     now: datetime | None = None,
 ) -> DeviceEvent:
-    """An unsaved audit event, for callers that write events in bulk."""
+    """An unsaved audit event, for callers that write events in bulk (`device` may be None with `to_status`)."""
     return DeviceEvent(
         device=device,
         action=action,
@@ -340,13 +341,31 @@ def _lock_by_mac(mac: str) -> Device | None:
     return Device.objects.select_for_update(of=("self",)).select_related("client_app").filter(mac=mac).first()
 
 
-@locked_service()
-def device_reserve(*, device: Device, actor: Actor) -> Device:
+def device_reserve(*, device: "Device | int | uuid.UUID | DeviceRef", actor: Actor) -> Device:
     """Reserve an available device.
 
-    Locks the device. Raises DeviceBanned when banned, or the state's error
-    (33622, 33599, 33603, 33610) when it is not available.
+    Locks the device. Raises DeviceNotFound, DeviceBanned when banned, or the
+    state's error (33622, 33599, 33603, 33610) when it is not available. An
+    available device is reserved in one statement (devices.conditional).
     """
+    now = timezone.now()
+    event = build_event(
+        device=None,
+        action=EventAction.RESERVED,
+        actor=actor,
+        from_status=DeviceStatus.AVAILABLE,
+        to_status=DeviceStatus.RESERVED,
+        now=now,
+    )
+    values = {"status": DeviceStatus.RESERVED}
+    reserved = conditional.transition(
+        device, expected_status=DeviceStatus.AVAILABLE, values=values, event=event, now=now
+    )
+    return reserved or _device_reserve_locked(device=device, actor=actor)
+
+
+@locked_service()
+def _device_reserve_locked(*, device: Device, actor: Actor) -> Device:
     if device.is_banned:
         raise DeviceBanned()
     _require_status(device, DeviceStatus.AVAILABLE, otherwise=DeviceNotReserved)
@@ -370,10 +389,9 @@ def device_unreserve(*, device: Device, actor: Actor) -> Device:
     return device
 
 
-@locked_service()
 def device_activate(
     *,
-    device: Device,
+    device: "Device | int | uuid.UUID | DeviceRef",
     account: Account,
     actor: Actor,
     name: str | None = None,
@@ -382,9 +400,39 @@ def device_activate(
     """Add an available device (or a reserved one, with skip_reserve_check) to an account.
 
     Locks the device. Raises AccountNotUsable for a blocked or deleted account,
-    DeviceBanned, DeviceReserved when reserved without skip_reserve_check, or
-    the state's error.
+    DeviceNotFound, DeviceBanned, DeviceReserved when reserved without
+    skip_reserve_check, or the state's error. An available device is activated
+    in one statement (devices.conditional).
     """
+    if account.can_own_devices:
+        now = timezone.now()
+        event = build_event(
+            device=None,
+            action=EventAction.ACTIVATED,
+            actor=actor,
+            from_status=DeviceStatus.AVAILABLE,
+            to_status=DeviceStatus.ACTIVE,
+            details={"account": account.login},
+            now=now,
+        )
+        values = {"status": DeviceStatus.ACTIVE, "account_id": account.pk, "activated_at": now}
+        if name is not None:
+            values["name"] = name
+        activated = conditional.transition(
+            device, expected_status=DeviceStatus.AVAILABLE, values=values, event=event, now=now
+        )
+        if activated is not None:
+            activated.account = account
+            return activated
+    return _device_activate_locked(
+        device=device, account=account, actor=actor, name=name, skip_reserve_check=skip_reserve_check
+    )
+
+
+@locked_service()
+def _device_activate_locked(
+    *, device: Device, account: Account, actor: Actor, name: str | None, skip_reserve_check: bool
+) -> Device:
     if not account.can_own_devices:
         raise AccountNotUsable()
     if device.is_banned:

@@ -441,9 +441,9 @@ def test_activate_takes_a_fixed_number_of_queries(billing, customer, media_agent
     Camera.objects.bulk_create(Camera(device=media_agent, name=f"c{i}") for i in range(storages))
     _warm(billing)
     body = {"login": customer.login, "name": "n", "type": "mediaagent", "mac": "A1B2C3D4E5F6"}
-    # account by login, SAVEPOINT, SELECT ... FOR UPDATE by type and mac, UPDATE device, INSERT event,
-    # RELEASE, storages, cameras count.
-    with django_assert_num_queries(8):
+    # account by login, one UPDATE of the available device with its event (devices.conditional), storages,
+    # cameras count.
+    with django_assert_num_queries(4):
         response = billing.post("activate", body)
     assert response.status_code == 201
     assert len(response.json()["storages"]) == storages
@@ -452,8 +452,8 @@ def test_activate_takes_a_fixed_number_of_queries(billing, customer, media_agent
 @pytest.mark.parametrize(
     ("endpoint", "queries"),
     [
-        # SAVEPOINT, SELECT ... FOR UPDATE by type and mac, UPDATE device, INSERT event, RELEASE.
-        ("reserve", 5),
+        # One UPDATE of the available device with its event (devices.conditional).
+        ("reserve", 1),
         # SAVEPOINT, SELECT ... FOR UPDATE by type and mac, RELEASE.
         ("check", 3),
     ],
@@ -464,6 +464,16 @@ def test_reserve_and_check_take_a_fixed_number_of_queries(
     _warm(billing)
     with django_assert_num_queries(queries):
         billing.post(endpoint, {"type": "mediaagent", "mac": "A1B2C3D4E5F6"})
+
+
+def test_a_refused_reserve_takes_the_locking_path(billing, media_agent, django_assert_num_queries):
+    _warm(billing)
+    assert billing.post("reserve", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"}).status_code == 200
+    # The UPDATE matches nothing (reserved already); SAVEPOINT, SELECT ... FOR UPDATE find out why, and the
+    # refusal rolls back to the savepoint and releases it.
+    with django_assert_num_queries(5):
+        response = billing.post("reserve", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"})
+    assert response.json() == {"message": "Device reserved.", "code": 33599}
 
 
 @pytest.mark.parametrize("storages", [0, 50])
