@@ -1,4 +1,4 @@
-"""Lifecycle changes in one conditional statement, for the hot protocol paths (PostgreSQL).
+"""Writes in one conditional statement, for the hot protocol paths (PostgreSQL).
 
 The common case of a reserve or an activation is a device already in the
 state the operation expects. Then the change is one `UPDATE ... WHERE <the
@@ -6,7 +6,8 @@ state is right>` with its audit event inserted by the same statement (a
 data-modifying CTE): one round trip instead of a transaction of five, atomic
 on its own, and safe under concurrency because PostgreSQL re-checks the WHERE
 on the newest version of a row another transaction has just changed (READ
-COMMITTED), so of two concurrent requests exactly one matches.
+COMMITTED), so of two concurrent requests exactly one matches. Likewise a
+client app reporting what it reported before only marks its device seen.
 
 When no row matches, the caller takes its locking path, which finds out why
 (no such device, another state, a transient state to complete first) and
@@ -20,7 +21,8 @@ from datetime import datetime
 
 from django.db import connection
 
-from devices.models import Device, DeviceEvent
+from devices.choices import TRANSIENT_STATUSES
+from devices.models import ClientAppInfo, Device, DeviceEvent
 from devices.selectors import DeviceRef
 
 _FIELDS = Device._meta.concrete_fields
@@ -103,6 +105,46 @@ def transition(
         json.dumps(event.details),
         event.created_at,
     ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Device.from_db(connection.alias, _ATTNAMES, row)
+
+
+def client_seen(
+    *, mac: str, device_type: str, device_version: str, reported: dict[str, str], ip: str | None, now: datetime
+) -> Device | None:
+    """Mark the device with this MAC online and seen if nothing it reports has changed.
+
+    Nothing changed: the same type and version, the same client app fields
+    (`reported`) and ip, and no transient state overdue. Returns the device,
+    or None (the caller takes its locking path, which records the changes).
+    The row version (xmin) read by the statement must be the one it updates,
+    so a registration another transaction committed meanwhile (its app info
+    is not re-read on the newest row) sends this one to the locking path too.
+    """
+    if not available():
+        return None
+    quote = connection.ops.quote_name
+    devices, apps = quote(Device._meta.db_table), quote(ClientAppInfo._meta.db_table)
+    app_sql = " AND ".join(f"app.{quote(name)} = %s" for name in reported)
+    columns = ", ".join(f"device.{quote(field.column)}" for field in _FIELDS)
+    sql = f"""
+        WITH current AS MATERIALIZED (SELECT id, xmin FROM {devices} WHERE mac = %s)
+        UPDATE {devices} AS device SET is_online = true, last_seen_at = %s, updated_at = %s
+        FROM current
+        WHERE device.id = current.id AND device.xmin = current.xmin
+            AND device.type = %s AND device.version = %s
+            AND NOT (device.status = ANY(%s) AND device.status_until <= %s)
+            AND EXISTS (
+                SELECT 1 FROM {apps} AS app
+                WHERE app.device_id = device.id AND {app_sql} AND app.ip IS NOT DISTINCT FROM %s::inet
+            )
+        RETURNING {columns}
+    """  # noqa: S608
+    params = [mac, now, now, device_type, device_version, list(TRANSIENT_STATUSES), now, *reported.values(), ip]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

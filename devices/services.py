@@ -258,7 +258,6 @@ def device_register_activated(
 _CLIENT_APP_FIELDS = ("device_os", "device_version", "app_name", "app_version")
 
 
-@transaction.atomic
 def device_register_client(
     *,
     mac: str,
@@ -274,13 +273,28 @@ def device_register_client(
 
     Locks the device row. Concurrent first registrations of one MAC make one
     device: the loser of the insert waits for the winner and updates its row.
-    Returns (device, created). Writes an event only when something changed.
-    Raises DeviceConflict when a new type would clash with another device's
-    type and serial number.
+    Returns (device, created). Writes an event only when something changed;
+    a known device reporting what it reported before is one statement
+    (devices.conditional). Raises DeviceConflict when a new type would clash
+    with another device's type and serial number.
     """
     now = timezone.now()
     reported = dict(device_os=device_os, device_version=device_version, app_name=app_name, app_version=app_version)
+    seen = conditional.client_seen(
+        mac=mac, device_type=device_type, device_version=device_version, reported=reported, ip=ip, now=now
+    )
+    if seen is not None:
+        return seen, False
+    return _device_register_client_locked(
+        mac=mac, device_type=device_type, reported=reported, ip=ip, actor=actor, now=now
+    )
 
+
+@transaction.atomic
+def _device_register_client_locked(
+    *, mac: str, device_type: str, reported: dict[str, str], ip: str | None, actor: Actor, now: datetime
+) -> tuple[Device, bool]:
+    device_version = reported["device_version"]
     device = _lock_by_mac(mac)
     if device is None:
         status, until = _initial_status(now)

@@ -145,3 +145,111 @@ def test_reserves_and_activations_racing_for_one_device_have_one_winner(actor):
     assert len(winners) == 1
     assert DeviceEvent.objects.filter(device=device).count() == 1
     assert _state(device)["status"] == winners[0].status
+
+
+# -- a client app reporting what it reported before -------------------------------------------
+
+REPORT = {
+    "device_type": "Mobile",
+    "device_os": "iOS",
+    "device_version": "14.5",
+    "app_name": "MyApp",
+    "app_version": "2.0",
+    "ip": "127.0.0.1",
+}
+
+
+def _register(actor, **changes):
+    return services.device_register_client(mac="A1B2C3D4E5F6", actor=actor, **{**REPORT, **changes})
+
+
+@pytest.mark.django_db
+def test_an_unchanged_report_only_marks_the_device_seen_in_one_query(actor, django_assert_num_queries):
+    device, _ = _register(actor)
+    Device.objects.filter(pk=device.pk).update(is_online=False)
+    events = DeviceEvent.objects.count()
+    with django_assert_num_queries(1):
+        seen, created = _register(actor)
+    assert (seen.pk, created, seen.is_online) == (device.pk, False, True)
+    stored = Device.objects.get(pk=device.pk)
+    assert stored.is_online
+    assert stored.last_seen_at == seen.last_seen_at > device.last_seen_at
+    assert DeviceEvent.objects.count() == events
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"device_type": "Tablet"},
+        {"device_version": "15.0"},
+        {"device_os": "Android"},
+        {"app_name": "Other"},
+        {"app_version": "3.0"},
+    ],
+)
+def test_a_changed_report_is_recorded_by_the_locking_path(change, actor):
+    device, _ = _register(actor)
+    _register(actor, **change)
+    event = DeviceEvent.objects.filter(device=device).order_by("id").last()
+    assert event.action == "client_updated"
+    (name, value), *_ = change.items()
+    key = {"device_type": "type"}.get(name, name)
+    assert event.details[key][1] == value
+
+
+@pytest.mark.django_db
+def test_a_new_ip_is_stored_without_an_event(actor):
+    device, _ = _register(actor)
+    _register(actor, ip="10.0.0.7")
+    assert device.client_app.__class__.objects.get(device=device).ip == "10.0.0.7"
+
+
+@pytest.mark.django_db
+def test_an_unchanged_report_completes_an_overdue_initialization_first(actor):
+    device, _ = _register(actor)
+    Device.objects.filter(pk=device.pk).update(
+        status=DeviceStatus.INITIALIZING, status_until=timezone.now() - timezone.timedelta(seconds=1)
+    )
+    _register(actor)
+    assert _state(device)["status"] == DeviceStatus.AVAILABLE
+    assert device.events.order_by("id").last().action == "initialization_finished"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_report_racing_a_committed_change_is_not_lost(actor):
+    """B reports the old app version while A's change is uncommitted: B must win, as it came last."""
+    import threading
+    import time
+
+    from django.db import connections, transaction
+
+    device, _ = _register(actor)
+    a_changed, b_started = threading.Event(), threading.Event()
+
+    def a():
+        try:
+            with transaction.atomic():
+                _register(actor, app_version="3.0")  # the locking path: holds the row until commit
+                a_changed.set()
+                b_started.wait(10)
+                time.sleep(0.5)  # B is now waiting for the row lock
+        finally:
+            connections.close_all()
+
+    def b():
+        try:
+            a_changed.wait(10)
+            b_started.set()
+            _register(actor, app_version="2.0")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    versions = [e.details["app_version"] for e in device.events.filter(action="client_updated").order_by("id")]
+    assert versions == [["2.0", "3.0"], ["3.0", "2.0"]]
+    assert device.client_app.__class__.objects.get(device=device).app_version == "2.0"
