@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from devices.api.base import Serializer
 from devices.api.fields import MessageCharField
 from devices.macs import InvalidMac, normalize_mac
 
@@ -21,7 +22,7 @@ def _required_text(name: str, max_length: int = 64, help_text: str = "") -> seri
     return MessageCharField(messages=_field_messages(name), max_length=max_length, help_text=help_text)
 
 
-class DeviceRegisterInputSerializer(serializers.Serializer):
+class DeviceRegisterInputSerializer(Serializer):
     mac_address = _required_text("mac_address", 32, "The device's MAC address, in any usual spelling.")
     device_os = _required_text("device_os", help_text="The operating system of the device.")
     device_version = _required_text("device_version", help_text="The version of the device.")
@@ -36,13 +37,13 @@ class DeviceRegisterInputSerializer(serializers.Serializer):
             raise serializers.ValidationError("The mac_address field must be a valid MAC address.") from exc
 
 
-class DeviceRegisterDataSerializer(serializers.Serializer):
+class DeviceRegisterDataSerializer(Serializer):
     mac_address = serializers.CharField(help_text="The canonical MAC: 12 upper-case hex digits.")
     status = serializers.IntegerField(help_text="1: the device is registered and enabled.")
     ban_status = serializers.IntegerField(help_text="1: the device is banned, 0: it is not.")
 
 
-class ConfigsDataSerializer(serializers.Serializer):
+class ConfigsDataSerializer(Serializer):
     device_management = serializers.IntegerField(help_text="1: bans are enforced; anything else: disabled.")
 
 
@@ -62,7 +63,7 @@ def envelope_serializer(name: str, data_serializer, *, with_errors: bool = False
             required=False,
             help_text="Messages per field, when fields were at fault.",
         )
-    return type(name, (serializers.Serializer,), fields)
+    return type(name, (Serializer,), fields)
 
 
 DeviceEnvelopeSerializer = envelope_serializer("DeviceEnvelope", DeviceRegisterDataSerializer())
