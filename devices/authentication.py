@@ -11,6 +11,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 
 from devices.models import ApiKey
+from devices.selectors import one_or_none
 
 # last_used_at is written at most this often per key, not on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -35,7 +36,7 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
     cached = cache.get(api_key_cache_key(digest)) if settings.API_KEY_CACHE_SECONDS else None
     if cached is not None:
         return cached
-    key = ApiKey.objects.active().filter(prefix=prefix).first()
+    key = one_or_none(ApiKey.objects.active().filter(prefix=prefix))
     if key is None or not hmac.compare_digest(key.secret_hash, digest):
         return None
     now = timezone.now()

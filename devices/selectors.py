@@ -2,11 +2,23 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.db.models.functions import Lower
 
 from devices.errors import DeviceNotFound
 from devices.models import Account, Device
+
+
+def one_or_none(rows: QuerySet) -> Model | None:
+    """The row of a lookup by a unique key, or None.
+
+    Not first(): that orders by the model's ordering (a sort, and a costlier
+    statement to build) to pick one of rows that can only be one.
+    """
+    try:
+        return rows.get()
+    except rows.model.DoesNotExist:
+        return None
 
 
 @dataclass(frozen=True)
@@ -30,7 +42,7 @@ class DeviceRef:
 
 def device_get_by_ref(*, type: str, mac: str | None = None, serial_number: str | None = None) -> Device:
     """The device of this type with this canonical MAC and/or serial number. Raises DeviceNotFound."""
-    device = Device.objects.filter(DeviceRef(type, mac, serial_number).lookup()).first()
+    device = one_or_none(Device.objects.filter(DeviceRef(type, mac, serial_number).lookup()))
     if device is None:
         raise DeviceNotFound()
     return device

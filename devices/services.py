@@ -31,7 +31,7 @@ from devices.errors import (
     DomainError,
 )
 from devices.models import Account, ApiKey, ClientAppInfo, Device, DeviceEvent
-from devices.selectors import DeviceRef
+from devices.selectors import DeviceRef, one_or_none
 from devices.signals import device_ownership_ended
 
 
@@ -147,11 +147,11 @@ def _lock(device: "Device | int | uuid.UUID | DeviceRef", *, with_account: bool)
     if with_account:
         rows = rows.select_related("account")
     if isinstance(device, DeviceRef):
-        locked = rows.filter(device.lookup()).first()
+        locked = one_or_none(rows.filter(device.lookup()))
     elif isinstance(device, uuid.UUID):
-        locked = rows.filter(uuid=device).first()
+        locked = one_or_none(rows.filter(uuid=device))
     else:
-        locked = rows.filter(pk=device.pk if isinstance(device, Device) else device).first()
+        locked = one_or_none(rows.filter(pk=device.pk if isinstance(device, Device) else device))
     if locked is None:
         raise DeviceNotFound()
     return locked
@@ -352,7 +352,7 @@ def _device_register_client_locked(
 
 
 def _lock_by_mac(mac: str) -> Device | None:
-    return Device.objects.select_for_update(of=("self",)).select_related("client_app").filter(mac=mac).first()
+    return one_or_none(Device.objects.select_for_update(of=("self",)).select_related("client_app").filter(mac=mac))
 
 
 def device_reserve(*, device: "Device | int | uuid.UUID | DeviceRef", actor: Actor) -> Device:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from devices.choices import DeviceStatus, EventAction
 from devices.models import Account
-from devices.selectors import accounts_by_login
+from devices.selectors import accounts_by_login, one_or_none
 from devices.services import Actor, device_register_activated
 from licensing.errors import (
     LicenseExhausted,
@@ -38,10 +38,10 @@ class Activation:
 def _active_session(session_id: uuid.UUID | None, **filters) -> LicenseSession | None:
     if session_id is None:
         return None
-    return (
-        LicenseSession.objects.select_related("device", "license")
-        .filter(pk=session_id, ended_at__isnull=True, **filters)
-        .first()
+    return one_or_none(
+        LicenseSession.objects.select_related("device", "license").filter(
+            pk=session_id, ended_at__isnull=True, **filters
+        )
     )
 
 
@@ -117,7 +117,7 @@ def license_validate(*, session_id: uuid.UUID) -> tuple[LicenseSession | None, b
     expired, and its device is active and not banned. Records the validation
     time (at most once a minute per session).
     """
-    session = LicenseSession.objects.select_related("license", "device").filter(pk=session_id).first()
+    session = one_or_none(LicenseSession.objects.select_related("license", "device").filter(pk=session_id))
     if session is None:
         return None, False
     now = timezone.now()
@@ -156,7 +156,7 @@ _UNUSABLE_HASH = make_password("the login is unknown")
 
 def account_authenticate(*, username: str, password: str) -> Account | None:
     """The active account with this login (any case) and password, or None."""
-    account = accounts_by_login(username).filter(status="active", deleted_at__isnull=True).first()
+    account = one_or_none(accounts_by_login(username).filter(status="active", deleted_at__isnull=True))
     if account is None or not account.password:
         check_password(password, _UNUSABLE_HASH)
         return None

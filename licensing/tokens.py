@@ -8,6 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from devices.models import Account
+from devices.selectors import one_or_none
 
 ISSUER = "device-activation"
 ALGORITHM = "HS256"
@@ -39,4 +40,4 @@ def token_account(*, token: str) -> Account | None:
         account_id = int(claims["sub"])
     except (jwt.InvalidTokenError, ValueError, TypeError):
         return None
-    return Account.objects.filter(pk=account_id, status="active", deleted_at__isnull=True).first()
+    return one_or_none(Account.objects.filter(pk=account_id, status="active", deleted_at__isnull=True))

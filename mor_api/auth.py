@@ -7,7 +7,7 @@ from django.conf import settings
 
 from devices.choices import AccountRole, AccountStatus
 from devices.models import Account
-from devices.selectors import accounts_by_login
+from devices.selectors import accounts_by_login, one_or_none
 from mor_api.errors import ACCESS_DENIED, INCORRECT_HASH, USER_NOT_FOUND, MorError
 from mor_api.models import MorPermissions
 
@@ -40,10 +40,11 @@ def caller_for(params: dict[str, str]) -> Account:
     """The account `u` names, when it may manage devices; 'Dont be so smart' otherwise."""
     login = params.get("u") or ""
     caller = (
-        accounts_by_login(login)
-        .filter(status=AccountStatus.ACTIVE, deleted_at__isnull=True)
-        .select_related("mor_permissions")
-        .first()
+        one_or_none(
+            accounts_by_login(login)
+            .filter(status=AccountStatus.ACTIVE, deleted_at__isnull=True)
+            .select_related("mor_permissions")
+        )
         if login
         else None
     )
@@ -73,7 +74,7 @@ def managed_user(caller: Account, raw_user_id: str) -> Account:
     """The user `user_id` names among the caller's; 'User was not found' otherwise."""
     if not is_id(raw_user_id):
         raise MorError(USER_NOT_FOUND)
-    user = managed_accounts(caller).filter(pk=int(raw_user_id)).first()
+    user = one_or_none(managed_accounts(caller).filter(pk=int(raw_user_id)))
     if user is None:
         raise MorError(USER_NOT_FOUND)
     return user

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from devices import services as core
 from devices.choices import AccountRole, EventAction
 from devices.models import Account
+from devices.selectors import one_or_none
 from mor_api.auth import is_id, managed_accounts, permissions_of
 from mor_api.errors import (
     CALLERID_FORBIDDEN,
@@ -42,7 +43,7 @@ class DeviceInput:
 
 def group_primary(account: Account) -> DeviceGroup:
     """The account's primary device group, made on first use (safe when two requests race)."""
-    group = DeviceGroup.objects.filter(account=account, is_primary=True).first()
+    group = one_or_none(DeviceGroup.objects.filter(account=account, is_primary=True))
     if group is not None:
         return group
     try:
@@ -63,7 +64,7 @@ def _device_type(raw: str | None) -> str:
 def _group(user: Account, raw: str | None) -> DeviceGroup:
     if not raw:
         return group_primary(user)
-    group = DeviceGroup.objects.filter(pk=int(raw), account=user).first() if is_id(raw) else None
+    group = one_or_none(DeviceGroup.objects.filter(pk=int(raw), account=user)) if is_id(raw) else None
     if group is None:
         raise MorError(GROUP_INVALID)
     return group

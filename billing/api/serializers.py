@@ -9,7 +9,7 @@ from devices.api.base import Serializer
 from devices.api.fields import LaravelBooleanField, MessageCharField, laravel_string_messages
 from devices.choices import DeviceStatus
 from devices.macs import InvalidMac, normalize_mac
-from devices.selectors import accounts_by_login
+from devices.selectors import accounts_by_login, one_or_none
 
 # The billing API's words for the lifecycle states.
 STATUS_WORDS = {
@@ -84,7 +84,7 @@ class ActivateInputSerializer(DeviceRefInputSerializer):
         return {name: fields[name] for name in self.field_order}
 
     def validate_login(self, value):
-        account = accounts_by_login(value).filter(status="active", deleted_at__isnull=True).first()
+        account = one_or_none(accounts_by_login(value).filter(status="active", deleted_at__isnull=True))
         if account is None:
             raise serializers.ValidationError("The selected login is invalid.")
         return account
