@@ -23,7 +23,7 @@ from django.db import connection
 
 from devices.choices import TRANSIENT_STATUSES
 from devices.models import ClientAppInfo, Device, DeviceEvent
-from devices.selectors import DeviceRef
+from devices.selectors import DeviceRef, device_identity
 
 _FIELDS = Device._meta.concrete_fields
 _COLUMNS = ", ".join(connection.ops.quote_name(field.column) for field in _FIELDS)
@@ -36,25 +36,21 @@ def available() -> bool:
 
 
 def _where(device: "Device | DeviceRef | uuid.UUID | int") -> tuple[str, list] | None:
-    """The WHERE naming this device, as the locking path's lookup would; None when it names none."""
-    if isinstance(device, DeviceRef):
-        if not device.mac and not device.serial_number:
-            return None
-        parts, params = ["type = %s"], [device.type]
-        if device.mac:
-            parts.append("mac = %s")
-            params.append(device.mac)
-        if device.serial_number:
-            parts.append("serial_number = %s")
-            params.append(device.serial_number)
-        return " AND ".join(parts), params
-    if isinstance(device, uuid.UUID):
-        return "uuid = %s", [device]
-    if isinstance(device, Device):
-        return "id = %s", [device.pk]
-    if isinstance(device, int):
-        return "id = %s", [device]
-    return None
+    """The WHERE naming this device, as the locking path's lookup does; None when it names none."""
+    identity = device_identity(device)
+    if not identity:
+        return None
+    meta, quote = Device._meta, connection.ops.quote_name
+    columns = [quote(meta.pk.column if name == "pk" else meta.get_field(name).column) for name in identity]
+    return " AND ".join(f"{column} = %s" for column in columns), list(identity.values())
+
+
+def _returning_device(sql: str, params: list) -> Device | None:
+    """Run a statement that returns at most one device row (all of _FIELDS, in order)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else Device.from_db(connection.alias, _ATTNAMES, row)
 
 
 def transition(
@@ -105,12 +101,7 @@ def transition(
         json.dumps(event.details),
         event.created_at,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return Device.from_db(connection.alias, _ATTNAMES, row)
+    return _returning_device(sql, params)
 
 
 def client_seen(
@@ -145,9 +136,4 @@ def client_seen(
         RETURNING {columns}
     """  # noqa: S608
     params = [mac, now, now, device_type, device_version, list(TRANSIENT_STATUSES), now, *reported.values(), ip]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return Device.from_db(connection.alias, _ATTNAMES, row)
+    return _returning_device(sql, params)

@@ -1,5 +1,6 @@
 """Reads shared by several callers."""
 
+import uuid
 from dataclasses import dataclass
 
 from django.db.models import Model, Q, QuerySet
@@ -29,15 +30,28 @@ class DeviceRef:
     mac: str | None = None
     serial_number: str | None = None
 
-    def lookup(self) -> Q:
+    def fields(self) -> dict[str, str]:
+        """The fields a device must have to be the one named; empty when this names none."""
         if not self.mac and not self.serial_number:
-            return Q(pk__in=[])
-        lookup = Q(type=self.type)
+            return {}
+        fields = {"type": self.type}
         if self.mac:
-            lookup &= Q(mac=self.mac)
+            fields["mac"] = self.mac
         if self.serial_number:
-            lookup &= Q(serial_number=self.serial_number)
-        return lookup
+            fields["serial_number"] = self.serial_number
+        return fields
+
+    def lookup(self) -> Q:
+        return Q(**self.fields()) if self.fields() else Q(pk__in=[])
+
+
+def device_identity(device: "Device | int | uuid.UUID | DeviceRef") -> dict[str, object]:
+    """The fields naming a device given by instance, id, uuid or reference; empty when it names none."""
+    if isinstance(device, DeviceRef):
+        return device.fields()
+    if isinstance(device, uuid.UUID):
+        return {"uuid": device}
+    return {"pk": device.pk if isinstance(device, Device) else device}
 
 
 def device_get_by_ref(*, type: str, mac: str | None = None, serial_number: str | None = None) -> Device:

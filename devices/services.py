@@ -31,7 +31,7 @@ from devices.errors import (
     DomainError,
 )
 from devices.models import Account, ApiKey, ClientAppInfo, Device, DeviceEvent
-from devices.selectors import DeviceRef, one_or_none
+from devices.selectors import DeviceRef, device_identity, one_or_none
 from devices.signals import device_ownership_ended
 
 
@@ -146,12 +146,8 @@ def _lock(device: "Device | int | uuid.UUID | DeviceRef", *, with_account: bool)
     rows = Device.objects.select_for_update(of=("self",))
     if with_account:
         rows = rows.select_related("account")
-    if isinstance(device, DeviceRef):
-        locked = one_or_none(rows.filter(device.lookup()))
-    elif isinstance(device, uuid.UUID):
-        locked = one_or_none(rows.filter(uuid=device))
-    else:
-        locked = one_or_none(rows.filter(pk=device.pk if isinstance(device, Device) else device))
+    identity = device_identity(device)
+    locked = one_or_none(rows.filter(**identity)) if identity else None
     if locked is None:
         raise DeviceNotFound()
     return locked
