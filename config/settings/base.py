@@ -69,6 +69,23 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+
+def prepared_statements(database: dict) -> dict:
+    """On PostgreSQL, bind parameters on the server and prepare what a connection runs again.
+
+    PostgreSQL then parses and plans each hot statement once per connection,
+    not once per request (bench/README.md). A pooler in transaction mode that
+    can't keep prepared statements needs DJANGO_DB_PREPARED_STATEMENTS=false.
+    """
+    if database["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+        "DJANGO_DB_PREPARED_STATEMENTS", default=True
+    ):
+        database.setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
+    return database
+
+
+prepared_statements(DATABASES["default"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis when REDIS_URL is set (shared by every app server), local memory otherwise.

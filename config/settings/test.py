@@ -1,11 +1,11 @@
 """The test suite: PostgreSQL over a real connection."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import env, prepared_statements
 
 SECRET_KEY = "test-only-not-secret"  # noqa: S105 - the test settings never serve anyone
 DATABASES = {
-    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/devices"),
+    "default": prepared_statements(env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/devices")),
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {  # noqa: F405
