@@ -22,12 +22,12 @@ from datetime import datetime
 from django.db import connection
 
 from devices.choices import TRANSIENT_STATUSES
-from devices.models import ClientAppInfo, Device, DeviceEvent
+from devices.models import Account, ClientAppInfo, Device, DeviceEvent
 from devices.selectors import DeviceRef, device_identity
 
 _FIELDS = Device._meta.concrete_fields
 _COLUMNS = ", ".join(connection.ops.quote_name(field.column) for field in _FIELDS)
-_ATTNAMES = [field.attname for field in _FIELDS]
+_ACCOUNT_FIELDS = Account._meta.concrete_fields
 _EVENT_COLUMNS = ("device_id", "action", "from_status", "to_status", "source", "actor", "request_id", "details")
 
 
@@ -41,8 +41,18 @@ def _where(device: "Device | DeviceRef | uuid.UUID | int") -> tuple[str, list] |
     if not identity:
         return None
     meta, quote = Device._meta, connection.ops.quote_name
+    table = quote(meta.db_table)
     columns = [quote(meta.pk.column if name == "pk" else meta.get_field(name).column) for name in identity]
-    return " AND ".join(f"{column} = %s" for column in columns), list(identity.values())
+    return " AND ".join(f"{table}.{column} = %s" for column in columns), list(identity.values())
+
+
+def instance_from_row(model, row) -> "Device | Account":
+    """An instance of `model` from a row of all its concrete columns, read as the ORM reads them."""
+    values = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(model._meta.concrete_fields, row, strict=True)
+    ]
+    return model.from_db(connection.alias, [field.attname for field in model._meta.concrete_fields], values)
 
 
 def _returning_device(sql: str, params: list) -> Device | None:
@@ -50,7 +60,7 @@ def _returning_device(sql: str, params: list) -> Device | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return None if row is None else Device.from_db(connection.alias, _ATTNAMES, row)
+    return None if row is None else instance_from_row(Device, row)
 
 
 def transition(
@@ -67,28 +77,68 @@ def transition(
     Returns the changed device, or None when nothing matched or the database
     is not PostgreSQL: the caller then takes its locking path.
     """
+    changed = _transition(device, expected_status=expected_status, values=values, event=event, now=now)
+    return None if changed is None else changed[0]
+
+
+def transition_to_owner(
+    device: "Device | DeviceRef | uuid.UUID | int",
+    *,
+    login: str,
+    expected_status: str,
+    values: dict[str, object],
+    event: DeviceEvent,
+    now: datetime,
+) -> tuple[Device, Account] | None:
+    """`transition`, also giving the device to the active account with this login (any letter case).
+
+    The account is looked up in the same statement, and its login is added
+    to the event's details as `account`. None when the account or the device
+    doesn't match: the caller then finds out which, on its locking path.
+    """
+    return _transition(device, expected_status=expected_status, values=values, event=event, now=now, login=login)
+
+
+def _transition(device, *, expected_status, values, event, now, login: str | None = None):
     if not available():
         return None
     where = _where(device)
     if where is None:
         return None
     where_sql, where_params = where
-    assignments = {**values, "updated_at": now}
     quote = connection.ops.quote_name
+    devices, accounts = quote(Device._meta.db_table), quote(Account._meta.db_table)
+    assignments = {**values, "updated_at": now}
     set_sql = ", ".join(f"{quote(Device._meta.get_field(name).column)} = %s" for name in assignments)
+    returning = ", ".join(f"{devices}.{quote(field.column)}" for field in _FIELDS)
+    details_sql, owner_sql, owner_params = "%s::jsonb", "", []
+    if login is not None:
+        # The same lookup as accounts_by_login(): LOWER(login), served by its unique index.
+        owner_sql = f"""
+            owner AS MATERIALIZED (
+                SELECT * FROM {accounts}
+                WHERE LOWER(login) = %s AND status = 'active' AND deleted_at IS NULL
+            ),"""  # noqa: S608
+        owner_params = [login.strip().lower()]
+        set_sql += f", {quote(Device._meta.get_field('account').column)} = owner.id"
+        details_sql = "%s::jsonb || jsonb_build_object('account', owner.login)"
+    account_columns = ", ".join(f"owner.{quote(field.column)}" for field in _ACCOUNT_FIELDS)
     # Identifiers come from the models; every value is a parameter.
     sql = f"""
-        WITH changed AS (
-            UPDATE {quote(Device._meta.db_table)} SET {set_sql}
-            WHERE {where_sql} AND status = %s AND NOT is_banned
-            RETURNING {_COLUMNS}
+        WITH {owner_sql} changed AS (
+            UPDATE {devices} SET {set_sql} {"FROM owner" if login is not None else ""}
+            WHERE {where_sql} AND {devices}.status = %s AND NOT {devices}.is_banned
+            RETURNING {returning}
         ), logged AS (
             INSERT INTO {quote(DeviceEvent._meta.db_table)} ({", ".join(_EVENT_COLUMNS)}, created_at)
-            SELECT id, %s, %s, %s, %s, %s, %s, %s::jsonb, %s FROM changed
+            SELECT changed.id, %s, %s, %s, %s, %s, %s, {details_sql}, %s
+            FROM changed {", owner" if login is not None else ""}
         )
-        SELECT {_COLUMNS} FROM changed
+        SELECT changed.* {", " + account_columns if login is not None else ""}
+        FROM changed {", owner" if login is not None else ""}
     """  # noqa: S608
     params = [
+        *owner_params,
         *assignments.values(),
         *where_params,
         expected_status,
@@ -101,7 +151,17 @@ def transition(
         json.dumps(event.details),
         event.created_at,
     ]
-    return _returning_device(sql, params)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    changed = instance_from_row(Device, row[: len(_FIELDS)])
+    if login is None:
+        return changed, None
+    owner = instance_from_row(Account, row[len(_FIELDS) :])
+    changed.account = owner
+    return changed, owner
 
 
 def client_seen(

@@ -401,6 +401,26 @@ def device_unreserve(*, device: Device, actor: Actor) -> Device:
     return device
 
 
+def _activation(*, actor: Actor, login: str | None, name: str | None, now: datetime) -> tuple[DeviceEvent, dict]:
+    """The event and the values of activating an available device (the caller sets its account).
+
+    `login` None: the statement writing the event adds the account's login itself.
+    """
+    event = build_event(
+        device=None,
+        action=EventAction.ACTIVATED,
+        actor=actor,
+        from_status=DeviceStatus.AVAILABLE,
+        to_status=DeviceStatus.ACTIVE,
+        details={} if login is None else {"account": login},
+        now=now,
+    )
+    values = {"status": DeviceStatus.ACTIVE, "activated_at": now}
+    if name is not None:
+        values["name"] = name
+    return event, values
+
+
 def device_activate(
     *,
     device: "Device | int | uuid.UUID | DeviceRef",
@@ -418,20 +438,13 @@ def device_activate(
     """
     if account.can_own_devices:
         now = timezone.now()
-        event = build_event(
-            device=None,
-            action=EventAction.ACTIVATED,
-            actor=actor,
-            from_status=DeviceStatus.AVAILABLE,
-            to_status=DeviceStatus.ACTIVE,
-            details={"account": account.login},
-            now=now,
-        )
-        values = {"status": DeviceStatus.ACTIVE, "account_id": account.pk, "activated_at": now}
-        if name is not None:
-            values["name"] = name
+        event, values = _activation(actor=actor, login=account.login, name=name, now=now)
         activated = conditional.transition(
-            device, expected_status=DeviceStatus.AVAILABLE, values=values, event=event, now=now
+            device,
+            expected_status=DeviceStatus.AVAILABLE,
+            values={**values, "account_id": account.pk},
+            event=event,
+            now=now,
         )
         if activated is not None:
             activated.account = account
@@ -439,6 +452,25 @@ def device_activate(
     return _device_activate_locked(
         device=device, account=account, actor=actor, name=name, skip_reserve_check=skip_reserve_check
     )
+
+
+def device_activate_for_login(
+    *, device: "Device | int | uuid.UUID | DeviceRef", login: str, actor: Actor, name: str | None = None
+) -> Device | None:
+    """Add an available device to the active account with this login, in one statement (devices.conditional).
+
+    The common case of an activation, with the account looked up by the same
+    statement. None when it doesn't apply (no such active account, a device
+    that is not available or is banned, or not PostgreSQL); nothing has
+    changed then, and the caller resolves the login and calls device_activate,
+    which answers why.
+    """
+    now = timezone.now()
+    event, values = _activation(actor=actor, login=None, name=name, now=now)
+    changed = conditional.transition_to_owner(
+        device, login=login, expected_status=DeviceStatus.AVAILABLE, values=values, event=event, now=now
+    )
+    return None if changed is None else changed[0]
 
 
 @locked_service()

@@ -84,6 +84,8 @@ class ActivateInputSerializer(DeviceRefInputSerializer):
         return {name: fields[name] for name in self.field_order}
 
     def validate_login(self, value):
+        if not self.context.get("resolve_login", True):
+            return value  # the caller looks the login up itself
         account = one_or_none(accounts_by_login(value).filter(status="active", deleted_at__isnull=True))
         if account is None:
             raise serializers.ValidationError("The selected login is invalid.")

@@ -19,7 +19,7 @@ from billing.api.serializers import (
     ValidationErrorSerializer,
 )
 from billing.errors import billing_exception_handler
-from billing.models import Camera, Storage
+from billing.selectors import storages_and_camera_count
 from devices import services
 from devices.authentication import ApiKeyAuthentication, HasApiKey
 from devices.choices import EventSource
@@ -137,11 +137,13 @@ class BillingAPIView(APIView):
     def actor(self) -> services.Actor:
         return services.Actor(source=EventSource.BILLING, name=self.request.auth.name)
 
-    def validated(self, serializer_class) -> dict:
+    def validated(self, serializer_class, *, raise_exception: bool = True, **context) -> dict | None:
+        """The valid input; when it isn't, the errors (or None, with raise_exception=False)."""
         if not isinstance(self.request.data, dict):
             raise exceptions.ValidationError({"body": ["The request body must be a JSON object."]})
-        serializer = serializer_class(data=self.request.data)
-        serializer.is_valid(raise_exception=True)
+        serializer = serializer_class(data=self.request.data, context=context)
+        if not serializer.is_valid(raise_exception=raise_exception):
+            return None
         return serializer.validated_data
 
     def device_by_ref(self, data: dict) -> DeviceRef:
@@ -253,16 +255,24 @@ class ActivateView(BillingAPIView):
         },
     )
     def post(self, request):
-        data = self.validated(ActivateInputSerializer)
-        device = services.device_activate(
-            device=self.device_by_ref(data),
-            account=data["login"],
-            name=data["name"],
-            skip_reserve_check=data["skip_reserve_check"],
-            actor=self.actor(),
-        )
-        device.storage_list = list(Storage.objects.filter(device=device))
-        device.cameras_count = Camera.objects.filter(device=device).count()
+        # The common case, an available device for an active login, is one statement; any other case is
+        # validated again with the login looked up, and answered by the locking path.
+        data = self.validated(ActivateInputSerializer, raise_exception=False, resolve_login=False)
+        device = None
+        if data is not None:
+            device = services.device_activate_for_login(
+                device=self.device_by_ref(data), login=data["login"], name=data["name"], actor=self.actor()
+            )
+        if device is None:
+            data = self.validated(ActivateInputSerializer)
+            device = services.device_activate(
+                device=self.device_by_ref(data),
+                account=data["login"],
+                name=data["name"],
+                skip_reserve_check=data["skip_reserve_check"],
+                actor=self.actor(),
+            )
+        device.storage_list, device.cameras_count = storages_and_camera_count(device.pk)
         return Response(ActivatedDeviceSerializer(device).data, status=status.HTTP_201_CREATED)
 
 

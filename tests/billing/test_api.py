@@ -324,8 +324,12 @@ def test_an_unknown_blocked_or_deleted_login_is_422(billing, media_agent, accoun
 
 
 def test_the_login_is_found_whatever_its_case(billing, media_agent, customer):
-    body = {"login": "USER@MAIL.COM", "name": "n", "type": "mediaagent", "mac": "A1B2C3D4E5F6"}
-    assert billing.post("activate", body).status_code == 201
+    body = {"login": " USER@MAIL.COM", "name": "n", "type": "mediaagent", "mac": "A1B2C3D4E5F6"}
+    response = billing.post("activate", body)
+    assert response.status_code == 201
+    assert response.json()["user"]["login"] == "user@mail.com"
+    # The event names the account by its login as stored.
+    assert DeviceEvent.objects.get(device=media_agent).details == {"account": "user@mail.com"}
 
 
 def test_an_empty_activate_lists_every_error_in_laravels_words(billing):
@@ -441,12 +445,39 @@ def test_activate_takes_a_fixed_number_of_queries(billing, customer, media_agent
     Camera.objects.bulk_create(Camera(device=media_agent, name=f"c{i}") for i in range(storages))
     _warm(billing)
     body = {"login": customer.login, "name": "n", "type": "mediaagent", "mac": "A1B2C3D4E5F6"}
-    # account by login, one UPDATE of the available device with its event (devices.conditional), storages,
-    # cameras count.
-    with django_assert_num_queries(4):
+    # One UPDATE of the available device that finds the account by login and writes the event
+    # (devices.conditional); the storages with the cameras count.
+    with django_assert_num_queries(2):
         response = billing.post("activate", body)
     assert response.status_code == 201
-    assert len(response.json()["storages"]) == storages
+    assert [s["path"] for s in response.json()["storages"]] == [f"/s{i}" for i in range(storages)]
+    assert response.json()["cameras_count"] == storages
+
+
+def test_an_activation_the_one_statement_refuses_is_answered_by_the_locking_path(
+    billing, customer, media_agent, django_assert_num_queries
+):
+    _warm(billing)
+    media_agent.status = DeviceStatus.RESERVED
+    media_agent.save()
+    body = {"login": customer.login, "name": "n", "type": "mediaagent", "mac": "A1B2C3D4E5F6"}
+    # The UPDATE matches nothing; the login is looked up again, device_activate tries its own one-statement
+    # UPDATE (the device may have become available meanwhile), then SAVEPOINT, SELECT ... FOR UPDATE, and the
+    # refusal rolls back to the savepoint and releases it.
+    with django_assert_num_queries(7):
+        response = billing.post("activate", body)
+    assert response.json() == {"message": "Device reserved.", "code": 33599}
+    assert DeviceEvent.objects.filter(device=media_agent).count() == 0
+
+
+def test_an_unknown_login_and_a_bad_mac_are_both_reported(billing, media_agent):
+    body = {"login": "nobody@mail.com", "name": "n", "type": "mediaagent", "mac": "not a mac"}
+    response = billing.post("activate", body)
+    assert response.status_code == 422
+    assert response.json()["errors"] == {
+        "login": ["The selected login is invalid."],
+        "mac": ["The mac field format is invalid."],
+    }
 
 
 @pytest.mark.parametrize(

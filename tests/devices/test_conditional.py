@@ -7,13 +7,14 @@ from django_guid import clear_guid, set_guid
 from devices import services
 from devices.choices import DeviceStatus
 from devices.errors import DeviceBanned, DeviceNotFound, DeviceReserved
-from devices.models import Device, DeviceEvent
+from devices.models import Account, Device, DeviceEvent
 from devices.selectors import DeviceRef
 from tests.conftest import run_in_threads
 from tests.factories import AccountFactory, DeviceFactory
 
 EVENT_FIELDS = ("action", "from_status", "to_status", "source", "actor", "request_id", "details")
 DEVICE_FIELDS = ("status", "account_id", "name", "is_banned", "status_until", "leave_reserved")
+ACCOUNT_FIELDS = ("login", "name", "type", "status", "billing_properties", "created_at", "deleted_at")
 
 
 def _event(device: Device) -> dict:
@@ -59,6 +60,48 @@ def test_an_activation_in_one_statement_writes_what_the_locking_path_writes(acto
     assert _event(fast) == _event(locked)
     assert returned.account == account
     assert returned.activated_at is not None
+
+
+@pytest.mark.django_db
+def test_an_activation_for_a_login_in_one_statement_writes_what_the_locking_path_writes(
+    actor, request_id, django_assert_num_queries
+):
+    account = AccountFactory(login="Owner@Example.com")
+    fast, locked = DeviceFactory(name="old"), DeviceFactory(name="old")
+    with django_assert_num_queries(1):
+        returned = services.device_activate_for_login(
+            device=DeviceRef(type=fast.type, mac=fast.mac), login="owner@EXAMPLE.com", actor=actor, name="Door"
+        )
+    services._device_activate_locked(device=locked, account=account, actor=actor, name="Door", skip_reserve_check=False)
+    assert _state(fast) == _state(locked)
+    assert _state(fast)["account_id"] == account.pk
+    assert _event(fast) == _event(locked)
+    assert _event(fast)["details"] == {"account": "Owner@Example.com"}
+    # The device and its account are read back as the ORM reads them.
+    assert returned.account == account
+    assert Account.objects.filter(pk=account.pk, **{f: getattr(returned.account, f) for f in ACCOUNT_FIELDS}).exists()
+    assert returned.activated_at == Device.objects.get(pk=fast.pk).activated_at
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("account_kwargs", "device_kwargs"),
+    [
+        ({"status": "blocked"}, {}),
+        ({"deleted_at": timezone.now()}, {}),
+        ({"login": "someone-else@example.com"}, {}),
+        ({}, {"reserved": True}),
+        ({}, {"is_banned": True}),
+    ],
+    ids=["blocked account", "deleted account", "unknown login", "reserved device", "banned device"],
+)
+def test_an_activation_for_a_login_that_does_not_apply_changes_nothing(actor, account_kwargs, device_kwargs):
+    AccountFactory(**{"login": "owner@example.com", **account_kwargs})
+    device = DeviceFactory(**device_kwargs)
+    before = _state(device)
+    assert services.device_activate_for_login(device=device, login="owner@example.com", actor=actor) is None
+    assert _state(device) == before
+    assert not DeviceEvent.objects.exists()
 
 
 @pytest.mark.django_db
@@ -136,11 +179,13 @@ def test_reserves_and_activations_racing_for_one_device_have_one_winner(actor):
     accounts = [AccountFactory() for _ in range(10)]
 
     def work(i: int):
-        if i % 2:
+        if i % 3 == 0:
             return services.device_reserve(device=DeviceRef(type=device.type, mac=device.mac), actor=actor)
-        return services.device_activate(device=device.uuid, account=accounts[i], actor=actor)
+        if i % 3 == 1:
+            return services.device_activate_for_login(device=device.pk, login=accounts[i % 10].login, actor=actor)
+        return services.device_activate(device=device.uuid, account=accounts[i % 10], actor=actor)
 
-    results = run_in_threads(20, work)
+    results = run_in_threads(21, work)
     winners = [r for r in results if isinstance(r, Device)]
     assert len(winners) == 1
     assert DeviceEvent.objects.filter(device=device).count() == 1
