@@ -55,6 +55,30 @@ def instance_from_row(model, row) -> "Device | Account":
     return model.from_db(connection.alias, [field.attname for field in model._meta.concrete_fields], values)
 
 
+def insert_select(instance, *, computed: dict[str, str]) -> tuple[str, list]:
+    """`INSERT INTO <table> (<columns>) SELECT <values>` of an unsaved instance, for a data-modifying CTE.
+
+    Each value is a parameter, prepared as save() would write it (defaults and
+    auto_now included), except the fields in `computed` (attribute name: an SQL
+    expression over the statement's other CTEs). An automatic primary key is
+    left to the database. The caller adds FROM and RETURNING.
+    """
+    quote = connection.ops.quote_name
+    meta = instance._meta
+    columns, values, params = [], [], []
+    for field in meta.concrete_fields:
+        if field.primary_key and field.attname not in computed and getattr(instance, field.attname) is None:
+            continue
+        columns.append(quote(field.column))
+        if field.attname in computed:
+            values.append(computed[field.attname])
+        else:
+            values.append("%s")
+            params.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
+    sql = f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) SELECT {', '.join(values)}"
+    return sql, params
+
+
 def _returning_device(sql: str, params: list) -> Device | None:
     """Run a statement that returns at most one device row (all of _FIELDS, in order)."""
     with connection.cursor() as cursor:

@@ -11,9 +11,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from devices.choices import DeviceStatus, EventAction
-from devices.models import Account
+from devices.models import Account, Device
 from devices.selectors import accounts_by_login, one_or_none
-from devices.services import Actor, device_register_activated
+from devices.services import Actor, build_event, device_register_activated
+from licensing import conditional
 from licensing.errors import (
     LicenseExhausted,
     LicenseInvalid,
@@ -66,15 +67,34 @@ def _activate(license: License, actor: Actor) -> Activation:
     return Activation(session=session, created=True)
 
 
-@transaction.atomic
 def license_activate_by_key(*, key: str, session_id: uuid.UUID | None, actor: Actor) -> Activation:
     """Activate a device with a license key (or a registered device's serial number).
 
-    Locks the license row, so concurrent activations never exceed
-    max_activations. A session of this license that is still active answers
-    "already active". Raises LicenseNotFound, LicenseInvalid (revoked or
-    expired), LicenseExhausted, SessionDeviceBanned.
+    Concurrent activations never exceed max_activations. A session of this
+    license that is still active answers "already active". Raises
+    LicenseNotFound, LicenseInvalid (revoked or expired), LicenseExhausted,
+    SessionDeviceBanned. With no session sent, a key that can simply be
+    activated is activated in one statement (licensing.conditional).
     """
+    if session_id is None:
+        now = timezone.now()
+        session = conditional.activate_by_key(
+            key=key,
+            device=Device(type=DEVICE_TYPE, status=DeviceStatus.ACTIVE, activated_at=now),
+            event=build_event(
+                device=None, action=EventAction.LICENSE_ACTIVATED, actor=actor, to_status=DeviceStatus.ACTIVE, now=now
+            ),
+            session=LicenseSession(created_at=now),
+            now=now,
+        )
+        if session is not None:
+            return Activation(session=session, created=True)
+    return _license_activate_by_key_locked(key=key, session_id=session_id, actor=actor)
+
+
+@transaction.atomic
+def _license_activate_by_key_locked(*, key: str, session_id: uuid.UUID | None, actor: Actor) -> Activation:
+    """The locking path: the license row is locked while it is checked and its activation taken."""
     license = License.objects.select_for_update().filter(Q(key=key) | Q(key=key.upper())).first()
     if license is None:
         raise LicenseNotFound()
@@ -115,22 +135,32 @@ def license_validate(*, session_id: uuid.UUID) -> tuple[LicenseSession | None, b
 
     Valid: the session has not ended, its license is neither revoked nor
     expired, and its device is active and not banned. Records the validation
-    time (at most once a minute per session).
+    time (at most once a minute per session), on PostgreSQL in the statement
+    that reads the session (licensing.conditional).
     """
-    session = one_or_none(LicenseSession.objects.select_related("license", "device").filter(pk=session_id))
+    now = timezone.now()
+    stale_before = now - VALIDATION_RESOLUTION
+    if conditional.available():
+        session = conditional.session_validated(session_id=session_id, now=now, stale_before=stale_before)
+    else:
+        session = one_or_none(LicenseSession.objects.select_related("license", "device").filter(pk=session_id))
+        if session is not None and _stale(session, stale_before):
+            LicenseSession.objects.filter(pk=session.pk).update(last_validated_at=now)
     if session is None:
         return None, False
-    now = timezone.now()
     valid = (
         session.ended_at is None
         and session.license.is_usable(now)
         and session.device.status == DeviceStatus.ACTIVE
         and not session.device.is_banned
     )
-    if session.last_validated_at is None or session.last_validated_at < now - VALIDATION_RESOLUTION:
-        LicenseSession.objects.filter(pk=session.pk).update(last_validated_at=now)
+    if _stale(session, stale_before):
         session.last_validated_at = now
     return session, valid
+
+
+def _stale(session: LicenseSession, stale_before: datetime) -> bool:
+    return session.last_validated_at is None or session.last_validated_at < stale_before
 
 
 def sessions_end_for_devices(*, device_ids: list[int]) -> None:

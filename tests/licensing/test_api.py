@@ -380,15 +380,38 @@ def test_registration_needs_a_vendor_token(api, token):
 
 def test_activate_by_key_takes_a_fixed_number_of_queries(api, django_assert_num_queries):
     license = make_license()
-    # SAVEPOINT, SELECT license FOR UPDATE, INSERT device, INSERT event, INSERT session, UPDATE license count,
-    # RELEASE. The device is made in the activation's transaction, with no savepoint of its own.
-    with django_assert_num_queries(7):
+    # One UPDATE of the license's count that inserts the device, its event and the session
+    # (licensing.conditional).
+    with django_assert_num_queries(1):
         assert api.activate(license.key).status_code == 200
 
 
-def test_validate_takes_one_query_within_a_minute(api, django_assert_num_queries):
+def test_activate_with_a_session_takes_the_locking_path(api, django_assert_num_queries):
+    license = make_license(max_activations=2)
+    session = session_of(api.activate(license.key))
+    # SAVEPOINT, SELECT license FOR UPDATE, SELECT the session sent, INSERT device, INSERT event, INSERT
+    # session, UPDATE license count, RELEASE. The device is made in the activation's transaction, with no
+    # savepoint of its own.
+    with django_assert_num_queries(8):
+        response = api.activate(license.key, session="0b0e1d2c-3a4b-4c5d-8e6f-7a8b9c0d1e2f")
+    assert response.status_code == 200
+    assert session_of(response)["id"] != session["id"]
+
+
+def test_validate_reads_and_records_the_heartbeat_in_one_query_once_a_minute(api, django_assert_num_queries):
     _license, session = _activated(api)
-    api.validate(session)
-    # SELECT the session with its license and device; the heartbeat was written less than a minute ago.
+    # The session with its license and device, read by the statement that records the validation
+    # (licensing.conditional).
     with django_assert_num_queries(1):
-        assert api.validate(session).status_code == 200
+        assert api.validate(session).json()["data"] == {"isValid": True}
+    first = LicenseSession.objects.get(pk=session).last_validated_at
+    assert first is not None
+    # Within a minute the same statement reads and leaves the heartbeat alone.
+    with django_assert_num_queries(1):
+        assert api.validate(session).json()["data"] == {"isValid": True}
+    assert LicenseSession.objects.get(pk=session).last_validated_at == first
+    # A minute later it is recorded again.
+    LicenseSession.objects.filter(pk=session).update(last_validated_at=first - timezone.timedelta(minutes=2))
+    with django_assert_num_queries(1):
+        api.validate(session)
+    assert LicenseSession.objects.get(pk=session).last_validated_at > first
