@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from devices import services as core
-from devices.choices import AccountRole, EventAction
-from devices.models import Account
+from devices.choices import AccountRole, DeviceStatus, EventAction
+from devices.models import Account, Device
 from devices.selectors import one_or_none
+from mor_api import conditional as one_statement
 from mor_api.auth import is_id, managed_accounts, permissions_of
 from mor_api.errors import (
     CALLERID_FORBIDDEN,
@@ -81,9 +83,8 @@ def _check_pin(pin: str, *, exclude_pk: int | None = None) -> None:
 
 
 def _random_pin() -> str:
-    length = settings.MOR_PIN_LENGTH
     for _ in range(20):
-        candidate = "".join(secrets.choice("0123456789") for _ in range(length))
+        candidate = _random_pin_candidate()
         if not MorDevice.objects.filter(pin=candidate).exists():
             return candidate
     raise MorError(NOT_CREATED, ["No free pin of the configured length is left"])
@@ -152,10 +153,80 @@ def mor_device_create(*, caller: Account, user: Account, values: DeviceInput, ac
         raise MorError(NOT_CREATED, [exc.message]) from exc
 
 
-def _free_username() -> str:
+def mor_device_create_for_login(
+    *, login: str, raw_user_id: str, values: DeviceInput, actor_source: str
+) -> MorDevice | None:
+    """`device_create` for the caller with this login, when it is the common case (mor_api.conditional).
+
+    The common case: an admin or a reseller, one of its users who may own
+    devices, a valid type and group, a free pin or none sent, and nothing
+    else to refuse. Then one statement reads and one writes. None, with
+    nothing written, in any other case (or not on PostgreSQL): the caller then
+    runs the checks one by one (caller_for, managed_user, mor_device_create),
+    which give the protocol's answer.
+    """
+    if not one_statement.available() or not is_id(raw_user_id) or _problems(values):
+        return None
+    if values.type and values.type not in DEVICE_TYPES:
+        return None
+    raw_group = values.devicegroup_id
+    if raw_group and not is_id(raw_group):
+        return None
+    if values.pin and not PIN.match(values.pin):
+        return None
+    pin = _random_pin_candidate() if values.pin is None else values.pin or None
+    context = one_statement.create_context(
+        login=login, user_id=int(raw_user_id), group_id=int(raw_group) if raw_group else None, pin=pin
+    )
+    if (
+        context is None
+        or context.caller.role not in (AccountRole.ADMIN, AccountRole.RESELLER)
+        or context.user is None
+        or not context.user.can_own_devices
+        or context.group is None
+        or context.pin_taken
+    ):
+        return None
+    now = timezone.now()
+    actor = core.Actor(source=actor_source, name=context.caller.login)
+    device = Device(
+        type=_device_type(values.type),
+        name=values.description or "",
+        status=DeviceStatus.ACTIVE,
+        account=context.user,
+        activated_at=now,
+    )
+    event = core.build_event(
+        device=None,
+        action=EventAction.ACTIVATED,
+        actor=actor,
+        to_status=DeviceStatus.ACTIVE,
+        details={"pin": pin, "group": context.group.pk},
+        now=now,
+    )
+    mor = MorDevice(
+        group=context.group,
+        description=values.description or "",
+        pin=pin,
+        caller_id=values.caller_id or "",
+        username=_username_candidate(),
+        secret=secrets.token_urlsafe(12),
+    )
+    return one_statement.insert_device(device=device, event=event, mor=mor)
+
+
+def _random_pin_candidate() -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(settings.MOR_PIN_LENGTH))
+
+
+def _username_candidate() -> str:
     # Ten random digits, as softswitches number their SIP logins; the unique index settles a clash.
+    return "".join(secrets.choice("0123456789") for _ in range(10))
+
+
+def _free_username() -> str:
     while True:
-        candidate = "".join(secrets.choice("0123456789") for _ in range(10))
+        candidate = _username_candidate()
         if not MorDevice.objects.filter(username=candidate).exists():
             return candidate
 

@@ -18,6 +18,14 @@ _WITH_CHILDREN = (serializers.BaseSerializer, serializers.ListField, serializers
 class Serializer(serializers.Serializer):
     def get_fields(self):
         return {
-            name: copy.deepcopy(field) if isinstance(field, _WITH_CHILDREN) else copy.copy(field)
+            name: copy.deepcopy(field) if isinstance(field, _WITH_CHILDREN) else _shallow_copy(field)
             for name, field in self._declared_fields.items()
         }
+
+
+def _shallow_copy(field: serializers.Field) -> serializers.Field:
+    # What copy.copy() makes of a field, without its generic __reduce_ex__ round: a new instance with the
+    # same attributes.
+    clone = object.__new__(type(field))
+    clone.__dict__.update(field.__dict__)
+    return clone

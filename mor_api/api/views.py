@@ -185,11 +185,19 @@ class DeviceCreateView(MorAPIView):
     call = "device_create"
 
     def respond(self, params):
-        caller = self.authorize(params)
-        user = managed_user(caller, self.required(params, "user_id"))
-        mor = services.mor_device_create(
-            caller=caller, user=user, values=self.device_input(params), actor=self.actor(caller)
+        check_hash(params, self.call)
+        values = self.device_input(params)
+        # The common case in two statements; anything else is checked step by step, in the protocol's order.
+        mor = services.mor_device_create_for_login(
+            login=params.get("u") or "",
+            raw_user_id=params.get("user_id") or "",
+            values=values,
+            actor_source=EventSource.MOR,
         )
+        if mor is None:
+            caller = caller_for(params)
+            user = managed_user(caller, self.required(params, "user_id"))
+            mor = services.mor_device_create(caller=caller, user=user, values=values, actor=self.actor(caller))
         return xml_page(
             [
                 ("status", "Device created"),

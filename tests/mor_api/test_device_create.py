@@ -2,14 +2,19 @@
 
 import pytest
 
-from devices.choices import AccountRole, DeviceStatus
-from devices.models import Device
+from devices.choices import AccountRole, DeviceStatus, EventSource
+from devices.models import Account, Device, DeviceEvent
+from devices.services import Actor
+from mor_api import services
 from mor_api.auth import SIGNED_PARAMS, expected_hash
 from mor_api.models import DeviceGroup, MorDevice
+from mor_api.services import DeviceInput, group_primary
 from tests.factories import AccountFactory
 from tests.mor_api.conftest import accountant, error_of, parse, signed
 
 pytestmark = pytest.mark.django_db
+
+EVENT_FIELDS = ("action", "from_status", "to_status", "source", "actor", "request_id", "details")
 
 
 def test_the_seeds_hash_is_a_test_vector():
@@ -319,10 +324,98 @@ def test_other_methods_and_unknown_calls_answer_xml(mor):
     assert error_of(mor.client.post("/billing/api/device_explode")) == "Unknown API call"
 
 
-def test_device_create_takes_a_fixed_number_of_queries(mor, admin_account, user, django_assert_num_queries):
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("pin", [2, None], ids=["pin sent", "random pin"])
+def test_device_create_takes_two_queries(mor, admin_account, user, pin, django_assert_num_queries):
     mor.post("device_create", signed("device_create", u="admin", user_id=user.pk, pin=1))  # makes the primary group
-    params = signed("device_create", u="admin", user_id=user.pk, pin=2, description="x")
-    # caller, user, primary group, pin free?, SAVEPOINT, INSERT device, INSERT event (the core service, in this
-    # transaction), username free?, INSERT SIP data, RELEASE.
-    with django_assert_num_queries(10):
+    params = signed(
+        "device_create", u="admin", user_id=user.pk, description="x", **({} if pin is None else {"pin": pin})
+    )
+    # One SELECT of the caller, the user, the group and whether the pin is taken; one INSERT of the device
+    # that inserts its event and its SIP line (mor_api.conditional).
+    with django_assert_num_queries(2):
         assert parse(mor.post("device_create", params)).findtext("status") == "Device created"
+
+
+def test_device_create_for_a_new_user_takes_the_step_by_step_path(mor, admin_account, user, django_assert_num_queries):
+    params = signed("device_create", u="admin", user_id=user.pk, pin=2, description="x")
+    # The two-statement read finds no primary group; then caller, user, primary group (none: SAVEPOINT, INSERT,
+    # RELEASE), pin free?, SAVEPOINT, INSERT device, INSERT event (the core service, in this transaction),
+    # username free?, INSERT SIP data, RELEASE.
+    with django_assert_num_queries(14):
+        assert parse(mor.post("device_create", params)).findtext("status") == "Device created"
+    assert DeviceGroup.objects.get(account=user).is_primary
+
+
+def test_the_two_statements_write_what_the_step_by_step_path_writes(admin_account, user):
+    group_primary(user)
+    values = DeviceInput(description="Desk phone", pin="4321", caller_id="+3705")
+    fast = services.mor_device_create_for_login(
+        login="ADMIN", raw_user_id=str(user.pk), values=values, actor_source=EventSource.MOR
+    )
+    stepwise = services.mor_device_create(
+        caller=admin_account,
+        user=user,
+        values=DeviceInput(description="Desk phone", pin="4322", caller_id="+3705"),
+        actor=Actor(source=EventSource.MOR, name=admin_account.login),
+    )
+    assert fast is not None
+
+    def written(mor: MorDevice) -> dict:
+        stored = MorDevice.objects.select_related("device").get(pk=mor.pk)
+        event = DeviceEvent.objects.filter(device=stored.device).values(*EVENT_FIELDS).get()
+        return {
+            "device": {f: getattr(stored.device, f) for f in ("type", "name", "status", "account_id", "mac")},
+            "event": {**event, "details": {**event["details"], "pin": "<pin>"}},
+            "line": (stored.group_id, stored.description, stored.caller_id, len(stored.username), len(stored.secret)),
+        }
+
+    assert written(fast) == written(stepwise)
+    assert MorDevice.objects.get(pk=fast.pk).pin == "4321"
+    assert (fast.username, fast.secret) == (
+        MorDevice.objects.get(pk=fast.pk).username,
+        MorDevice.objects.get(pk=fast.pk).secret,
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"login": "nobody"},
+        {"raw_user_id": "0"},
+        {"pin": "12a"},
+        {"pin": "taken"},
+        {"type": "Telegraph"},
+        {"devicegroup_id": "999999"},
+        {"description": "x" * 256},
+        {"role": AccountRole.ACCOUNTANT},
+        {"user_status": "blocked"},
+    ],
+    ids=lambda change: next(iter(change)) + "=" + str(next(iter(change.values())))[:10],
+)
+def test_anything_but_the_common_case_writes_nothing_in_two_statements(admin_account, user, change):
+    group_primary(user)
+    taken = services.mor_device_create_for_login(
+        login="admin", raw_user_id=str(user.pk), values=DeviceInput(pin="555"), actor_source=EventSource.MOR
+    )
+    assert taken is not None
+    if "role" in change:
+        Account.objects.filter(pk=admin_account.pk).update(role=change["role"])
+    if "user_status" in change:
+        Account.objects.filter(pk=user.pk).update(status=change["user_status"])
+    pin = {"taken": "555"}.get(change.get("pin"), change.get("pin", "556"))
+    values = DeviceInput(
+        pin=pin,
+        type=change.get("type"),
+        devicegroup_id=change.get("devicegroup_id"),
+        description=change.get("description"),
+    )
+    result = services.mor_device_create_for_login(
+        login=change.get("login", "admin"),
+        raw_user_id=change.get("raw_user_id", str(user.pk)),
+        values=values,
+        actor_source=EventSource.MOR,
+    )
+    assert result is None
+    assert MorDevice.objects.count() == 1
+    assert Device.objects.count() == 1
