@@ -1,30 +1,39 @@
 """Reads of the billing API's own data."""
 
+import json
+
 from django.db import connection
 
 from billing.models import Camera, Storage
-from devices.conditional import instance_from_row
 
-_STORAGE_FIELDS = Storage._meta.concrete_fields
+_STORAGE_COLUMNS = ("id", "path", "usage", "capacity")
+
+
+def _storages_and_camera_count_sql(device_id_sql: str) -> tuple[str, str]:
+    """Two SQL expressions over a device id: its storages (a JSON array, by id) and its number of cameras."""
+    quote = connection.ops.quote_name
+    fields = ", ".join(f"'{name}', storage.{quote(name)}" for name in _STORAGE_COLUMNS)
+    storages = (
+        f"(SELECT COALESCE(json_agg(json_build_object({fields}) ORDER BY storage.id), '[]')::text "  # noqa: S608
+        f"FROM {quote(Storage._meta.db_table)} AS storage WHERE storage.device_id = {device_id_sql})"
+    )
+    cameras = f"(SELECT COUNT(*) FROM {quote(Camera._meta.db_table)} WHERE device_id = {device_id_sql})"  # noqa: S608
+    return storages, cameras
+
+
+# For a statement that changes a device (alias `changed`) to read them in the same round trip.
+STORAGES_AND_CAMERA_COUNT_OF_CHANGED = _storages_and_camera_count_sql("changed.id")
+
+
+def storages_and_camera_count_from(values: tuple[str, int]) -> tuple[list[Storage], int]:
+    """The storages and camera count from the values of the two expressions."""
+    storages_json, cameras = values
+    return [Storage(**storage) for storage in json.loads(storages_json)], cameras
 
 
 def storages_and_camera_count(device_id: int) -> tuple[list[Storage], int]:
-    """The device's storages (by id) and how many cameras it has, in one query.
-
-    One row per storage, each carrying the count; a single row of NULLs
-    besides the count when the device has no storage.
-    """
-    quote = connection.ops.quote_name
-    storage_columns = ", ".join(f"storage.{quote(field.column)}" for field in _STORAGE_FIELDS)
-    # Identifiers come from the models; the id is a parameter.
-    sql = f"""
-        SELECT (SELECT COUNT(*) FROM {quote(Camera._meta.db_table)} WHERE device_id = %s), {storage_columns}
-        FROM (SELECT 1) AS one
-        LEFT JOIN {quote(Storage._meta.db_table)} AS storage ON storage.device_id = %s
-        ORDER BY storage.id
-    """  # noqa: S608
+    """The device's storages (by id) and how many cameras it has, in one query."""
+    storages, cameras = _storages_and_camera_count_sql("%s")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [device_id, device_id])
-        rows = cursor.fetchall()
-    storages = [instance_from_row(Storage, row[1:]) for row in rows if row[1] is not None]
-    return storages, rows[0][0]
+        cursor.execute(f"SELECT {storages}, {cameras}", [device_id, device_id])
+        return storages_and_camera_count_from(cursor.fetchone())

@@ -15,6 +15,7 @@ answers as it always has. On other databases (the embedded SQLite of `make
 run`) the locking path is the only one.
 """
 
+import functools
 import json
 import uuid
 from datetime import datetime
@@ -26,7 +27,6 @@ from devices.models import Account, ClientAppInfo, Device, DeviceEvent
 from devices.selectors import DeviceRef, device_identity
 
 _FIELDS = Device._meta.concrete_fields
-_COLUMNS = ", ".join(connection.ops.quote_name(field.column) for field in _FIELDS)
 _ACCOUNT_FIELDS = Account._meta.concrete_fields
 _EVENT_COLUMNS = ("device_id", "action", "from_status", "to_status", "source", "actor", "request_id", "details")
 
@@ -35,15 +35,12 @@ def available() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _where(device: "Device | DeviceRef | uuid.UUID | int") -> tuple[str, list] | None:
-    """The WHERE naming this device, as the locking path's lookup does; None when it names none."""
+def _identity(device: "Device | DeviceRef | uuid.UUID | int") -> tuple[tuple[str, ...], list] | None:
+    """The fields naming this device, as the locking path's lookup does, and their values; None when it names none."""
     identity = device_identity(device)
     if not identity:
         return None
-    meta, quote = Device._meta, connection.ops.quote_name
-    table = quote(meta.db_table)
-    columns = [quote(meta.pk.column if name == "pk" else meta.get_field(name).column) for name in identity]
-    return " AND ".join(f"{table}.{column} = %s" for column in columns), list(identity.values())
+    return tuple(identity), list(identity.values())
 
 
 def instance_from_row(model, row) -> "Device | Account":
@@ -63,20 +60,29 @@ def insert_select(instance, *, computed: dict[str, str]) -> tuple[str, list]:
     expression over the statement's other CTEs). An automatic primary key is
     left to the database. The caller adds FROM and RETURNING.
     """
-    quote = connection.ops.quote_name
     meta = instance._meta
-    columns, values, params = [], [], []
-    for field in meta.concrete_fields:
-        if field.primary_key and field.attname not in computed and getattr(instance, field.attname) is None:
+    with_pk = meta.pk.attname in computed or getattr(instance, meta.pk.attname) is not None
+    sql, bound = _insert_select_sql(type(instance), tuple(computed.items()), with_pk=with_pk)
+    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in bound]
+    return sql, params
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_select_sql(model, computed: tuple[tuple[str, str], ...], *, with_pk: bool):
+    """The INSERT of insert_select() and the fields its parameters are, in order; built once per shape."""
+    quote, expressions = connection.ops.quote_name, dict(computed)
+    columns, values, bound = [], [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key and not with_pk:
             continue
         columns.append(quote(field.column))
-        if field.attname in computed:
-            values.append(computed[field.attname])
+        if field.attname in expressions:
+            values.append(expressions[field.attname])
         else:
             values.append("%s")
-            params.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
-    sql = f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) SELECT {', '.join(values)}"
-    return sql, params
+            bound.append(field)
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) SELECT {', '.join(values)}"
+    return sql, bound
 
 
 def _returning_device(sql: str, params: list) -> Device | None:
@@ -113,58 +119,35 @@ def transition_to_owner(
     values: dict[str, object],
     event: DeviceEvent,
     now: datetime,
-) -> tuple[Device, Account] | None:
+    also_select: tuple[str, ...] = (),
+) -> tuple[Device, tuple] | None:
     """`transition`, also giving the device to the active account with this login (any letter case).
 
-    The account is looked up in the same statement, and its login is added
-    to the event's details as `account`. None when the account or the device
-    doesn't match: the caller then finds out which, on its locking path.
+    The account is looked up in the same statement, set on the returned
+    device, and its login added to the event's details as `account`.
+    `also_select` are SQL expressions over the changed row (`changed`), read
+    by the same statement: their values come back with the device. None when
+    the account or the device doesn't match: the caller then finds out
+    which, on its locking path.
     """
-    return _transition(device, expected_status=expected_status, values=values, event=event, now=now, login=login)
+    return _transition(
+        device, expected_status=expected_status, values=values, event=event, now=now, login=login, also=also_select
+    )
 
 
-def _transition(device, *, expected_status, values, event, now, login: str | None = None):
+def _transition(device, *, expected_status, values, event, now, login: str | None = None, also: tuple[str, ...] = ()):
     if not available():
         return None
-    where = _where(device)
-    if where is None:
+    identity = _identity(device)
+    if identity is None:
         return None
-    where_sql, where_params = where
-    quote = connection.ops.quote_name
-    devices, accounts = quote(Device._meta.db_table), quote(Account._meta.db_table)
+    identity_names, identity_values = identity
     assignments = {**values, "updated_at": now}
-    set_sql = ", ".join(f"{quote(Device._meta.get_field(name).column)} = %s" for name in assignments)
-    returning = ", ".join(f"{devices}.{quote(field.column)}" for field in _FIELDS)
-    details_sql, owner_sql, owner_params = "%s::jsonb", "", []
-    if login is not None:
-        # The same lookup as accounts_by_login(): LOWER(login), served by its unique index.
-        owner_sql = f"""
-            owner AS MATERIALIZED (
-                SELECT * FROM {accounts}
-                WHERE LOWER(login) = %s AND status = 'active' AND deleted_at IS NULL
-            ),"""  # noqa: S608
-        owner_params = [login.strip().lower()]
-        set_sql += f", {quote(Device._meta.get_field('account').column)} = owner.id"
-        details_sql = "%s::jsonb || jsonb_build_object('account', owner.login)"
-    account_columns = ", ".join(f"owner.{quote(field.column)}" for field in _ACCOUNT_FIELDS)
-    # Identifiers come from the models; every value is a parameter.
-    sql = f"""
-        WITH {owner_sql} changed AS (
-            UPDATE {devices} SET {set_sql} {"FROM owner" if login is not None else ""}
-            WHERE {where_sql} AND {devices}.status = %s AND NOT {devices}.is_banned
-            RETURNING {returning}
-        ), logged AS (
-            INSERT INTO {quote(DeviceEvent._meta.db_table)} ({", ".join(_EVENT_COLUMNS)}, created_at)
-            SELECT changed.id, %s, %s, %s, %s, %s, %s, {details_sql}, %s
-            FROM changed {", owner" if login is not None else ""}
-        )
-        SELECT changed.* {", " + account_columns if login is not None else ""}
-        FROM changed {", owner" if login is not None else ""}
-    """  # noqa: S608
+    sql = _transition_sql(identity_names, tuple(assignments), with_owner=login is not None, also=also)
     params = [
-        *owner_params,
+        *([] if login is None else [login.strip().lower()]),
         *assignments.values(),
-        *where_params,
+        *identity_values,
         expected_status,
         event.action,
         event.from_status,
@@ -182,10 +165,49 @@ def _transition(device, *, expected_status, values, event, now, login: str | Non
         return None
     changed = instance_from_row(Device, row[: len(_FIELDS)])
     if login is None:
-        return changed, None
-    owner = instance_from_row(Account, row[len(_FIELDS) :])
-    changed.account = owner
-    return changed, owner
+        return changed, ()
+    account_end = len(_FIELDS) + len(_ACCOUNT_FIELDS)
+    changed.account = instance_from_row(Account, row[len(_FIELDS) : account_end])
+    return changed, tuple(row[account_end:])
+
+
+@functools.lru_cache(maxsize=64)
+def _transition_sql(identity: tuple[str, ...], assigned: tuple[str, ...], *, with_owner: bool, also: tuple[str, ...]):
+    """The statement of a transition; it depends only on the names involved, so each shape is built once."""
+    quote = connection.ops.quote_name
+    meta = Device._meta
+    devices, accounts = quote(meta.db_table), quote(Account._meta.db_table)
+    where = " AND ".join(
+        f"{devices}.{quote(meta.pk.column if name == 'pk' else meta.get_field(name).column)} = %s" for name in identity
+    )
+    set_sql = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in assigned)
+    returning = ", ".join(f"{devices}.{quote(field.column)}" for field in _FIELDS)
+    owner_sql, details_sql, owner_from, selected = "", "%s::jsonb", "", "changed.*"
+    if with_owner:
+        # The same lookup as accounts_by_login(): LOWER(login), served by its unique index.
+        owner_sql = f"""
+            owner AS MATERIALIZED (
+                SELECT * FROM {accounts}
+                WHERE LOWER(login) = %s AND status = 'active' AND deleted_at IS NULL
+            ),"""  # noqa: S608
+        set_sql += f", {quote(meta.get_field('account').column)} = owner.id"
+        details_sql = "%s::jsonb || jsonb_build_object('account', owner.login)"
+        owner_from = ", owner"
+        selected += "".join(f", owner.{quote(field.column)}" for field in _ACCOUNT_FIELDS)
+    selected += "".join(f", {expression}" for expression in also)
+    # Identifiers come from the models; every value is a parameter.
+    return f"""
+        WITH {owner_sql} changed AS (
+            UPDATE {devices} SET {set_sql} {"FROM owner" if with_owner else ""}
+            WHERE {where} AND {devices}.status = %s AND NOT {devices}.is_banned
+            RETURNING {returning}
+        ), logged AS (
+            INSERT INTO {quote(DeviceEvent._meta.db_table)} ({", ".join(_EVENT_COLUMNS)}, created_at)
+            SELECT changed.id, %s, %s, %s, %s, %s, %s, {details_sql}, %s
+            FROM changed {owner_from}
+        )
+        SELECT {selected} FROM changed {owner_from}
+    """  # noqa: S608
 
 
 def client_seen(

@@ -455,22 +455,34 @@ def device_activate(
 
 
 def device_activate_for_login(
-    *, device: "Device | int | uuid.UUID | DeviceRef", login: str, actor: Actor, name: str | None = None
-) -> Device | None:
+    *,
+    device: "Device | int | uuid.UUID | DeviceRef",
+    login: str,
+    actor: Actor,
+    name: str | None = None,
+    also_select: tuple[str, ...] = (),
+) -> tuple[Device, tuple] | None:
     """Add an available device to the active account with this login, in one statement (devices.conditional).
 
     The common case of an activation, with the account looked up by the same
-    statement. None when it doesn't apply (no such active account, a device
-    that is not available or is banned, or not PostgreSQL); nothing has
-    changed then, and the caller resolves the login and calls device_activate,
-    which answers why.
+    statement; `also_select` are SQL expressions over the changed row read
+    with it. Returns the device (its account set) and their values. None
+    when it doesn't apply (no such active account, a device that is not
+    available or is banned, or not PostgreSQL); nothing has changed then, and
+    the caller resolves the login and calls device_activate, which answers
+    why.
     """
     now = timezone.now()
     event, values = _activation(actor=actor, login=None, name=name, now=now)
-    changed = conditional.transition_to_owner(
-        device, login=login, expected_status=DeviceStatus.AVAILABLE, values=values, event=event, now=now
+    return conditional.transition_to_owner(
+        device,
+        login=login,
+        expected_status=DeviceStatus.AVAILABLE,
+        values=values,
+        event=event,
+        now=now,
+        also_select=also_select,
     )
-    return None if changed is None else changed[0]
 
 
 @locked_service()

@@ -19,7 +19,11 @@ from billing.api.serializers import (
     ValidationErrorSerializer,
 )
 from billing.errors import billing_exception_handler
-from billing.selectors import storages_and_camera_count
+from billing.selectors import (
+    STORAGES_AND_CAMERA_COUNT_OF_CHANGED,
+    storages_and_camera_count,
+    storages_and_camera_count_from,
+)
 from devices import services
 from devices.authentication import ApiKeyAuthentication, HasApiKey
 from devices.choices import EventSource
@@ -258,12 +262,19 @@ class ActivateView(BillingAPIView):
         # The common case, an available device for an active login, is one statement; any other case is
         # validated again with the login looked up, and answered by the locking path.
         data = self.validated(ActivateInputSerializer, raise_exception=False, resolve_login=False)
-        device = None
+        activated = None
         if data is not None:
-            device = services.device_activate_for_login(
-                device=self.device_by_ref(data), login=data["login"], name=data["name"], actor=self.actor()
+            activated = services.device_activate_for_login(
+                device=self.device_by_ref(data),
+                login=data["login"],
+                name=data["name"],
+                actor=self.actor(),
+                also_select=STORAGES_AND_CAMERA_COUNT_OF_CHANGED,
             )
-        if device is None:
+        if activated is not None:
+            device, extras = activated
+            device.storage_list, device.cameras_count = storages_and_camera_count_from(extras)
+        else:
             data = self.validated(ActivateInputSerializer)
             device = services.device_activate(
                 device=self.device_by_ref(data),
@@ -272,7 +283,7 @@ class ActivateView(BillingAPIView):
                 skip_reserve_check=data["skip_reserve_check"],
                 actor=self.actor(),
             )
-        device.storage_list, device.cameras_count = storages_and_camera_count(device.pk)
+            device.storage_list, device.cameras_count = storages_and_camera_count(device.pk)
         return Response(ActivatedDeviceSerializer(device).data, status=status.HTTP_201_CREATED)
 
 

@@ -445,9 +445,9 @@ def test_activate_takes_a_fixed_number_of_queries(billing, customer, media_agent
     Camera.objects.bulk_create(Camera(device=media_agent, name=f"c{i}") for i in range(storages))
     _warm(billing)
     body = {"login": customer.login, "name": "n", "type": "mediaagent", "mac": "A1B2C3D4E5F6"}
-    # One UPDATE of the available device that finds the account by login and writes the event
-    # (devices.conditional); the storages with the cameras count.
-    with django_assert_num_queries(2):
+    # One UPDATE of the available device that finds the account by login, writes the event and reads the
+    # storages and the cameras count (devices.conditional).
+    with django_assert_num_queries(1):
         response = billing.post("activate", body)
     assert response.status_code == 201
     assert [s["path"] for s in response.json()["storages"]] == [f"/s{i}" for i in range(storages)]
@@ -468,6 +468,19 @@ def test_an_activation_the_one_statement_refuses_is_answered_by_the_locking_path
         response = billing.post("activate", body)
     assert response.json() == {"message": "Device reserved.", "code": 33599}
     assert DeviceEvent.objects.filter(device=media_agent).count() == 0
+
+
+def test_a_reserved_device_activated_with_skip_reserve_check_gets_its_storages(billing, customer, media_agent):
+    media_agent.status = DeviceStatus.RESERVED
+    media_agent.save()
+    Storage.objects.create(device=media_agent, path="/s", usage=1.5, capacity=2)
+    Camera.objects.create(device=media_agent, name="c")
+    body = {"login": customer.login, "name": "n", "type": "mediaagent", "mac": "A1B2C3D4E5F6"}
+    response = billing.post("activate", {**body, "skip_reserve_check": True})
+    assert response.status_code == 201
+    storage = Storage.objects.get()
+    assert response.json()["storages"] == [{"id": storage.pk, "path": "/s", "usage": 1.5, "capacity": 2}]
+    assert response.json()["cameras_count"] == 1
 
 
 def test_an_unknown_login_and_a_bad_mac_are_both_reported(billing, media_agent):

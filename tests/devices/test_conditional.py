@@ -69,9 +69,14 @@ def test_an_activation_for_a_login_in_one_statement_writes_what_the_locking_path
     account = AccountFactory(login="Owner@Example.com")
     fast, locked = DeviceFactory(name="old"), DeviceFactory(name="old")
     with django_assert_num_queries(1):
-        returned = services.device_activate_for_login(
-            device=DeviceRef(type=fast.type, mac=fast.mac), login="owner@EXAMPLE.com", actor=actor, name="Door"
+        returned, also = services.device_activate_for_login(
+            device=DeviceRef(type=fast.type, mac=fast.mac),
+            login="owner@EXAMPLE.com",
+            actor=actor,
+            name="Door",
+            also_select=("changed.name", "changed.id + 1"),
         )
+    assert also == ("Door", fast.pk + 1)
     services._device_activate_locked(device=locked, account=account, actor=actor, name="Door", skip_reserve_check=False)
     assert _state(fast) == _state(locked)
     assert _state(fast)["account_id"] == account.pk
@@ -182,7 +187,8 @@ def test_reserves_and_activations_racing_for_one_device_have_one_winner(actor):
         if i % 3 == 0:
             return services.device_reserve(device=DeviceRef(type=device.type, mac=device.mac), actor=actor)
         if i % 3 == 1:
-            return services.device_activate_for_login(device=device.pk, login=accounts[i % 10].login, actor=actor)
+            activated = services.device_activate_for_login(device=device.pk, login=accounts[i % 10].login, actor=actor)
+            return activated and activated[0]
         return services.device_activate(device=device.uuid, account=accounts[i % 10], actor=actor)
 
     results = run_in_threads(21, work)
