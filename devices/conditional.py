@@ -60,21 +60,28 @@ def insert_select(instance, *, computed: dict[str, str]) -> tuple[str, list]:
     expression over the statement's other CTEs). An automatic primary key is
     left to the database. The caller adds FROM and RETURNING.
     """
-    meta = instance._meta
-    with_pk = meta.pk.attname in computed or getattr(instance, meta.pk.attname) is not None
-    sql, bound = _insert_select_sql(type(instance), tuple(computed.items()), with_pk=with_pk)
-    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in bound]
-    return sql, params
+    return insert_select_sql(type(instance), computed), insert_select_params(instance, computed)
+
+
+def insert_select_sql(model, computed: dict[str, str]) -> str:
+    """The statement of insert_select(), which depends only on the model and `computed`."""
+    return _insert_select(model, tuple(computed.items()))[0]
+
+
+def insert_select_params(instance, computed: dict[str, str]) -> list:
+    """The parameters of insert_select(), in order."""
+    bound = _insert_select(type(instance), tuple(computed.items()))[1]
+    return [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in bound]
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_select_sql(model, computed: tuple[tuple[str, str], ...], *, with_pk: bool):
+def _insert_select(model, computed: tuple[tuple[str, str], ...]):
     """The INSERT of insert_select() and the fields its parameters are, in order; built once per shape."""
     quote, expressions = connection.ops.quote_name, dict(computed)
     columns, values, bound = [], [], []
     for field in model._meta.concrete_fields:
-        if field.primary_key and not with_pk:
-            continue
+        if field.primary_key and field.attname not in expressions and not field.has_default():
+            continue  # an automatic key: the database numbers the row
         columns.append(quote(field.column))
         if field.attname in expressions:
             values.append(expressions[field.attname])

@@ -160,10 +160,10 @@ def mor_device_create_for_login(
 
     The common case: an admin or a reseller, one of its users who may own
     devices, a valid type and group, a free pin or none sent, and nothing
-    else to refuse. Then one statement reads and one writes. None, with
-    nothing written, in any other case (or not on PostgreSQL): the caller then
-    runs the checks one by one (caller_for, managed_user, mor_device_create),
-    which give the protocol's answer.
+    else to refuse. Then one statement checks and writes. None, with nothing
+    written, in any other case (or not on PostgreSQL): the caller then runs
+    the checks one by one (caller_for, managed_user, mor_device_create), which
+    give the protocol's answer.
     """
     if not one_statement.available() or not is_id(raw_user_id) or _problems(values):
         return None
@@ -175,44 +175,32 @@ def mor_device_create_for_login(
     if values.pin and not PIN.match(values.pin):
         return None
     pin = _random_pin_candidate() if values.pin is None else values.pin or None
-    context = one_statement.create_context(
-        login=login, user_id=int(raw_user_id), group_id=int(raw_group) if raw_group else None, pin=pin
-    )
-    if (
-        context is None
-        or context.caller.role not in (AccountRole.ADMIN, AccountRole.RESELLER)
-        or context.user is None
-        or not context.user.can_own_devices
-        or context.group is None
-        or context.pin_taken
-    ):
-        return None
     now = timezone.now()
-    actor = core.Actor(source=actor_source, name=context.caller.login)
     device = Device(
-        type=_device_type(values.type),
-        name=values.description or "",
-        status=DeviceStatus.ACTIVE,
-        account=context.user,
-        activated_at=now,
+        type=_device_type(values.type), name=values.description or "", status=DeviceStatus.ACTIVE, activated_at=now
     )
     event = core.build_event(
         device=None,
         action=EventAction.ACTIVATED,
-        actor=actor,
+        actor=core.Actor(source=actor_source),  # the statement names the caller
         to_status=DeviceStatus.ACTIVE,
-        details={"pin": pin, "group": context.group.pk},
         now=now,
     )
     mor = MorDevice(
-        group=context.group,
         description=values.description or "",
         pin=pin,
         caller_id=values.caller_id or "",
         username=_username_candidate(),
         secret=secrets.token_urlsafe(12),
     )
-    return one_statement.insert_device(device=device, event=event, mor=mor)
+    return one_statement.create_device(
+        login=login,
+        user_id=int(raw_user_id),
+        group_id=int(raw_group) if raw_group else None,
+        device=device,
+        event=event,
+        mor=mor,
+    )
 
 
 def _random_pin_candidate() -> str:

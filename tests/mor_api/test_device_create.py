@@ -326,28 +326,29 @@ def test_other_methods_and_unknown_calls_answer_xml(mor):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("pin", [2, None], ids=["pin sent", "random pin"])
-def test_device_create_takes_two_queries(mor, admin_account, user, pin, django_assert_num_queries):
+def test_device_create_takes_one_query(mor, admin_account, user, pin, django_assert_num_queries):
     mor.post("device_create", signed("device_create", u="admin", user_id=user.pk, pin=1))  # makes the primary group
     params = signed(
         "device_create", u="admin", user_id=user.pk, description="x", **({} if pin is None else {"pin": pin})
     )
-    # One SELECT of the caller, the user, the group and whether the pin is taken; one INSERT of the device
-    # that inserts its event and its SIP line (mor_api.conditional).
-    with django_assert_num_queries(2):
+    # One INSERT of the device that finds the caller, the user and the group, and inserts the event and the
+    # SIP line (mor_api.conditional).
+    with django_assert_num_queries(1):
         assert parse(mor.post("device_create", params)).findtext("status") == "Device created"
 
 
+@pytest.mark.django_db(transaction=True)
 def test_device_create_for_a_new_user_takes_the_step_by_step_path(mor, admin_account, user, django_assert_num_queries):
     params = signed("device_create", u="admin", user_id=user.pk, pin=2, description="x")
-    # The two-statement read finds no primary group; then caller, user, primary group (none: SAVEPOINT, INSERT,
-    # RELEASE), pin free?, SAVEPOINT, INSERT device, INSERT event (the core service, in this transaction),
-    # username free?, INSERT SIP data, RELEASE.
+    # The one statement finds no primary group and writes nothing; then caller, user, primary group (none:
+    # SAVEPOINT, INSERT, RELEASE), pin free?, SAVEPOINT, INSERT device, INSERT event (the core service, in
+    # this transaction), username free?, INSERT SIP data, RELEASE.
     with django_assert_num_queries(14):
         assert parse(mor.post("device_create", params)).findtext("status") == "Device created"
     assert DeviceGroup.objects.get(account=user).is_primary
 
 
-def test_the_two_statements_write_what_the_step_by_step_path_writes(admin_account, user):
+def test_the_one_statement_writes_what_the_step_by_step_path_writes(admin_account, user):
     group_primary(user)
     values = DeviceInput(description="Desk phone", pin="4321", caller_id="+3705")
     fast = services.mor_device_create_for_login(
@@ -393,7 +394,7 @@ def test_the_two_statements_write_what_the_step_by_step_path_writes(admin_accoun
     ],
     ids=lambda change: next(iter(change)) + "=" + str(next(iter(change.values())))[:10],
 )
-def test_anything_but_the_common_case_writes_nothing_in_two_statements(admin_account, user, change):
+def test_anything_but_the_common_case_writes_nothing_in_one_statement(admin_account, user, change):
     group_primary(user)
     taken = services.mor_device_create_for_login(
         login="admin", raw_user_id=str(user.pk), values=DeviceInput(pin="555"), actor_source=EventSource.MOR

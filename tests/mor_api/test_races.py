@@ -26,7 +26,7 @@ def test_ten_concurrent_creates_with_the_same_pin_create_one(db):
 
 
 def test_ten_concurrent_creates_with_the_same_pin_in_an_existing_group_create_one(db):
-    # The group exists, so each request takes the two-statement path; the unique pin settles the race.
+    # The group exists, so each request takes the one-statement path; the unique pin settles the race.
     AccountFactory(login="admin", role=AccountRole.ADMIN)
     user = AccountFactory()
     group_primary(user)
