@@ -6,7 +6,9 @@ registry devices, 1,000 accounts, license keys), then drives concurrent
 keep-alive clients on loopback at each endpoint in turn, for a bounded time
 and number of requests, and reports requests per second, p50 and p99 latency,
 errors, and each endpoint's throughput as a ratio to `/readyz` (one database
-round trip: the floor) measured in the same run. Every request is one that
+round trip: the floor) measured in the same run: each endpoint's time is cut
+in slices, each right after a slice of `/readyz` as long, so a machine whose
+speed drifts during the run moves both sides of a ratio together. Every request is one that
 must succeed (a free device to reserve, an unused key to activate, ...), so
 any error counts.
 
@@ -20,7 +22,6 @@ import os
 import platform
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -264,9 +265,8 @@ def request_makers(data: dict) -> dict:
     }
 
 
-async def drive(name, make, *, concurrency, seconds, limit, collect=None) -> Result:
-    result = Result(name)
-    counter = iter(range(limit))
+async def drive(result: Result, make, counter, *, concurrency, seconds, collect=None) -> None:
+    """Send requests numbered from `counter` for `seconds` (or until it runs out); add them to `result`."""
     deadline = time.perf_counter() + seconds
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
 
@@ -293,57 +293,81 @@ async def drive(name, make, *, concurrency, seconds, limit, collect=None) -> Res
     async with aiohttp.ClientSession(connector=connector) as session:
         started = time.perf_counter()
         await asyncio.gather(*(client(session) for _ in range(concurrency)))
-        result.elapsed = time.perf_counter() - started
-    return result
+        result.elapsed += time.perf_counter() - started
 
 
-async def run_all(data: dict, concurrency: int, seconds: float, only: list[str] | None = None) -> list[Result]:
+@dataclass
+class Measured:
+    endpoint: Result
+    floor: Result  # /readyz, in the slices between the endpoint's
+
+    @property
+    def ratio(self) -> float:
+        return self.endpoint.rps / self.floor.rps if self.floor.rps else 0.0
+
+
+async def run_all(
+    data: dict, concurrency: int, seconds: float, slices: int, only: list[str] | None = None
+) -> tuple[Result, list[Measured]]:
+    """Each endpoint in `slices` slices, each after a slice of /readyz as long: a machine whose speed drifts
+    during the run moves an endpoint and the floor it is compared with together."""
     makers = request_makers(data)
     import json
 
     def keep_session(answer, body):
         data["sessions"].append(json.loads(body)["data"]["sessionId"]["id"])
 
+    floor_counter = iter(range(10**9))
     # Warm every worker's connection and code paths on the floor first.
-    await drive("warm-up", makers["/readyz"], concurrency=concurrency, seconds=2, limit=2000)
-    results = [await drive("/readyz", makers["/readyz"], concurrency=concurrency, seconds=seconds, limit=10**6)]
+    await drive(Result("warm-up"), makers["/readyz"], floor_counter, concurrency=concurrency, seconds=2)
     limits = {
         "billing reserve": MEDIA_AGENTS // 2,
         "billing activate": MEDIA_AGENTS // 2,
         "licensing activate": LICENSE_KEYS,
     }
+    every_floor, measured = Result("/readyz"), []
     for name, make in makers.items():
         if name == "/readyz" or (only and not any(word in name for word in only)):
             continue
         if name == "licensing validate" and not data["sessions"]:
             continue  # its sessions come from the licensing activations
         collect = keep_session if name == "licensing activate" else None
-        limit = limits.get(name, 10**6)
-        results.append(await drive(name, make, concurrency=concurrency, seconds=seconds, limit=limit, collect=collect))
-    results.append(
-        await drive("/readyz (again)", makers["/readyz"], concurrency=concurrency, seconds=seconds, limit=10**6)
-    )
-    return results
+        counter = iter(range(limits.get(name, 10**6)))
+        pair = Measured(Result(name), Result(f"/readyz beside {name}"))
+        for _ in range(slices):
+            await drive(pair.floor, makers["/readyz"], floor_counter, concurrency=concurrency, seconds=seconds / slices)
+            await drive(
+                pair.endpoint, make, counter, concurrency=concurrency, seconds=seconds / slices, collect=collect
+            )
+        measured.append(pair)
+    for pair in measured:
+        every_floor.latencies += pair.floor.latencies
+        every_floor.errors += pair.floor.errors
+        every_floor.elapsed += pair.floor.elapsed
+    return every_floor, measured
 
 
 # -- the report ---------------------------------------------------------------------------------
 
 
-def table(results: list[Result], workers: int, threads: int, concurrency: int, seconds: float) -> str:
-    floor = statistics.mean(r.rps for r in results if r.name.startswith("/readyz"))
+def table(
+    floor: Result, measured: list[Measured], workers: int, threads: int, concurrency: int, seconds: float, slices: int
+) -> str:
     lines = [
         f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
         f"PostgreSQL and the load generator on the same machine; gunicorn {workers} worker(s) x {threads} "
-        f"thread(s); {concurrency} concurrent keep-alive clients, {seconds:.0f} s per endpoint.",
+        f"thread(s); {concurrency} concurrent keep-alive clients; each endpoint {seconds:.0f} s in {slices} slices, "
+        f"each after a slice of /readyz as long.",
         "",
-        "| endpoint | requests | req/s | p50 ms | p99 ms | p99/p50 | errors | vs /readyz |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | requests | req/s | p50 ms | p99 ms | p99/p50 | errors | /readyz req/s beside it | vs /readyz |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in results:
+    rows = [(floor, floor.rps, None), *((m.endpoint, m.floor.rps, m.ratio) for m in measured)]
+    for r, floor_rps, ratio in rows:
         p50, p99 = r.percentile(0.50), r.percentile(0.99)
         lines.append(
             f"| {r.name} | {len(r.latencies)} | {r.rps:.0f} | {p50:.1f} | {p99:.1f} | {p99 / p50 if p50 else 0:.1f} "
-            f"| {r.errors} | {r.rps / floor:.2f} |"
+            f"| {r.errors} | {floor_rps:.0f} | {'1.00' if ratio is None else f'{ratio:.2f}'} |"
         )
     return "\n".join(lines)
 
@@ -362,6 +386,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (default 1: sync workers)")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--seconds", type=float, default=8, help="seconds per endpoint (default 8)")
+    parser.add_argument(
+        "--slices", type=int, default=4, help="slices each endpoint's time is cut in, each after /readyz (default 4)"
+    )
     parser.add_argument("--no-readme", action="store_true", help="print only; leave bench/README.md alone")
     parser.add_argument(
         "--only",
@@ -388,13 +415,13 @@ def main() -> None:
     connections.close_all()
     server = start_server(url, args.workers, args.threads)
     try:
-        results = asyncio.run(run_all(data, args.concurrency, args.seconds, args.only))
+        floor, measured = asyncio.run(run_all(data, args.concurrency, args.seconds, args.slices, args.only))
     finally:
         stop_server(server)
-    for r in results:
+    for r in [floor, *(m.endpoint for m in measured)]:
         if r.errors:
             print(f"{r.name}: {r.errors} errors, first: {r.first_error}")
-    report = table(results, args.workers, args.threads, args.concurrency, args.seconds)
+    report = table(floor, measured, args.workers, args.threads, args.concurrency, args.seconds, args.slices)
     print(report)
     if not args.no_readme:
         write_readme(report)
