@@ -5,7 +5,7 @@ from collections.abc import Mapping
 
 from rest_framework import serializers
 
-from devices.api.base import Serializer
+from devices.api.base import ResponseSerializer, Serializer
 from devices.api.fields import LaravelBooleanField, MessageCharField, laravel_string_messages
 from devices.choices import DeviceStatus
 from devices.macs import InvalidMac, normalize_mac
@@ -127,7 +127,7 @@ class StatusWordField(serializers.CharField):
         return STATUS_WORDS[value]
 
 
-class ReservedDeviceSerializer(Serializer):
+class ReservedDeviceSerializer(ResponseSerializer):
     id = serializers.IntegerField()
     type = serializers.CharField()
     uuid = serializers.UUIDField()
@@ -141,7 +141,7 @@ class ReservedDeviceSerializer(Serializer):
     is_online = serializers.BooleanField()
 
 
-class UserSerializer(Serializer):
+class UserSerializer(ResponseSerializer):
     id = serializers.IntegerField()
     login = serializers.CharField()
     name = serializers.CharField()
@@ -154,14 +154,14 @@ class UserSerializer(Serializer):
     billing_properties = serializers.ListField(child=serializers.JSONField())
 
 
-class StorageSerializer(Serializer):
+class StorageSerializer(ResponseSerializer):
     id = serializers.IntegerField()
     path = serializers.CharField()
     usage = serializers.FloatField()
     capacity = serializers.IntegerField()
 
 
-class ActivatedDeviceSerializer(Serializer):
+class ActivatedDeviceSerializer(ResponseSerializer):
     id = serializers.IntegerField()
     serial_number = BlankAsNullCharField(allow_null=True)
     mac = BlankAsNullCharField(allow_null=True)

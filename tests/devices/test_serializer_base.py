@@ -1,8 +1,10 @@
-"""devices.api.base.Serializer: cheaper field copies that still keep instances apart."""
+"""devices.api.base: cheaper field copies that still keep instances apart; answers that share their fields."""
 
+import pytest
 from rest_framework import serializers
 
-from devices.api.base import Serializer
+from devices.api.base import ResponseSerializer, Serializer
+from tests.conftest import run_in_threads
 
 
 class Inner(Serializer):
@@ -46,3 +48,42 @@ def test_validation_and_output_are_drf_s():
         "tags": ["x"],
         "inner": {"name": "n"},
     }
+
+
+class InnerAnswer(ResponseSerializer):
+    name = serializers.CharField()
+
+
+class Answer(ResponseSerializer):
+    code = serializers.CharField(source="label")
+    tags = serializers.ListField(child=serializers.CharField())
+    inner = InnerAnswer()
+    items = InnerAnswer(many=True)
+
+
+def _answer(i: int) -> dict:
+    return {"label": f"c{i}", "tags": [str(i)], "inner": {"name": f"n{i}"}, "items": [{"name": f"i{i}"}]}
+
+
+def _expected(i: int) -> dict:
+    return {"code": f"c{i}", "tags": [str(i)], "inner": {"name": f"n{i}"}, "items": [{"name": f"i{i}"}]}
+
+
+def test_an_answer_serializer_renders_like_drf_with_its_fields_built_once():
+    assert Answer(_answer(1)).data == _expected(1)
+    assert Answer(_answer(2)).data == _expected(2)
+    # One bound set of fields for every answer, nested serializers' too.
+    assert Answer().fields is Answer().fields
+    assert Answer().fields["inner"].fields is InnerAnswer().fields
+    assert Answer().fields["code"].source_attrs == ["label"]
+
+
+def test_answers_rendered_by_many_threads_at_once_are_each_their_own():
+    results = run_in_threads(16, lambda i: [Answer(_answer(i * 100 + k)).data for k in range(50)])
+    for i, rendered in enumerate(results):
+        assert rendered == [_expected(i * 100 + k) for k in range(50)]
+
+
+def test_an_answer_serializer_refuses_to_validate_input():
+    with pytest.raises(TypeError):
+        Answer(data=_answer(1)).is_valid()
