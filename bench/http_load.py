@@ -350,11 +350,22 @@ async def run_all(
 # -- the report ---------------------------------------------------------------------------------
 
 
+def machine() -> str:
+    """The processor's model name where Linux gives it, else the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def table(
     floor: Result, measured: list[Measured], workers: int, threads: int, concurrency: int, seconds: float, slices: int
 ) -> str:
     lines = [
-        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
+        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({machine()}), "
         f"PostgreSQL and the load generator on the same machine; gunicorn {workers} worker(s) x {threads} "
         f"thread(s); {concurrency} concurrent keep-alive clients; each endpoint {seconds:.0f} s in {slices} slices, "
         f"each after a slice of /readyz as long.",
