@@ -10,7 +10,7 @@ _STORAGE_COLUMNS = ("id", "path", "usage", "capacity")
 
 
 def _storages_and_camera_count_sql(device_id_sql: str) -> tuple[str, str]:
-    """Two SQL expressions over a device id: its storages (a JSON array, by id) and its number of cameras."""
+    """Two PostgreSQL expressions over a device id: its storages (a JSON array, by id) and its cameras' number."""
     quote = connection.ops.quote_name
     fields = ", ".join(f"'{name}', storage.{quote(name)}" for name in _STORAGE_COLUMNS)
     storages = (
@@ -21,7 +21,7 @@ def _storages_and_camera_count_sql(device_id_sql: str) -> tuple[str, str]:
     return storages, cameras
 
 
-# For a statement that changes a device (alias `changed`) to read them in the same round trip.
+# For the one statement that changes a device (alias `changed`, PostgreSQL) to read them in the same round trip.
 STORAGES_AND_CAMERA_COUNT_OF_CHANGED = _storages_and_camera_count_sql("changed.id")
 
 
@@ -32,8 +32,5 @@ def storages_and_camera_count_from(values: tuple[str, int]) -> tuple[list[Storag
 
 
 def storages_and_camera_count(device_id: int) -> tuple[list[Storage], int]:
-    """The device's storages (by id) and how many cameras it has, in one query."""
-    storages, cameras = _storages_and_camera_count_sql("%s")
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {storages}, {cameras}", [device_id, device_id])
-        return storages_and_camera_count_from(cursor.fetchone())
+    """The device's storages (by id) and how many cameras it has, on any database (two queries)."""
+    return list(Storage.objects.filter(device_id=device_id)), Camera.objects.filter(device_id=device_id).count()

@@ -1,0 +1,104 @@
+"""`make run`'s embedded SQLite: every protocol's main path answers there too.
+
+The one-statement paths are PostgreSQL's; on SQLite every request takes the
+locking or step-by-step path. The suite's own database is PostgreSQL, so this
+runs the development settings in a process of their own.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = r"""
+import hashlib, json
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.test import Client
+from devices.choices import AccountRole, EventSource
+from devices.services import Actor, account_create, api_key_create, device_register
+from licensing.services import licenses_generate
+
+actor = Actor(source=EventSource.ADMIN, name="test")
+_key, api_key = api_key_create(name="sqlite")
+user = account_create(login="user@mail.com")
+account_create(login="admin", role=AccountRole.ADMIN)
+for i in (1, 2):
+    device_register(type="mediaagent", mac=f"00AABBCC000{i}", serial_number=f"MA-{i}", actor=actor)
+license_key = licenses_generate(count=1)[0].key
+client = Client(HTTP_HOST="127.0.0.1")
+bearer = {"HTTP_AUTHORIZATION": f"Bearer {api_key}"}
+
+def billing(call, body):
+    response = client.post(f"/api/v1/billing/devices/{call}", body, content_type="application/json", **bearer)
+    return response.status_code, response.json()
+
+def mor(pin):
+    digest = hashlib.sha1(f"{user.pk}{pin}secret".encode()).hexdigest()
+    body = {"u": "admin", "user_id": str(user.pk), "pin": pin, "hash": digest}
+    return client.post("/billing/api/device_create", body).content.decode()
+
+results = {}
+status, body = billing("reserve", {"type": "mediaagent", "mac": "00:AA:BB:CC:00:01"})
+results["reserve"] = [status, body["status"]]
+status, body = billing(
+    "activate", {"login": "USER@mail.com", "name": "Cam", "type": "mediaagent", "mac": "00AABBCC0002"}
+)
+results["activate"] = [status, body["user"]["login"], body["storages"], body["cameras_count"]]
+status, body = billing(
+    "activate",
+    {"login": "user@mail.com", "name": "Cam", "type": "mediaagent", "mac": "00AABBCC0001", "skip_reserve_check": True},
+)
+results["activate reserved"] = [status, body["name"]]
+status, body = billing(
+    "activate", {"login": "nobody@mail.com", "name": "Cam", "type": "mediaagent", "mac": "00AABBCC0001"}
+)
+results["activate unknown login"] = [status, body["message"]]
+response = client.post(
+    "/api/v2/device/license/activate", {"licenseKey": license_key.lower()}, content_type="application/json"
+)
+session = response.json()["data"]["sessionId"]["id"]
+results["license activate"] = [response.status_code, response.json()["data"]["licenseKey"] == license_key]
+response = client.post("/api/v2/device/license/validate", HTTP_X_SESSION_ID=session)
+results["license validate"] = [response.status_code, response.json()["data"]["isValid"]]
+results["mor create"] = ["<status>Device created</status>" in mor("4455")]
+results["mor create again"] = ["<error>Pin is already used</error>" in mor("4455")]
+response = client.post(
+    "/api/v2/device",
+    {"mac_address": "A1:B2:C3:D4:E5:F7", "device_os": "iOS", "device_version": "14.5", "device_type": "Mobile",
+     "app_version": "2.0", "app_name": "MyApp"},
+    content_type="application/json",
+)
+results["registry"] = [response.status_code, response.json()["data"]["status"]]
+print(json.dumps(results))
+"""
+
+
+def test_every_protocols_main_path_answers_on_the_embedded_sqlite(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "MOR_API_SECRET_KEY": "secret",
+        "DJANGO_LOG_LEVEL": "ERROR",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == {
+        "reserve": [200, "reserve"],
+        "activate": [201, "user@mail.com", [], 0],
+        "activate reserved": [201, "Cam"],
+        "activate unknown login": [422, "The selected login is invalid."],
+        "license activate": [200, True],
+        "license validate": [200, True],
+        "mor create": [True],
+        "mor create again": [True],
+        "registry": [200, 1],
+    }
