@@ -13,6 +13,9 @@ When no row matches, the caller takes its locking path, which finds out why
 (no such device, another state, a transient state to complete first) and
 answers as it always has. On other databases (the embedded SQLite of `make
 run`) the locking path is the only one.
+
+`insert_select` and `instance_from_row` also serve the one-statement paths of
+licensing and MOR, which insert rows in data-modifying CTEs and read them back.
 """
 
 import functools
@@ -21,6 +24,7 @@ import uuid
 from datetime import datetime
 
 from django.db import connection
+from django.db.models import Model
 
 from devices.choices import TRANSIENT_STATUSES
 from devices.models import Account, ClientAppInfo, Device, DeviceEvent
@@ -43,7 +47,7 @@ def _identity(device: "Device | DeviceRef | uuid.UUID | int") -> tuple[tuple[str
     return tuple(identity), list(identity.values())
 
 
-def instance_from_row(model, row) -> "Device | Account":
+def instance_from_row(model: type[Model], row) -> Model:
     """An instance of `model` from a row of all its concrete columns, read as the ORM reads them."""
     values = [
         field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
