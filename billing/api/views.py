@@ -142,7 +142,7 @@ class BillingAPIView(APIView):
         return services.Actor(source=EventSource.BILLING, name=self.request.auth.name)
 
     def validated(self, serializer_class, *, raise_exception: bool = True, **context) -> dict | None:
-        """The valid input; when it isn't, the errors (or None, with raise_exception=False)."""
+        """The valid input. Invalid input raises its errors (gives None, with raise_exception=False)."""
         if not isinstance(self.request.data, dict):
             raise exceptions.ValidationError({"body": ["The request body must be a JSON object."]})
         serializer = serializer_class(data=self.request.data, context=context)

@@ -187,7 +187,7 @@ class DeviceCreateView(MorAPIView):
     def respond(self, params):
         check_hash(params, self.call)
         values = self.device_input(params)
-        # The common case in two statements; anything else is checked step by step, in the protocol's order.
+        # The common case in one statement; anything else is checked step by step, in the protocol's order.
         mor = services.mor_device_create_for_login(
             login=params.get("u") or "",
             raw_user_id=params.get("user_id") or "",
