@@ -6,23 +6,21 @@ from django.db import connection
 
 from billing.models import Camera, Storage
 
-_STORAGE_COLUMNS = ("id", "path", "usage", "capacity")
 
-
-def _storages_and_camera_count_sql(device_id_sql: str) -> tuple[str, str]:
-    """Two PostgreSQL expressions over a device id: its storages (a JSON array, by id) and its cameras' number."""
+def _storages_and_camera_count_of_changed() -> tuple[str, str]:
     quote = connection.ops.quote_name
-    fields = ", ".join(f"'{name}', storage.{quote(name)}" for name in _STORAGE_COLUMNS)
+    fields = ", ".join(f"'{name}', storage.{quote(name)}" for name in ("id", "path", "usage", "capacity"))
     storages = (
         f"(SELECT COALESCE(json_agg(json_build_object({fields}) ORDER BY storage.id), '[]')::text "  # noqa: S608
-        f"FROM {quote(Storage._meta.db_table)} AS storage WHERE storage.device_id = {device_id_sql})"
+        f"FROM {quote(Storage._meta.db_table)} AS storage WHERE storage.device_id = changed.id)"
     )
-    cameras = f"(SELECT COUNT(*) FROM {quote(Camera._meta.db_table)} WHERE device_id = {device_id_sql})"  # noqa: S608
+    cameras = f"(SELECT COUNT(*) FROM {quote(Camera._meta.db_table)} WHERE device_id = changed.id)"  # noqa: S608
     return storages, cameras
 
 
-# For the one statement that changes a device (alias `changed`, PostgreSQL) to read them in the same round trip.
-STORAGES_AND_CAMERA_COUNT_OF_CHANGED = _storages_and_camera_count_sql("changed.id")
+# For the one statement that changes a device (alias `changed`, PostgreSQL), to read in the same round trip the
+# device's storages (a JSON array, by id) and its number of cameras.
+STORAGES_AND_CAMERA_COUNT_OF_CHANGED = _storages_and_camera_count_of_changed()
 
 
 def storages_and_camera_count_from(values: tuple[str, int]) -> tuple[list[Storage], int]:

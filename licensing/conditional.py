@@ -22,10 +22,8 @@ from devices import conditional
 from devices.models import Account, Device, DeviceEvent
 from licensing.models import License, LicenseSession
 
-
-def available() -> bool:
-    """Whether these statements apply: PostgreSQL only."""
-    return conditional.available()
+# Whether these statements apply: on PostgreSQL only, as those of devices.conditional.
+available = conditional.available
 
 
 def activate_by_key(*, key: str, device: Device, event: DeviceEvent, session: LicenseSession, now: datetime):

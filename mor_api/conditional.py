@@ -23,10 +23,8 @@ from devices.choices import AccountRole, AccountStatus
 from devices.models import Account, Device, DeviceEvent
 from mor_api.models import DeviceGroup, MorDevice
 
-
-def available() -> bool:
-    """Whether this statement applies: PostgreSQL only."""
-    return conditional.available()
+# Whether these statements apply: on PostgreSQL only, as those of devices.conditional.
+available = conditional.available
 
 
 def create_device(
