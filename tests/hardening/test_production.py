@@ -64,3 +64,22 @@ def test_production_sends_security_headers(client, settings):
     assert secure["Strict-Transport-Security"].startswith("max-age=31536000")
     assert secure["X-Content-Type-Options"] == "nosniff"
     assert secure["X-Frame-Options"] == "DENY"
+
+
+def test_the_wsgi_application_keeps_what_it_loaded_out_of_garbage_collection():
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "MOR_"))}
+    environment.update(DJANGO_SETTINGS_MODULE="config.settings.production", **PRODUCTION_ENV)
+    code = "import gc, config.wsgi; print(gc.get_threshold()[0], gc.get_freeze_count())"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    threshold, frozen = map(int, done.stdout.split())
+    assert threshold == 50_000
+    assert frozen > 10_000  # Django, the apps and their models
