@@ -10,7 +10,7 @@ PORT ?= 8000
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint format screenshots bench-admin bench-admin-1m bench-bulk bench-http clean
+.PHONY: run test lint format screenshots bench-admin bench-admin-1m bench-bulk bench-http bench-http-bound clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,10 @@ bench-bulk: $(VENV)/.dev
 ## bench-http: each protocol's main path over HTTP under gunicorn, against /readyz (into bench/README.md)
 bench-http: $(VENV)/.dev
 	DATABASE_URL=$(BENCH_HTTP_DATABASE_URL) $(BIN)/python bench/http_load.py
+
+## bench-http-bound: billing activate beside bare views doing only its database work (bench/probe.py)
+bench-http-bound: $(VENV)/.dev
+	DATABASE_URL=$(BENCH_HTTP_DATABASE_URL) $(BIN)/python bench/http_load.py --bound
 
 clean:
 	rm -rf $(VENV) var

@@ -135,7 +135,7 @@ def seed() -> dict:
 # -- the server ---------------------------------------------------------------------------------
 
 
-def start_server(url: str, workers: int, threads: int) -> subprocess.Popen:
+def start_server(url: str, workers: int, threads: int, *, probes: bool = False) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -151,7 +151,7 @@ def start_server(url: str, workers: int, threads: int) -> subprocess.Popen:
     }
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
-        "config.wsgi",
+        *(["--pythonpath", str(ROOT / "bench"), "probe:application"] if probes else ["config.wsgi"]),
         "--bind",
         f"127.0.0.1:{PORT}",
         "--workers",
@@ -190,8 +190,11 @@ def sign(*values: str) -> str:
     return hashlib.sha1(("".join(values) + MOR_SECRET).encode()).hexdigest()  # noqa: S324 - the protocol's
 
 
-def request_makers(data: dict) -> dict:
-    """For each endpoint, a function of a request number giving (method, path, kwargs, expected status)."""
+def request_makers(data: dict, *, probes: bool = False) -> dict:
+    """For each endpoint, a function of a request number giving (method, path, kwargs, expected status).
+
+    With `probes`, the bare views of bench/probe.py too, after billing activate.
+    """
     bearer = {"Authorization": f"Bearer {data['api_key']}"}
     keys = data["license_keys"]
     sessions = data.setdefault("sessions", [])
@@ -200,6 +203,20 @@ def request_makers(data: dict) -> dict:
     def mac(prefix: str, i: int) -> str:
         return f"{prefix}{i:010X}"
 
+    def activation(i: int, path: str, first_device: int) -> tuple:
+        body = {
+            "login": f"customer{i % ACCOUNTS + 1}@example.com",
+            "name": f"Camera {i}",
+            "type": "mediaagent",
+            "mac": mac("AA", first_device + i),
+        }
+        return "POST", path, {"json": body, "headers": bearer}, 201
+
+    probe_makers = {
+        # The first half of the media agents: reserve isn't run with the probes.
+        "probe: activate's statement alone": lambda i: activation(i, "/probe/activate", 1),
+        "probe: a POST and one query": lambda i: activation(i, "/probe/echo", 1),
+    }
     return {
         "/readyz": lambda i: ("GET", "/readyz", {}, 200),
         "registry POST /api/v2/device": lambda i: (
@@ -223,20 +240,8 @@ def request_makers(data: dict) -> dict:
             {"json": {"type": "mediaagent", "mac": mac("AA", i + 1)}, "headers": bearer},
             200,
         ),
-        "billing activate": lambda i: (
-            "POST",
-            "/api/v1/billing/devices/activate",
-            {
-                "json": {
-                    "login": f"customer{i % ACCOUNTS + 1}@example.com",
-                    "name": f"Camera {i}",
-                    "type": "mediaagent",
-                    "mac": mac("AA", half + i + 1),
-                },
-                "headers": bearer,
-            },
-            201,
-        ),
+        "billing activate": lambda i: activation(i, "/api/v1/billing/devices/activate", half + 1),
+        **(probe_makers if probes else {}),
         "licensing activate": lambda i: (
             "POST",
             "/api/v2/device/license/activate",
@@ -307,11 +312,11 @@ class Measured:
 
 
 async def run_all(
-    data: dict, concurrency: int, seconds: float, slices: int, only: list[str] | None = None
+    data: dict, concurrency: int, seconds: float, slices: int, only: list[str] | None = None, probes: bool = False
 ) -> tuple[Result, list[Measured]]:
     """Each endpoint in `slices` slices, each after a slice of /readyz as long: a machine whose speed drifts
     during the run moves an endpoint and the floor it is compared with together."""
-    makers = request_makers(data)
+    makers = request_makers(data, probes=probes)
     import json
 
     def keep_session(answer, body):
@@ -323,6 +328,7 @@ async def run_all(
     limits = {
         "billing reserve": MEDIA_AGENTS // 2,
         "billing activate": MEDIA_AGENTS // 2,
+        "probe: activate's statement alone": MEDIA_AGENTS // 2,
         "licensing activate": LICENSE_KEYS,
     }
     every_floor, measured = Result("/readyz"), []
@@ -407,7 +413,15 @@ def main() -> None:
         metavar="WORD",
         help="only the endpoints whose name has one of these words (implies --no-readme)",
     )
+    parser.add_argument(
+        "--bound",
+        action="store_true",
+        help="billing activate beside the bare views of bench/probe.py: how close a write path can get (implies "
+        "--no-readme)",
+    )
     args = parser.parse_args()
+    if args.bound:
+        args.only = ["billing activate", "probe"]
     if args.only:
         args.no_readme = True
 
@@ -424,9 +438,11 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
-    server = start_server(url, args.workers, args.threads)
+    server = start_server(url, args.workers, args.threads, probes=args.bound)
     try:
-        floor, measured = asyncio.run(run_all(data, args.concurrency, args.seconds, args.slices, args.only))
+        floor, measured = asyncio.run(
+            run_all(data, args.concurrency, args.seconds, args.slices, args.only, probes=args.bound)
+        )
     finally:
         stop_server(server)
     for r in [floor, *(m.endpoint for m in measured)]:
