@@ -11,11 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+def production_python(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """Python with the production settings and only `env` of the project's own variables."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "MOR_"))}
     environment.update(DJANGO_SETTINGS_MODULE="config.settings.production", **env)
     return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
+        [sys.executable, *args],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -23,6 +24,10 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         timeout=120,
         check=False,
     )
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return production_python(str(ROOT / "manage.py"), *args, **env)
 
 
 PRODUCTION_ENV = {
@@ -67,18 +72,8 @@ def test_production_sends_security_headers(client, settings):
 
 
 def test_the_wsgi_application_keeps_what_it_loaded_out_of_garbage_collection():
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "MOR_"))}
-    environment.update(DJANGO_SETTINGS_MODULE="config.settings.production", **PRODUCTION_ENV)
     code = "import gc, config.wsgi; print(gc.get_threshold()[0], gc.get_freeze_count())"
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = production_python("-c", code, **PRODUCTION_ENV)
     assert done.returncode == 0, done.stderr
     threshold, frozen = map(int, done.stdout.split())
     assert threshold == 50_000
