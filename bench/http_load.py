@@ -13,6 +13,7 @@ must succeed (a free device to reserve, an unused key to activate, ...), so
 any error counts.
 
     make bench-http            # figures into bench/README.md
+    make bench-http-bound      # billing activate beside bare views doing its database work (bench/probe.py)
 """
 
 import argparse
