@@ -9,6 +9,16 @@ from devices.choices import EventSource
 from devices.services import Actor
 from tests.factories import AccountFactory, DeviceFactory
 
+# A registry request that registers a device: for tests about something other than the registry's fields.
+REGISTRY_BODY = {
+    "mac_address": "A1B2C3D4E5F6",
+    "device_os": "iOS",
+    "device_version": "1",
+    "device_type": "Mobile",
+    "app_version": "1",
+    "app_name": "x",
+}
+
 
 @pytest.fixture
 def actor() -> Actor:

@@ -9,6 +9,7 @@ from django.db import OperationalError
 
 from devices.models import DeviceEvent
 from tests.billing.test_api import ACTIVATED_KEYS
+from tests.conftest import REGISTRY_BODY
 
 pytestmark = pytest.mark.django_db
 
@@ -45,15 +46,9 @@ def test_every_response_carries_a_generated_request_id(client):
 
 def test_a_proxys_request_id_is_kept_and_lands_in_the_events(client):
     sent = uuid.uuid4().hex
-    body = {
-        "mac_address": "A1B2C3D4E5F6",
-        "device_os": "iOS",
-        "device_version": "1",
-        "device_type": "Mobile",
-        "app_version": "1",
-        "app_name": "x",
-    }
-    response = client.post("/api/v2/device", json.dumps(body), content_type="application/json", HTTP_X_REQUEST_ID=sent)
+    response = client.post(
+        "/api/v2/device", json.dumps(REGISTRY_BODY), content_type="application/json", HTTP_X_REQUEST_ID=sent
+    )
     assert response["X-Request-ID"] == sent
     assert DeviceEvent.objects.get().request_id == sent
 

@@ -26,6 +26,8 @@ from xml.etree import ElementTree
 import psycopg
 import pytest
 
+from tests.conftest import REGISTRY_BODY
+
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 
@@ -154,16 +156,7 @@ def wait_for(condition, *, seconds: float) -> float:
 
 
 def register(base: str, mac: str):
-    body = json.dumps(
-        {
-            "mac_address": mac,
-            "device_os": "iOS",
-            "device_version": "1",
-            "device_type": "Mobile",
-            "app_version": "1",
-            "app_name": "x",
-        }
-    ).encode()
+    body = json.dumps({**REGISTRY_BODY, "mac_address": mac}).encode()
     return call(base, "POST", "/api/v2/device", body)
 
 

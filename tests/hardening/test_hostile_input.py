@@ -9,6 +9,7 @@ from devices.models import ClientAppInfo, Device, DeviceEvent
 from devices.services import api_key_create
 from licensing.models import DeviceLicense, LicenseSession
 from mor_api.models import MorDevice
+from tests.conftest import REGISTRY_BODY
 from tests.factories import AccountFactory, DeviceFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,15 +81,7 @@ def test_registry_answers_hostile_bodies_with_its_envelope(client, name, body, c
     ],
 )
 def test_registry_answers_hostile_fields_with_a_400_envelope(client, fields):
-    body = {
-        "mac_address": "A1B2C3D4E5F6",
-        "device_os": "iOS",
-        "device_version": "1",
-        "device_type": "Mobile",
-        "app_version": "1",
-        "app_name": "x",
-        **fields,
-    }
+    body = {**REGISTRY_BODY, **fields}
     before = written()
     response = post(client, "/api/v2/device", json.dumps(body).encode(), "application/json")
     assert assert_json_error(response, {"status", "message", "errors"})["status"] == 400
@@ -96,18 +89,10 @@ def test_registry_answers_hostile_fields_with_a_400_envelope(client, fields):
 
 
 def test_registry_ignores_a_forged_client_ip(client):
-    body = {
-        "mac_address": "A1B2C3D4E5F6",
-        "device_os": "iOS",
-        "device_version": "1",
-        "device_type": "Mobile",
-        "app_version": "1",
-        "app_name": "x",
-    }
     response = post(
         client,
         "/api/v2/device",
-        json.dumps(body).encode(),
+        json.dumps(REGISTRY_BODY).encode(),
         "application/json",
         HTTP_X_FORWARDED_FOR="<script>, 1.2.3.4, not-an-ip",
     )

@@ -8,20 +8,13 @@ import redis
 from django.core.cache import cache
 
 from devices.services import api_key_create
+from tests.conftest import REGISTRY_BODY
 from tests.factories import DeviceFactory
 from tests.mor_api.conftest import signed
 
 pytestmark = pytest.mark.django_db
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
-REGISTRY_BODY = {
-    "mac_address": "A1B2C3D4E5F6",
-    "device_os": "iOS",
-    "device_version": "1",
-    "device_type": "Mobile",
-    "app_version": "1",
-    "app_name": "x",
-}
 
 
 def use_redis(settings) -> None:
