@@ -55,10 +55,13 @@ class DeviceRefInputSerializer(Serializer):
         "serial_number": ["The serial number field is required when mac is not present."],
     }
 
+    def missing(self, data: Mapping) -> dict[str, list[str]]:
+        """Laravel's `required_without` errors: a device needs a MAC or a serial number."""
+        return {} if data.get("mac") or data.get("serial_number") else dict(self.MAC_OR_SERIAL)
+
     def to_internal_value(self, data):
         # Laravel reports "required without" with every other field's errors, in the fields' order.
-        missing_both = isinstance(data, Mapping) and not data.get("mac") and not data.get("serial_number")
-        errors = dict(self.MAC_OR_SERIAL) if missing_both else {}
+        errors = self.missing(data) if isinstance(data, Mapping) else {}
         try:
             attrs = super().to_internal_value(data)
         except serializers.ValidationError as exc:
@@ -92,10 +95,35 @@ class ActivateInputSerializer(DeviceRefInputSerializer):
         return account
 
 
-class UuidInputSerializer(Serializer):
-    uuid = _string("uuid", max_length=64, help_text="The device's uuid, as the reserve answer gives it.")
+class DeviceSelectorInputSerializer(DeviceRefInputSerializer):
+    """A device named by its uuid, or, as reserve and activate name it, by its type and MAC and/or serial number.
+
+    An integrator that activated a device by MAC has no uuid for it. Every part sent must match the device.
+    """
+
+    uuid = _string("uuid", max_length=64, required=False, help_text="The device's uuid, as reserve answers it.")
+    type = _string("type", max_length=32, required=False, help_text="A device type; required without a uuid.")
+
+    field_order = ("uuid", "type", "mac", "serial_number")
+    UUID_OR_TYPE = {
+        "uuid": ["The uuid field is required when type is not present."],
+        "type": ["The type field is required when uuid is not present."],
+    }
+
+    def get_fields(self):
+        fields = super().get_fields()
+        return {name: fields[name] for name in self.field_order} | fields
+
+    def missing(self, data: Mapping) -> dict[str, list[str]]:
+        if data.get("uuid"):
+            return {}
+        if not data.get("type"):
+            return dict(self.UUID_OR_TYPE)
+        return super().missing(data)
 
     def validate_uuid(self, value):
+        if not value:
+            return None
         # Whether a device has it is seen when the service locks the device: one query, not two.
         try:
             return uuid_lib.UUID(value)
@@ -103,7 +131,7 @@ class UuidInputSerializer(Serializer):
             raise serializers.ValidationError("The uuid field must be a valid UUID.") from exc
 
 
-class DeactivateInputSerializer(UuidInputSerializer):
+class DeactivateInputSerializer(DeviceSelectorInputSerializer):
     leave_reserved = LaravelBooleanField(
         name="leave_reserved", required=False, default=False, help_text="Reserved, not free, once deactivated."
     )

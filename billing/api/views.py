@@ -12,10 +12,10 @@ from billing.api.serializers import (
     ActivateInputSerializer,
     DeactivateInputSerializer,
     DeviceRefInputSerializer,
+    DeviceSelectorInputSerializer,
     MessageSerializer,
     ReservedDeviceSerializer,
     StateErrorSerializer,
-    UuidInputSerializer,
     ValidationErrorSerializer,
 )
 from billing.errors import billing_exception_handler
@@ -110,11 +110,13 @@ def _state_errors(*examples: tuple[str, str, int]) -> OpenApiResponse:
 
 
 @contextmanager
-def unknown_uuid_is_invalid():
-    """A uuid no device has is a validation error in this API, not a device-state one."""
+def unknown_uuid_is_invalid(ref: DeviceRef):
+    """A uuid no device has is a validation error in this API (Laravel's `exists`), not a device-state one."""
     try:
         yield
     except DeviceNotFound as exc:
+        if ref.uuid is None:
+            raise
         raise exceptions.ValidationError({"uuid": ["The selected uuid is invalid."]}) from exc
 
 
@@ -152,7 +154,9 @@ class BillingAPIView(APIView):
 
     def device_by_ref(self, data: dict) -> DeviceRef:
         # The service finds and locks the device in one query.
-        return DeviceRef(type=data["type"], mac=data.get("mac"), serial_number=data.get("serial_number"))
+        return DeviceRef(
+            type=data.get("type"), mac=data.get("mac"), serial_number=data.get("serial_number"), uuid=data.get("uuid")
+        )
 
 
 class CheckView(BillingAPIView):
@@ -212,21 +216,30 @@ class UnreserveView(BillingAPIView):
         operation_id="billing_unreserve",
         tags=[TAG],
         summary="Release a reservation",
-        request=UuidInputSerializer,
-        examples=[OpenApiExample("Request", value={"uuid": SEED_RESERVED["uuid"]}, request_only=True)],
+        description=(
+            "Name the device by its `uuid`, or by its `type` with its `mac` and/or `serial_number` as reserve "
+            "does; every part sent must match the device."
+        ),
+        request=DeviceSelectorInputSerializer,
+        examples=[
+            OpenApiExample("By uuid", value={"uuid": SEED_RESERVED["uuid"]}, request_only=True),
+            OpenApiExample("By MAC", value={"type": "mediaagent", "mac": "A1:B2:C3:D4:E5:F6"}, request_only=True),
+        ],
         responses={
             204: OpenApiResponse(description="The device is free again."),
             400: _state_errors(
                 ("Not reserved", "Device is not reserved.", 1000),
                 ("Already activated", "Device already activated.", 33603),
+                ("Not found", "Device not found.", 33600),
             ),
             401: UNAUTHENTICATED,
             422: UUID_422,
         },
     )
     def post(self, request):
-        with unknown_uuid_is_invalid():
-            services.device_unreserve(device=self.validated(UuidInputSerializer)["uuid"], actor=self.actor())
+        ref = self.device_by_ref(self.validated(DeviceSelectorInputSerializer))
+        with unknown_uuid_is_invalid(ref):
+            services.device_unreserve(device=ref, actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -294,17 +307,26 @@ class DeactivateView(BillingAPIView):
         summary="Deactivate a device",
         description=(
             "Start the deactivation: the device answers `deactivation` (33610) until it ends, then it is free, or "
-            "reserved again with `leave_reserved`. Its storages and cameras are removed when it ends."
+            "reserved again with `leave_reserved`. Its storages and cameras are removed when it ends. Name the "
+            "device by its `uuid`, or by its `type` with its `mac` and/or `serial_number` as activate does."
         ),
         request=DeactivateInputSerializer,
         examples=[
-            OpenApiExample("Request", value={"uuid": SEED_RESERVED["uuid"], "leave_reserved": False}, request_only=True)
+            OpenApiExample(
+                "By uuid", value={"uuid": SEED_RESERVED["uuid"], "leave_reserved": False}, request_only=True
+            ),
+            OpenApiExample(
+                "By MAC",
+                value={"type": "mediaagent", "mac": "A1:B2:C3:D4:E5:F6", "leave_reserved": True},
+                request_only=True,
+            ),
         ],
         responses={
             204: OpenApiResponse(description="The deactivation has started."),
             400: _state_errors(
                 ("Not activated", "Device is not activated.", 1000),
                 ("Deactivating", "Device in the process of deactivation.", 33610),
+                ("Not found", "Device not found.", 33600),
             ),
             401: UNAUTHENTICATED,
             422: UUID_422,
@@ -312,6 +334,7 @@ class DeactivateView(BillingAPIView):
     )
     def post(self, request):
         data = self.validated(DeactivateInputSerializer)
-        with unknown_uuid_is_invalid():
-            services.device_deactivate(device=data["uuid"], leave_reserved=data["leave_reserved"], actor=self.actor())
+        ref = self.device_by_ref(data)
+        with unknown_uuid_is_invalid(ref):
+            services.device_deactivate(device=ref, leave_reserved=data["leave_reserved"], actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)

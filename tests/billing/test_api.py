@@ -406,7 +406,6 @@ def test_skip_reserve_check_accepts_laravels_booleans(billing, customer, media_a
     [
         ("7a593d26-8cfd-47e9-8647-1fb18a36fedb", "The selected uuid is invalid."),
         ("not-a-uuid", "The uuid field must be a valid UUID."),
-        ("", "The uuid field is required."),
     ],
 )
 @pytest.mark.parametrize("endpoint", ["unreserve", "deactivate"])
@@ -414,6 +413,146 @@ def test_a_bad_or_unknown_uuid_is_422(billing, endpoint, uuid, message):
     response = billing.post(endpoint, {"uuid": uuid})
     assert response.status_code == 422
     assert response.json() == {"message": message, "errors": {"uuid": [message]}}
+
+
+# -- unreserve and deactivate by type with MAC and/or serial number (UPSTREAM.md, AIPIX) ----------------------------
+
+
+def _aipix_post(billing, endpoint: str, body: bytes):
+    """The request an AIPIX integrator's PHP client sends (the seeds' `file_get_contents` example)."""
+    return billing.client.post(
+        "/api/v1/billing/devices/" + endpoint,
+        body,
+        content_type="application/json",
+        HTTP_ACCEPT="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {billing.secret}",
+    )
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        b'{"type":"mediaagent","mac":"a1:b2:c3:d4:e5:f6"}',
+        b'{"type":"mediaagent","serial_number":"sn"}',
+        b'{"type":"mediaagent","mac":"A1B2C3D4E5F6","serial_number":"sn"}',
+    ],
+)
+def test_unreserve_by_type_and_mac_or_serial_number_is_204(billing, media_agent, ref):
+    # given
+    assert billing.post("reserve", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"}).status_code == 200
+    # when
+    response = _aipix_post(billing, "unreserve", ref)
+    # then
+    assert (response.status_code, response.content) == (204, b"")
+    media_agent.refresh_from_db()
+    assert media_agent.status == DeviceStatus.AVAILABLE
+    assert DeviceEvent.objects.filter(device=media_agent, action="unreserved").count() == 1
+
+
+@pytest.mark.parametrize("leave_reserved", [True, False])
+def test_deactivate_by_type_and_mac_after_activating_by_mac(billing, media_agent, customer, settings, leave_reserved):
+    # given: the integrator activated by MAC and never saw the uuid
+    settings.DEVICE_DEACTIVATION_SECONDS = 0
+    activated = billing.post(
+        "activate", {"login": customer.login, "name": "n", "type": "mediaagent", "mac": "A1B2C3D4E5F6"}
+    )
+    assert "uuid" not in activated.json()
+    # when
+    body = b'{"type":"mediaagent","mac":"A1-B2-C3-D4-E5-F6","leave_reserved":%s}' % str(leave_reserved).lower().encode()
+    response = _aipix_post(billing, "deactivate", body)
+    # then
+    assert (response.status_code, response.content) == (204, b"")
+    media_agent.refresh_from_db()
+    expected = DeviceStatus.RESERVED if leave_reserved else DeviceStatus.AVAILABLE
+    assert (media_agent.status, media_agent.account) == (expected, None)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        {"type": "mediaagent", "mac": "FFFFFFFFFFFF"},  # unknown
+        {"type": "SIP", "mac": "A1B2C3D4E5F6"},  # the wrong type
+        {"type": "mediaagent", "mac": "A1B2C3D4E5F6", "serial_number": "OTHER"},  # two different devices
+    ],
+)
+@pytest.mark.parametrize("endpoint", ["unreserve", "deactivate"])
+def test_unreserve_and_deactivate_of_a_ref_naming_no_device_are_33600(billing, media_agent, endpoint, ref):
+    DeviceFactory(type="mediaagent", serial_number="OTHER", active=True)
+    media_agent_status = media_agent.status
+    response = billing.post(endpoint, ref)
+    assert (response.status_code, response.json()) == (400, {"message": "Device not found.", "code": 33600})
+    media_agent.refresh_from_db()
+    assert media_agent.status == media_agent_status
+    assert not DeviceEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "state", "code"),
+    [
+        ("unreserve", {}, 1000),
+        ("unreserve", {"active": True}, 33603),
+        ("deactivate", {}, 1000),
+        ("deactivate", {"reserved": True}, 33599),
+        ("deactivate", {"deactivating": True}, 33610),
+    ],
+)
+def test_state_errors_of_unreserve_and_deactivate_by_ref(billing, endpoint, state, code):
+    device = DeviceFactory(**state)
+    response = billing.post(endpoint, _ref(device))
+    assert (response.status_code, response.json()["code"]) == (400, code)
+
+
+@pytest.mark.parametrize("endpoint", ["unreserve", "deactivate"])
+def test_a_uuid_and_a_ref_of_two_devices_name_none(billing, media_agent, endpoint):
+    other = DeviceFactory(type="mediaagent", reserved=True)
+    body = {"uuid": str(other.uuid), "type": "mediaagent", "mac": "A1B2C3D4E5F6"}
+    response = billing.post(endpoint, body)
+    message = "The selected uuid is invalid."
+    assert (response.status_code, response.json()) == (422, {"message": message, "errors": {"uuid": [message]}})
+
+
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        (
+            {},
+            {
+                "uuid": ["The uuid field is required when type is not present."],
+                "type": ["The type field is required when uuid is not present."],
+            },
+        ),
+        (
+            {"uuid": ""},
+            {
+                "uuid": ["The uuid field is required when type is not present."],
+                "type": ["The type field is required when uuid is not present."],
+            },
+        ),
+        (
+            {"type": "mediaagent"},
+            {
+                "mac": ["The mac field is required when serial number is not present."],
+                "serial_number": ["The serial number field is required when mac is not present."],
+            },
+        ),
+        (
+            {"type": "mediaagent", "mac": "nope"},
+            {"mac": ["The mac field format is invalid."]},
+        ),
+        (
+            {"type": ["mediaagent"], "mac": "A1B2C3D4E5F6"},
+            {"type": ["The type field must be a string."]},
+        ),
+    ],
+)
+@pytest.mark.parametrize("endpoint", ["unreserve", "deactivate"])
+def test_unreserve_and_deactivate_without_a_device_name_are_422(billing, endpoint, body, errors):
+    response = billing.post(endpoint, body)
+    assert response.status_code == 422
+    first = next(iter(errors.values()))[0]
+    more = sum(len(messages) for messages in errors.values()) - 1
+    message = first + (f" (and {more} more error{'s' if more > 1 else ''})" if more else "")
+    assert response.json() == {"message": message, "errors": errors}
 
 
 @pytest.mark.parametrize("raw", ['{"type": ', "not json", "[1]", "null", "42"])
