@@ -4,7 +4,9 @@ import time
 
 from django.db import connection
 from django.http import JsonResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from devices.client_ip import client_ip
@@ -32,14 +34,21 @@ def readyz(request):
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
+# The prefixes each protocol answers under. Anything else under /api/v2/ is the registry's (its apiBase).
+MOR_PREFIX = "/billing/api/"
+LICENSING_PREFIXES = ("/api/v2/device/license", "/api/v2/auth")
+REGISTRY_PREFIXES = ("/api/v2/", "/api/base/")
+API_PREFIXES = ("/api/", MOR_PREFIX)
+
+
 def protocol_error(request, status: int, message: str):
     """An error for `request.path` in the format of the protocol that owns the path."""
     path = request.path
-    if path.startswith("/billing/api/"):
+    if path.startswith(MOR_PREFIX):
         return xml_error(message)  # the MOR API answers everything with HTTP 200
-    if path.startswith(("/api/v2/device/license", "/api/v2/auth")):
+    if path.startswith(LICENSING_PREFIXES):
         return JsonResponse(error_body(status, message), status=status)
-    if path.startswith(("/api/v2/device", "/api/base")):
+    if path.startswith(REGISTRY_PREFIXES):
         body = {
             "status": status,
             "timestamp": int(time.time()),
@@ -52,13 +61,24 @@ def protocol_error(request, status: int, message: str):
     return JsonResponse({"message": message}, status=status)
 
 
+# The API's callers are servers and devices, not browsers with a session: no API path is subject to CSRF,
+# whether a view routes it or not.
+@csrf_exempt
 def mor_unknown_call(request):
     """The MOR API answers every path under it with HTTP 200 and XML."""
     return xml_error("Unknown API call")
 
 
+@csrf_exempt
 def not_found(request, exception=None):
     return protocol_error(request, 404, "Not found.")
+
+
+def csrf_failure(request, reason=""):
+    """Only the admin's forms use CSRF; should an API path ever fail it, it still answers in its protocol's format."""
+    if request.path.startswith(API_PREFIXES):
+        return protocol_error(request, 403, "Forbidden.")
+    return django_csrf_failure(request, reason)
 
 
 def server_error(request):

@@ -15,7 +15,7 @@ from devices import bulk, services
 from devices.choices import EventSource
 from devices.errors import DomainError
 from devices.macs import InvalidMac, normalize_mac, try_normalize_mac
-from devices.models import Account, ApiKey, ClientAppInfo, Device, DeviceEvent
+from devices.models import Account, ApiKey, ClientActivity, ClientAppInfo, Device, DeviceEvent
 from devices.selectors import accounts_by_login
 
 BULK_BATCH = 1000
@@ -93,6 +93,18 @@ class ClientAppInline(admin.StackedInline):
         return False  # what the client app reports, never typed in
 
 
+class ClientActivityInline(admin.StackedInline):
+    model = ClientActivity
+    can_delete = False
+    extra = 0
+    readonly_fields = ("current_screen", "content_id", "content_type", "reported_at")
+    fields = readonly_fields
+    verbose_name_plural = "client activity (what the app last said it was doing)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     form = DeviceAdminForm
@@ -140,7 +152,7 @@ class DeviceAdmin(admin.ModelAdmin):
         ("Times", {"fields": ("created_at", "updated_at")}),
         ("Audit trail", {"fields": ("recent_events",)}),
     )
-    inlines = [ClientAppInline]
+    inlines = [ClientAppInline, ClientActivityInline]
 
     def get_inlines(self, request, obj):
         # What protocols learn about a device is shown once it exists, never typed in.

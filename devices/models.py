@@ -203,6 +203,23 @@ class ClientAppInfo(models.Model):
         return f"{self.app_name} {self.app_version} on {self.device_os} {self.device_version}"
 
 
+class ClientActivity(models.Model):
+    """What a client app last said it was doing (the registry's device_activity): telemetry, not audited."""
+
+    device = models.OneToOneField(Device, on_delete=models.CASCADE, related_name="client_activity")
+    current_screen = models.CharField(max_length=64)
+    content_id = models.BigIntegerField(null=True, blank=True)
+    content_type = models.IntegerField(null=True, blank=True)
+    reported_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "client activity"
+        verbose_name_plural = "client activity"
+
+    def __str__(self) -> str:
+        return self.current_screen
+
+
 class DeviceEvent(models.Model):
     """The audit trail: one row for every change to a device, written in the same transaction."""
 

@@ -2,6 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
+from uuid import UUID
 
 from django.db.models import Model, Q, QuerySet
 from django.db.models.functions import Lower
@@ -24,22 +25,22 @@ def one_or_none(rows: QuerySet) -> Model | None:
 
 @dataclass(frozen=True)
 class DeviceRef:
-    """A device named by its type and its canonical MAC and/or serial number (both must match when given)."""
+    """A device named by its uuid, or by its type and its canonical MAC and/or serial number.
 
-    type: str
+    Every part given must match: a MAC and a serial number (or a uuid and a type) name one device together.
+    """
+
+    type: str | None = None
     mac: str | None = None
     serial_number: str | None = None
+    uuid: UUID | None = None
 
-    def fields(self) -> dict[str, str]:
+    def fields(self) -> dict[str, object]:
         """The fields a device must have to be the one named; empty when this names none."""
-        if not self.mac and not self.serial_number:
+        if not self.uuid and not self.mac and not self.serial_number:
             return {}
-        fields = {"type": self.type}
-        if self.mac:
-            fields["mac"] = self.mac
-        if self.serial_number:
-            fields["serial_number"] = self.serial_number
-        return fields
+        given = {"uuid": self.uuid, "type": self.type, "mac": self.mac, "serial_number": self.serial_number}
+        return {name: value for name, value in given.items() if value}
 
     def lookup(self) -> Q:
         return Q(**self.fields()) if self.fields() else Q(pk__in=[])
@@ -65,3 +66,8 @@ def device_get_by_ref(*, type: str, mac: str | None = None, serial_number: str |
 def accounts_by_login(login: str) -> QuerySet[Account]:
     """The account with this login in any letter case (served by the unique index on LOWER(login))."""
     return Account.objects.annotate(login_ci=Lower("login")).filter(login_ci=login.strip().lower())
+
+
+def device_by_mac(mac: str) -> Device | None:
+    """The device with this canonical MAC, whatever protocol manages it."""
+    return one_or_none(Device.objects.filter(mac=mac))

@@ -30,7 +30,7 @@ from devices.errors import (
     DeviceReserved,
     DomainError,
 )
-from devices.models import Account, ApiKey, ClientAppInfo, Device, DeviceEvent
+from devices.models import Account, ApiKey, ClientActivity, ClientAppInfo, Device, DeviceEvent
 from devices.selectors import DeviceRef, device_identity, one_or_none
 from devices.signals import device_ownership_ended
 
@@ -351,6 +351,30 @@ def _device_register_client_locked(
 
 def _lock_by_mac(mac: str) -> Device | None:
     return one_or_none(Device.objects.select_for_update(of=("self",)).select_related("client_app").filter(mac=mac))
+
+
+def device_activity_record(
+    *, device: Device, current_screen: str, content_id: int | None = None, content_type: int | None = None
+) -> ClientActivity:
+    """Record what a device's client app says it is doing, replacing what it said before.
+
+    One upsert. It changes nothing about the device itself, so it writes no
+    audit event: apps report every few minutes, and the trail is for changes.
+    """
+    activity = ClientActivity(
+        device=device,
+        current_screen=current_screen,
+        content_id=content_id,
+        content_type=content_type,
+        reported_at=timezone.now(),
+    )
+    ClientActivity.objects.bulk_create(
+        [activity],
+        update_conflicts=True,
+        unique_fields=["device"],
+        update_fields=["current_screen", "content_id", "content_type", "reported_at"],
+    )
+    return activity
 
 
 def device_reserve(*, device: "Device | int | uuid.UUID | DeviceRef", actor: Actor) -> Device:

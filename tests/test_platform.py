@@ -6,6 +6,7 @@ import uuid
 import pytest
 from django.core.management import call_command
 from django.db import OperationalError
+from django.test import Client
 
 from devices.models import DeviceEvent
 from tests.billing.test_api import ACTIVATED_KEYS
@@ -80,7 +81,7 @@ def test_the_docs_page_and_schema_are_served(client):
     schema = client.get("/api/schema/?format=json")
     assert schema.status_code == 200
     operation = json.loads(schema.content)["paths"]["/api/v2/device"]["post"]
-    assert set(operation["responses"]) == {"200", "400", "403", *GENERIC}
+    assert set(operation["responses"]) == {"200", "400", *GENERIC}
     example = operation["responses"]["200"]["content"]["application/json"]["examples"]["Success"]["value"]
     assert example["data"] == {"mac_address": "A1B2C3D4E5F6", "status": 1, "ban_status": 0}
 
@@ -132,3 +133,70 @@ def test_the_mor_calls_are_documented_with_xml_answers(client):
         assert all(
             example["value"].startswith('<?xml version="1.0" encoding="UTF-8"?><page>') for example in answers.values()
         )
+
+
+# -- every path, every method: the protocol's own format, never CSRF's HTML page ---------------------------------------
+
+METHODS = ["get", "post", "put", "patch", "delete", "options"]
+UNROUTED = {
+    "mor": ["/billing/api/device_creat", "/billing/api/device_create/", "/billing/api/user_register", "/billing/api/"],
+    "billing": [
+        "/api/v1/billing/devices/activte",
+        "/api/v1/billing/devices/activate/",
+        "/api/v1/billing/devices/delete",
+        "/api/v1/billing/",
+    ],
+    "licensing": ["/api/v2/device/license/activate/", "/api/v2/device/license/deactivate", "/api/v2/auth/logout"],
+    "registry": ["/api/v2/device/", "/api/v2/devices", "/api/base/config", "/api/v2/", "/api/base/configs/"],
+}
+
+
+def assert_in_protocol_format(kind: str, response, status: int) -> None:
+    if kind == "mor":
+        assert (response.status_code, response["Content-Type"]) == (200, "text/xml; charset=utf-8")
+        assert response.content.startswith(b'<?xml version="1.0" encoding="UTF-8"?><page><error>')
+        return
+    assert (response.status_code, response["Content-Type"]) == (status, "application/json")
+    body = response.json()
+    if kind == "billing":
+        assert set(body) == {"message"}
+    elif kind == "licensing":
+        assert set(body) == {"reason", "statusCode", "statusText"}
+        assert body["statusCode"] == status
+    else:
+        assert set(body) == {"status", "timestamp", "time", "ip", "message", "data"}
+        assert (body["status"], body["data"]) == (status, None)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("kind", "path"), [(kind, path) for kind, paths in UNROUTED.items() for path in paths])
+def test_an_unrouted_api_path_answers_any_method_in_its_protocols_format_without_csrf(kind, path, method):
+    # A real client: no session, no CSRF cookie or token, and Django's CSRF checks on.
+    client = Client(enforce_csrf_checks=True)
+    body = {} if method == "get" else {"data": b'{"a": 1}', "content_type": "application/json"}
+    response = getattr(client, method)(path, **body)
+    assert_in_protocol_format(kind, response, 404)
+
+
+ROUTED = {
+    "mor": ["/billing/api/device_create"],
+    "billing": ["/api/v1/billing/devices/reserve"],
+    "licensing": ["/api/v2/device/license/activate", "/api/v2/auth/login"],
+    "registry": ["/api/v2/device", "/api/base/configs"],
+}
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete", "options"])
+@pytest.mark.parametrize(("kind", "path"), [(kind, path) for kind, paths in ROUTED.items() for path in paths])
+def test_a_routed_api_path_refuses_other_methods_in_its_protocols_format(kind, path, method):
+    client = Client(enforce_csrf_checks=True)
+    response = getattr(client, method)(path, data=b"{}", content_type="application/json")
+    # The billing API asks for its key before anything else.
+    assert_in_protocol_format(kind, response, 401 if kind == "billing" else 405)
+
+
+def test_the_admin_still_enforces_csrf_with_its_own_page(django_user_model):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/admin/login/", {"username": "a", "password": "b"})
+    assert response.status_code == 403
+    assert response["Content-Type"].startswith("text/html")

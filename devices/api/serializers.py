@@ -1,4 +1,6 @@
-"""The client device registry's wire format (seed 002)."""
+"""The client device registry's wire format (seed 002 and its family: device_check, device_activity)."""
+
+import re
 
 from rest_framework import serializers
 
@@ -22,19 +24,71 @@ def _required_text(name: str, max_length: int = 64, help_text: str = "") -> seri
     return MessageCharField(messages=_field_messages(name), max_length=max_length, help_text=help_text)
 
 
-class DeviceRegisterInputSerializer(Serializer):
+class MacAddressInputSerializer(Serializer):
     mac_address = _required_text("mac_address", 32, "The device's MAC address, in any usual spelling.")
-    device_os = _required_text("device_os", help_text="The operating system of the device.")
-    device_version = _required_text("device_version", help_text="The version of the device.")
-    device_type = _required_text("device_type", 32, "The type of the device, e.g. Mobile.")
-    app_version = _required_text("app_version", help_text="The version of the application.")
-    app_name = _required_text("app_name", 128, "The name of the application.")
 
     def validate_mac_address(self, value: str) -> str:
         try:
             return normalize_mac(value)
         except InvalidMac as exc:
             raise serializers.ValidationError("The mac_address field must be a valid MAC address.") from exc
+
+
+class DeviceRegisterInputSerializer(MacAddressInputSerializer):
+    device_os = _required_text("device_os", help_text="The operating system of the device.")
+    device_version = _required_text("device_version", help_text="The version of the device.")
+    device_type = _required_text("device_type", 32, "The type of the device, e.g. Mobile.")
+    app_version = _required_text("app_version", help_text="The version of the application.")
+    app_name = _required_text("app_name", 128, "The name of the application.")
+
+
+# The screens known to show one piece of content: they must say which. Other screens are taken as named.
+SCREENS_WITH_CONTENT = ("content_info",)
+SCREEN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+class ContentNumberField(serializers.IntegerField):
+    """A positive content number, as a JSON integer or the digits of a form field."""
+
+    def __init__(self, name: str, **kwargs):
+        message = f"The {name} field must be a whole number."
+        messages = {"invalid": message, "max_string_length": message, "min_value": message, "max_value": message}
+        super().__init__(
+            required=False, allow_null=True, min_value=0, max_value=2**53, error_messages=messages, **kwargs
+        )
+
+    def to_internal_value(self, data):
+        if data == "":
+            return None
+        if isinstance(data, bool | float):  # DRF would take true as 1 and 2.0 as 2
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class DeviceActivityInputSerializer(MacAddressInputSerializer):
+    current_screen = _required_text(
+        "current_screen", help_text="The screen the app shows: home, content_info, ... (a lower-case identifier)."
+    )
+    content_id = ContentNumberField("content_id", help_text="The content shown or played; required on content_info.")
+    content_type = ContentNumberField("content_type", help_text="The type of that content; required on content_info.")
+
+    def validate_current_screen(self, value: str) -> str:
+        if not SCREEN.fullmatch(value):
+            raise serializers.ValidationError(
+                "The current_screen field must be a lower-case identifier such as home or content_info."
+            )
+        return value
+
+    def validate(self, attrs):
+        if attrs["current_screen"] in SCREENS_WITH_CONTENT:
+            missing = {
+                name: [f"The {name} field is required when current_screen is {attrs['current_screen']}."]
+                for name in ("content_id", "content_type")
+                if attrs.get(name) is None
+            }
+            if missing:
+                raise serializers.ValidationError(missing)
+        return attrs
 
 
 class DeviceRegisterDataSerializer(Serializer):

@@ -177,9 +177,9 @@ def test_a_banned_device_is_refused_while_device_management_is_on_and_its_report
     # when
     response = post_json(client, {**SEED_BODY, "app_version": "9.9"})
     # then
-    assert response.status_code == 403
+    assert response.status_code == 400
     body = response.json()
-    assert_envelope(body, 403, "device_banned")
+    assert_envelope(body, 400, "device_banned")
     assert body["data"] == {"mac_address": "A1B2C3D4E5F6", "status": 1, "ban_status": 1}
     assert ClientAppInfo.objects.get().app_version == "9.9"
 
@@ -236,4 +236,4 @@ def test_register_a_banned_device_reads_device_management_once(client, django_as
     post_json(client, SEED_BODY)
     # The one-statement UPDATE of the unchanged device (last seen), SELECT device_management.
     with django_assert_num_queries(2):
-        assert post_json(client, SEED_BODY).status_code == 403
+        assert post_json(client, SEED_BODY).status_code == 400

@@ -5,7 +5,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from devices.models import ClientAppInfo, Device, DeviceEvent
+from devices.models import ClientActivity, ClientAppInfo, Device, DeviceEvent
 from devices.services import api_key_create
 from licensing.models import DeviceLicense, LicenseSession
 from mor_api.models import MorDevice
@@ -59,10 +59,15 @@ def api_key(db) -> str:
 # -- the client device registry -------------------------------------------------------------------
 
 
+REGISTRY_CALLS = ["/api/v2/device", "/api/v2/device_check", "/api/v2/device_activity"]
+
+
+@pytest.mark.parametrize("path", REGISTRY_CALLS)
 @pytest.mark.parametrize(("name", "body", "content_type"), BODIES, ids=[b[0] for b in BODIES])
-def test_registry_answers_hostile_bodies_with_its_envelope(client, name, body, content_type):
+def test_registry_answers_hostile_bodies_with_its_envelope(client, name, body, content_type, path):
+    DeviceFactory(mac=REGISTRY_BODY["mac_address"])
     before = written()
-    response = post(client, "/api/v2/device", body, content_type)
+    response = post(client, path, body, content_type)
     envelope = assert_json_error(response, {"status", "timestamp", "time", "ip", "message", "data"})
     assert envelope["status"] == response.status_code
     assert envelope["data"] is None
@@ -88,6 +93,28 @@ def test_registry_answers_hostile_fields_with_a_400_envelope(client, fields):
     assert written() == before
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"current_screen": SQL},
+        {"current_screen": MARKUP},
+        {"current_screen": ["home"]},
+        {"current_screen": "x" * 10_000},
+        {"current_screen": "home", "content_id": SQL},
+        {"current_screen": "home", "content_id": {"$gt": 0}},
+        {"current_screen": "home", "content_type": "1\x00"},
+        {"current_screen": "home", "content_id": "9" * 400},
+        {"current_screen": "content_info", "content_id": None},
+    ],
+)
+def test_device_activity_answers_hostile_fields_with_a_400_envelope(client, fields):
+    DeviceFactory(mac=REGISTRY_BODY["mac_address"])
+    body = {"mac_address": REGISTRY_BODY["mac_address"], **fields}
+    response = post(client, "/api/v2/device_activity", json.dumps(body).encode(), "application/json")
+    assert assert_json_error(response, {"status", "message", "errors"})["status"] == 400
+    assert not ClientActivity.objects.exists()
+
+
 def test_registry_ignores_a_forged_client_ip(client):
     response = post(
         client,
@@ -102,12 +129,13 @@ def test_registry_ignores_a_forged_client_ip(client):
 # -- the billing API ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("call", ["activate", "unreserve", "deactivate"])
 @pytest.mark.parametrize(("name", "body", "content_type"), BODIES, ids=[b[0] for b in BODIES])
-def test_billing_answers_hostile_bodies_in_its_format(client, api_key, name, body, content_type):
+def test_billing_answers_hostile_bodies_in_its_format(client, api_key, name, body, content_type, call):
     DeviceFactory()
     before = written()
     response = post(
-        client, "/api/v1/billing/devices/activate", body, content_type, HTTP_AUTHORIZATION=f"Bearer {api_key}"
+        client, f"/api/v1/billing/devices/{call}", body, content_type, HTTP_AUTHORIZATION=f"Bearer {api_key}"
     )
     assert "message" in assert_json_error(response, {"message"})
     assert written() == before
@@ -156,6 +184,36 @@ def test_billing_answers_hostile_fields_with_422(client, api_key, fields):
         HTTP_AUTHORIZATION=f"Bearer {api_key}",
     )
     assert response.status_code == 422
+    assert set(response.json()) == {"message", "errors"}
+    assert written() == before
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"uuid": SQL},
+        {"uuid": ["7a593d26-8cfd-47e9-8647-1fb18a36fedb"]},
+        {"uuid": "7a593d26-8cfd-47e9-8647-1fb18a36fedb\x00"},
+        {"type": MARKUP, "mac": None, "serial_number": None},
+        {"type": {"$ne": ""}, "mac": "A1B2C3D4E5F6"},
+        {"type": "mediaagent", "mac": SQL},
+        {"type": "mediaagent", "serial_number": "x" * 10_000},
+        {"type": "mediaagent", "mac": "A1B2C3D4E5F6", "serial_number": ["sn"]},
+    ],
+)
+@pytest.mark.parametrize("call", ["unreserve", "deactivate"])
+def test_unreserve_and_deactivate_answer_hostile_names_with_422(client, api_key, fields, call):
+    DeviceFactory(type="mediaagent", mac="A1B2C3D4E5F6", active=True)
+    before = written()
+    body = {"type": "mediaagent", "mac": "A1B2C3D4E5F6", **fields} if "uuid" not in fields else fields
+    response = post(
+        client,
+        f"/api/v1/billing/devices/{call}",
+        json.dumps(body).encode(),
+        "application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_key}",
+    )
+    assert response.status_code == 422, response.content
     assert set(response.json()) == {"message", "errors"}
     assert written() == before
 
