@@ -75,6 +75,22 @@ response = client.post(
     content_type="application/json",
 )
 results["registry"] = [response.status_code, response.json()["data"]["status"]]
+response = client.post(
+    "/api/v2/device_activity",
+    {"mac_address": "A1B2C3D4E5F7", "current_screen": "content_info", "content_id": 7, "content_type": 1},
+    content_type="application/json",
+)
+results["registry activity"] = [response.status_code, response.json()["message"]]
+response = client.post(
+    "/api/v2/device_activity", {"mac_address": "A1B2C3D4E5F7", "current_screen": "home"},
+    content_type="application/json",
+)
+results["registry activity again"] = [response.status_code, response.json()["message"]]
+response = client.post(
+    "/api/v1/billing/devices/deactivate", {"type": "mediaagent", "mac": "00AABBCC0002"},
+    content_type="application/json", **bearer,
+)
+results["deactivate by mac"] = [response.status_code]
 print(json.dumps(results))
 """
 
@@ -101,4 +117,7 @@ def test_every_protocols_main_path_answers_on_the_embedded_sqlite(tmp_path):
         "mor create": [True],
         "mor create again": [True],
         "registry": [200, 1],
+        "registry activity": [200, "Success"],
+        "registry activity again": [200, "Success"],
+        "deactivate by mac": [204],
     }
