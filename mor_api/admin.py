@@ -18,7 +18,23 @@ class MorDeviceInline(admin.StackedInline):
     extra = 0
     max_num = 1
     can_delete = False
-    fields = ("username", "secret", "pin", "caller_id", "description", "group", "created_at")
+    fields = (
+        "username",
+        "secret",
+        "pin",
+        "caller_id",
+        "callerid_name",
+        "description",
+        "group",
+        "authentication",
+        "host",
+        "port",
+        "extension",
+        "call_limit",
+        "hidden",
+        "comment",
+        "created_at",
+    )
     raw_id_fields = ("group",)
     readonly_fields = ("username", "secret", "created_at")
     verbose_name = "SIP line (MOR)"

@@ -8,15 +8,16 @@ from django.conf import settings
 from devices.choices import AccountRole, AccountStatus
 from devices.models import Account
 from devices.selectors import accounts_by_login, one_or_none
-from mor_api.errors import ACCESS_DENIED, INCORRECT_HASH, USER_NOT_FOUND, MorError
+from mor_api.errors import DONT_BE_SO_SMART, INCORRECT_HASH, USER_NOT_FOUND, MorError
 from mor_api.models import MorPermissions
 
-# The parameters each call signs, in order; each counts only when sent and not empty.
+# The parameters each call signs, in the order of its wiki page; each counts only when sent and not empty.
 SIGNED_PARAMS = {
     "device_create": ("user_id", "description", "pin", "type", "devicegroup_id", "caller_id"),
     "devices_get": ("user_id",),
-    "device_details_get": ("device_id",),
-    "device_update": ("device", "description", "pin", "type", "devicegroup_id", "caller_id"),
+    # device_u names the device by its SIP login instead (the page's newer parameter; a client sends one).
+    "device_details_get": ("device_id", "device_u"),
+    "device_update": ("device", "authentication", "username", "host", "port"),
     "device_delete": ("device",),
 }
 
@@ -36,8 +37,8 @@ def check_hash(params: dict[str, str], call: str) -> None:
         raise MorError(INCORRECT_HASH)
 
 
-def caller_for(params: dict[str, str]) -> Account:
-    """The account `u` names, when it may manage devices; 'Dont be so smart' otherwise."""
+def caller_for(params: dict[str, str], *, denied: str = DONT_BE_SO_SMART) -> Account:
+    """The account `u` names, when it may manage devices; `denied` (the call's own text) otherwise."""
     login = params.get("u") or ""
     caller = (
         one_or_none(
@@ -49,9 +50,9 @@ def caller_for(params: dict[str, str]) -> Account:
         else None
     )
     if caller is None or caller.role == AccountRole.USER:
-        raise MorError(ACCESS_DENIED)
+        raise MorError(denied)
     if caller.role == AccountRole.ACCOUNTANT and not permissions_of(caller).can_create_devices:
-        raise MorError(ACCESS_DENIED)
+        raise MorError(denied)
     return caller
 
 
@@ -70,13 +71,13 @@ def managed_accounts(caller: Account):
     return accounts
 
 
-def managed_user(caller: Account, raw_user_id: str) -> Account:
-    """The user `user_id` names among the caller's; 'User was not found' otherwise."""
+def managed_user(caller: Account, raw_user_id: str, *, not_found: str = USER_NOT_FOUND) -> Account:
+    """The user `user_id` names among the caller's; `not_found` (the call's own text) otherwise."""
     if not is_id(raw_user_id):
-        raise MorError(USER_NOT_FOUND)
+        raise MorError(not_found)
     user = one_or_none(managed_accounts(caller).filter(pk=int(raw_user_id)))
     if user is None:
-        raise MorError(USER_NOT_FOUND)
+        raise MorError(not_found)
     return user
 
 

@@ -1,4 +1,4 @@
-"""The MOR API's errors: the exact texts of the seed, each answered as <error>TEXT</error>."""
+"""The MOR API's errors: the exact texts of the seed and of each call's wiki page, answered as <error>TEXT</error>."""
 
 import logging
 
@@ -12,8 +12,13 @@ logger = logging.getLogger(__name__)
 
 GET_DISABLED = "GET Requests are disabled"
 INCORRECT_HASH = "Incorrect hash"
-ACCESS_DENIED = "Dont be so smart"
-USER_NOT_FOUND = "User was not found"
+# Each call's page names its own refusal of a caller that may not use it.
+DONT_BE_SO_SMART = "Dont be so smart"  # device_create (seed 004)
+BAD_LOGIN = "Bad login"  # devices_get
+ACCESS_DENIED = "Access Denied"  # device_details_get, device_update, device_delete
+USER_NOT_FOUND = "User was not found"  # device_create
+USER_NOT_FOUND_SHORT = "User not found"  # devices_get
+USER_ID_EMPTY = "user_id is empty"  # devices_get
 TYPE_INVALID = "Device type invalid"
 GROUP_INVALID = "Device group invalid"
 PIN_NOT_NUMERIC = "Pin must be numeric"
@@ -22,6 +27,10 @@ CALLERID_FORBIDDEN = "You are not authorized to manage callerid"
 NOT_CREATED = "Device was not created"
 NOT_UPDATED = "Device was not updated"
 DEVICE_NOT_FOUND = "Device was not found"
+
+CREATED = "Device created"
+UPDATED = "Device successfully updated"
+DELETED = "Device was deleted"
 
 
 class MorError(Exception):

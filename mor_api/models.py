@@ -25,6 +25,13 @@ class DeviceGroup(models.Model):
         return f"{self.name} ({self.account})"
 
 
+class Authentication(models.IntegerChoices):
+    """How a SIP line proves who it is (device_update's `authentication`)."""
+
+    DYNAMIC = 0, "Dynamic (username and password)"
+    IP = 1, "IP address"
+
+
 class MorDevice(models.Model):
     """A SIP line of a user: its pin, caller id and the login it registers with."""
 
@@ -33,10 +40,19 @@ class MorDevice(models.Model):
     description = models.CharField(max_length=255, blank=True)
     # NULL, not "": a device without a pin (sent empty) doesn't clash with another.
     pin = models.CharField(max_length=20, null=True, blank=True, unique=True)
-    caller_id = models.CharField(max_length=64, blank=True)
+    caller_id = models.CharField(max_length=64, blank=True, help_text="The caller id number.")
+    callerid_name = models.CharField(max_length=64, blank=True)
     username = models.CharField(max_length=32, unique=True, help_text="The SIP login the device registers with.")
     # The SIP secret must be given back to the device, so it is stored as it is, like a softswitch does.
     secret = models.CharField(max_length=64)
+    authentication = models.PositiveSmallIntegerField(choices=Authentication.choices, default=Authentication.DYNAMIC)
+    host = models.GenericIPAddressField(null=True, blank=True, help_text="The address of an IP-authenticated line.")
+    port = models.PositiveIntegerField(null=True, blank=True, help_text="The SIP port of an IP-authenticated line.")
+    # NULL, not "": lines without an extension don't clash; a dialled extension reaches one line only.
+    extension = models.CharField(max_length=40, null=True, blank=True, unique=True)
+    hidden = models.BooleanField(default=False, help_text="Left out of devices_get with show_hidden_devices=0.")
+    comment = models.TextField(blank=True)
+    call_limit = models.PositiveIntegerField(default=0, help_text="Simultaneous calls; 0 is unlimited.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

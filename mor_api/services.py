@@ -1,8 +1,9 @@
 """SIP devices of the MOR API. The core device is made and ended by the devices services."""
 
+import ipaddress
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -25,9 +26,10 @@ from mor_api.errors import (
     TYPE_INVALID,
     MorError,
 )
-from mor_api.models import DeviceGroup, MorDevice
+from mor_api.models import Authentication, DeviceGroup, MorDevice
 
-DEVICE_TYPES = ("SIP", "IAX2", "FAX", "Virtual", "H323", "ZAP", "Skype")
+# The current list of Kolmisoft's device_create page (PJSIP came after the seed's revision).
+DEVICE_TYPES = ("SIP", "PJSIP", "IAX2", "FAX", "Virtual", "H323", "ZAP", "Skype")
 PIN = re.compile(r"^[0-9]+$")
 LIMITS = {"description": 255, "caller_id": 64, "pin": 20}
 
@@ -91,7 +93,12 @@ def _random_pin() -> str:
 
 
 def _check_caller_id(caller: Account, caller_id: str | None) -> None:
-    if caller_id and caller.role == AccountRole.ACCOUNTANT and not permissions_of(caller).can_manage_callerid:
+    if caller_id:
+        _check_callerid_permission(caller)
+
+
+def _check_callerid_permission(caller: Account) -> None:
+    if caller.role == AccountRole.ACCOUNTANT and not permissions_of(caller).can_manage_callerid:
         raise MorError(CALLERID_FORBIDDEN)
 
 
@@ -219,63 +226,213 @@ def _free_username() -> str:
             return candidate
 
 
-def mor_device_for(caller: Account, raw_id: str) -> MorDevice:
-    """A SIP device of one of the caller's users; 'Device was not found' otherwise."""
-    found = (
-        MorDevice.objects.select_related("device", "group")
-        .filter(device_id=int(raw_id), device__account__in=managed_accounts(caller))
-        .first()
-        if is_id(raw_id)
-        else None
-    )
+def mor_device_for(caller: Account, *, raw_id: str = "", username: str = "") -> MorDevice:
+    """A SIP line of one of the caller's users, by device id (or else SIP login); 'Device was not found' otherwise."""
+    lines = MorDevice.objects.select_related("device").filter(device__account__in=managed_accounts(caller))
+    if raw_id:
+        found = one_or_none(lines.filter(device_id=int(raw_id))) if is_id(raw_id) else None
+    else:
+        found = one_or_none(lines.filter(username=username)) if username else None
     if found is None:
         raise MorError(DEVICE_NOT_FOUND)
     return found
 
 
-def mor_devices_of(user: Account) -> list[MorDevice]:
-    return list(MorDevice.objects.filter(device__account=user).select_related("device", "group").order_by("device_id"))
+def mor_devices_of(user: Account, *, show_hidden: bool = True) -> tuple[list[MorDevice], int | None]:
+    """The user's SIP lines in id order, and which is its primary device: its first line, hidden or not.
+
+    Without show_hidden, hidden lines and banned devices (MOR's "blocked") are left out.
+    """
+    lines = list(MorDevice.objects.filter(device__account=user).select_related("device").order_by("device_id"))
+    primary = lines[0].device_id if lines else None
+    if not show_hidden:
+        lines = [line for line in lines if not line.hidden and not line.device.is_banned]
+    return lines, primary
+
+
+def _locked_line(caller: Account, raw_id: str) -> MorDevice:
+    """Lock the device, then its SIP line: the order of every lifecycle change, so that none waits on another.
+
+    'Device was not found' when it isn't one of the caller's users' lines (any more).
+    """
+    devices = Device.objects.select_for_update(of=("self",)).filter(account__in=managed_accounts(caller))
+    device = one_or_none(devices.filter(pk=int(raw_id))) if is_id(raw_id) else None
+    line = one_or_none(MorDevice.objects.select_for_update().filter(device=device)) if device else None
+    if line is None:
+        raise MorError(DEVICE_NOT_FOUND)
+    line.device = device
+    return line
+
+
+@dataclass(frozen=True)
+class DeviceChanges:
+    """What a device_update asks for, as sent; None means "not sent" (the value is kept).
+
+    These are the fields of device_update's page that the product keeps; any other is accepted and not kept.
+    """
+
+    authentication: str | None = None
+    username: str | None = None
+    password: str | None = None
+    host: str | None = None
+    port: str | None = None
+    description: str | None = None
+    pin: str | None = None  # "" sent empty: no pin
+    callerid_number: str | None = None
+    callerid_name: str | None = None
+    allow_empty_callerid: str | None = None
+    extension: str | None = None  # "": no extension
+    hidden: str | None = None
+    comment: str | None = None
+    call_limit: str | None = None
+
+    @classmethod
+    def from_params(cls, params: dict[str, str]) -> "DeviceChanges":
+        return cls(**{field.name: params[field.name] for field in fields(cls) if field.name in params})
+
+
+SIP_LOGIN = re.compile(r"^[A-Za-z0-9_.+-]{1,32}$")
+EXTENSION = re.compile(r"^[a-z0-9#*]{1,40}$")  # the page's "a-z0-9#*"
+TEXT_LIMITS = {"description": 255, "callerid_number": 64, "callerid_name": 64, "password": 64, "comment": 2000}
+MAX_CALL_LIMIT = 2**31 - 1
+
+
+def _text_problems(changes: DeviceChanges) -> list[str]:
+    problems = []
+    for field, limit in TEXT_LIMITS.items():
+        value = getattr(changes, field) or ""
+        label = field.capitalize().replace("_", " ")
+        if len(value) > limit:
+            problems.append(f"{label} is longer than {limit} characters")
+        if "\x00" in value:
+            problems.append(f"{label} contains a NUL character")
+    return problems
+
+
+def _set_authentication(line: MorDevice, changes: DeviceChanges, problems: list[str]) -> None:
+    """authentication 0: username and password (dynamic); 1: the device's IP address (host, port)."""
+    if changes.authentication:
+        if changes.authentication not in ("0", "1"):
+            problems.append("Authentication must be 0 (username and password) or 1 (IP address)")
+            return
+        line.authentication = int(changes.authentication)
+    if changes.host:
+        try:
+            line.host = str(ipaddress.ip_address(changes.host))
+        except ValueError:
+            problems.append("Host must be an IP address")
+    if changes.port:
+        if changes.port.isascii() and changes.port.isdigit() and 1 <= int(changes.port) <= 65535:
+            line.port = int(changes.port)
+        else:
+            problems.append("Port must be a number from 1 to 65535")
+    if line.authentication == Authentication.IP:
+        if not line.host and not changes.host:
+            problems.append("IP authentication needs a host")
+        line.port = line.port or 5060  # SIP's own port, as the softswitch fills it in
+    elif changes.host or changes.port:
+        problems.append("Host and port apply to IP authentication (authentication=1) only")
+    else:
+        line.host, line.port = None, None
+
+
+def _set_fields(line: MorDevice, changes: DeviceChanges, problems: list[str]) -> None:
+    if changes.username:
+        if SIP_LOGIN.match(changes.username):
+            line.username = changes.username
+        else:
+            problems.append("Username must be 1 to 32 letters, digits, '.', '_', '-' or '+'")
+    if changes.password:
+        line.secret = changes.password
+    if changes.description is not None:
+        line.description = changes.description
+    # An empty caller id is kept unless the caller says it means it (the page's allow_empty_callerid=1).
+    allow_empty = changes.allow_empty_callerid == "1"
+    if changes.callerid_number or (allow_empty and changes.callerid_number is not None):
+        line.caller_id = changes.callerid_number
+    if changes.callerid_name or (allow_empty and changes.callerid_name is not None):
+        line.callerid_name = changes.callerid_name
+    if changes.extension is not None:
+        if changes.extension == "" or EXTENSION.match(changes.extension):
+            line.extension = changes.extension or None
+        else:
+            problems.append("Extension may have only a-z, 0-9, # and *")
+    if changes.hidden:
+        if changes.hidden in ("0", "1"):
+            line.hidden = changes.hidden == "1"
+        else:
+            problems.append("Hidden must be 0 or 1")
+    if changes.comment is not None:
+        line.comment = changes.comment
+    if changes.call_limit:
+        raw = changes.call_limit
+        if raw.isascii() and raw.isdigit() and int(raw) <= MAX_CALL_LIMIT:
+            line.call_limit = int(raw)
+        else:
+            problems.append("Call limit must be a whole number (0: unlimited)")
+
+
+def _taken(line: MorDevice, changes: DeviceChanges) -> list[str]:
+    """The SIP login and extension sent that another line has."""
+    others = MorDevice.objects.exclude(pk=line.pk)
+    taken = []
+    if changes.username and others.filter(username=line.username).exists():
+        taken.append("Username is already used")
+    if changes.extension and others.filter(extension=line.extension).exists():
+        taken.append("Extension is already used")
+    return taken
 
 
 @transaction.atomic
-def mor_device_update(*, caller: Account, mor: MorDevice, values: DeviceInput, actor: core.Actor) -> MorDevice:
-    """Change what was sent of a SIP device, with the checks of a create."""
-    user = mor.device.account
-    device_type = _device_type(values.type) if values.type is not None else None
-    group = _group(user, values.devicegroup_id) if values.devicegroup_id else None
-    if values.pin:
-        _check_pin(values.pin, exclude_pk=mor.pk)
-    _check_caller_id(caller, values.caller_id)
-    problems = _problems(values)
+def mor_device_update(*, caller: Account, raw_id: str, changes: DeviceChanges, actor: core.Actor) -> MorDevice:
+    """Change what was sent of a SIP line of one of the caller's users.
+
+    Locks the device and its line (MorError 'Device was not found' when it
+    is gone). Then, in this order: 'Pin must be numeric', 'Pin is already
+    used', 'You are not authorized to manage callerid', and 'Device was not
+    updated' with a <message> per reason. Nothing is written unless every
+    check passes; a pin, SIP login or extension another line takes meanwhile
+    is refused by its unique index.
+    """
+    line = _locked_line(caller, raw_id)
+    if changes.pin:
+        _check_pin(changes.pin, exclude_pk=line.pk)
+    empty_allowed = changes.allow_empty_callerid == "1"
+    if any(v or (empty_allowed and v is not None) for v in (changes.callerid_number, changes.callerid_name)):
+        _check_callerid_permission(caller)
+    problems = _text_problems(changes)
+    if changes.pin and len(changes.pin) > LIMITS["pin"]:
+        problems.append(f"Pin is longer than {LIMITS['pin']} characters")
+    _set_authentication(line, changes, problems)
+    _set_fields(line, changes, problems)
+    if changes.pin is not None:
+        line.pin = changes.pin or None
+    problems += _taken(line, changes)
     if problems:
         raise MorError(NOT_UPDATED, problems)
-    mor = MorDevice.objects.select_for_update().select_related("device").get(pk=mor.pk)
-    if values.description is not None:
-        mor.description = values.description
-    if values.pin is not None:
-        mor.pin = values.pin or None
-    if values.caller_id is not None:
-        mor.caller_id = values.caller_id
-    if group is not None:
-        mor.group = group
     try:
         with transaction.atomic():
-            mor.save()
-    except IntegrityError as exc:
-        raise MorError(PIN_USED) from exc
-    changes = {}
-    if device_type is not None:
-        changes["type"] = device_type
-    if values.description is not None:
-        changes["name"] = values.description
-    if changes:
-        core.device_update(device=mor.device, actor=actor, **changes)
-    return mor
+            line.save()
+    except IntegrityError as exc:  # another line took a unique value since the checks
+        if line.pin is not None and MorDevice.objects.filter(pin=line.pin).exclude(pk=line.pk).exists():
+            raise MorError(PIN_USED) from exc
+        raise MorError(NOT_UPDATED, _taken(line, changes) or ["The device could not be saved; try again"]) from exc
+    if changes.description is not None:
+        core.device_update(device=line.device, actor=actor, name=line.description)
+    return line
 
 
 @transaction.atomic
-def mor_device_delete(*, mor: MorDevice, actor: core.Actor) -> None:
-    """Remove the SIP line and end the device's ownership through the core lifecycle."""
-    device = mor.device
-    mor.delete()
-    core.device_deactivate(device=device, actor=actor)
+def mor_device_delete(*, caller: Account, raw_id: str, actor: core.Actor) -> int:
+    """Remove the SIP line (its pin and login are free again) and end the device's ownership.
+
+    Locks the device and its line ('Device was not found' when gone: of two
+    deletes, one wins). The ownership ends through the core lifecycle unless
+    an operator has already begun ending it. Returns the device's id.
+    """
+    line = _locked_line(caller, raw_id)
+    device = line.device
+    MorDevice.objects.filter(pk=line.pk).delete()
+    if device.status == DeviceStatus.ACTIVE:
+        core.device_deactivate(device=device, actor=actor)
+    return device.pk

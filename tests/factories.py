@@ -49,3 +49,23 @@ class DeviceFactory(DjangoModelFactory):
             banned_at=factory.LazyFunction(timezone.now),
             banned_by="operator",
         )
+
+
+class MorDeviceFactory(DjangoModelFactory):
+    """A SIP line of an active SIP device, as device_create leaves one."""
+
+    class Meta:
+        model = "mor_api.MorDevice"
+
+    device = factory.SubFactory(DeviceFactory, active=True, type="SIP", mac=None, serial_number=None)
+    group = factory.LazyAttribute(lambda line: _primary_group(line.device.account))
+    description = ""
+    pin = factory.Sequence(lambda n: f"9{n:05d}")
+    username = factory.Sequence(lambda n: f"5{n:09d}")
+    secret = factory.Sequence(lambda n: f"secret-{n}")
+
+
+def _primary_group(account):
+    from mor_api.services import group_primary
+
+    return group_primary(account)
