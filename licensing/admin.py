@@ -144,11 +144,24 @@ class LicenseAdmin(admin.ModelAdmin):
 
 @admin.register(DeviceLicense)
 class DeviceLicenseAdmin(admin.ModelAdmin):
-    list_display = ("serial_number", "vendor", "manufacturer_name", "model", "manufacture_date", "created_at")
+    list_display = (
+        "serial_number",
+        "vendor",
+        "manufacturer_name",
+        "model",
+        "manufacture_date",
+        "created_at",
+        "status_display",
+    )
     search_fields = ("=serial_number", "manufacturer_name", "model", "vendor__login")
-    list_select_related = ("vendor",)
-    readonly_fields = ("license", "created_at")
+    list_select_related = ("vendor", "license")
+    readonly_fields = ("license", "created_at", "status_display")
     show_full_result_count = False
+
+    @admin.display(description="status")
+    def status_display(self, obj):
+        # The API's integer and its meaning, e.g. "0 (registered)".
+        return f"{obj.status.value} ({obj.status.label})"
 
 
 @admin.register(LicenseSession)

@@ -63,7 +63,7 @@ class BadRequest(LicensingError):
 
 class Unauthorized(LicensingError):
     status = 401
-    reason = "Invalid token"
+    reason = "Invalid or missing bearer token"  # the console's text (device-license registration)
 
 
 class Unprocessable(LicensingError):
@@ -89,8 +89,6 @@ def make_exception_handler(unexpected_reason: str):
             return licensing_response(403, exc.message, headers)
         if isinstance(exc, exceptions.ParseError):
             return licensing_response(400, "Invalid request body: not valid JSON")
-        if isinstance(exc, exceptions.UnsupportedMediaType):
-            return licensing_response(415, "Unsupported media type: send application/json")
         if isinstance(exc, exceptions.Throttled):
             extra = {"Retry-After": str(int(exc.wait))} if exc.wait else {}
             return licensing_response(429, "Too many requests", extra)

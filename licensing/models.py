@@ -69,6 +69,14 @@ class License(models.Model):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
+class DeviceLicenseStatus(models.IntegerChoices):
+    """A device license's `status`: an integer, as in the FLECS console's OpenAPI document (int16, example 0)."""
+
+    REGISTERED = 0, "registered"  # no device activates with it now
+    ACTIVATED = 1, "activated"  # a device activated with it and its session has not ended
+    REVOKED = 2, "revoked"  # revoked or expired: it activates nothing
+
+
 class DeviceLicense(models.Model):
     """A license a vendor registered for one device's serial number."""
 
@@ -83,6 +91,15 @@ class DeviceLicense(models.Model):
 
     def __str__(self) -> str:
         return f"{self.manufacturer_name} {self.model} {self.serial_number}"
+
+    @property
+    def status(self) -> DeviceLicenseStatus:
+        """From its license row: usable, and whether its one activation is taken."""
+        if not self.license.is_usable():
+            return DeviceLicenseStatus.REVOKED
+        if self.license.activations_count:
+            return DeviceLicenseStatus.ACTIVATED
+        return DeviceLicenseStatus.REGISTERED
 
 
 class LicenseSession(models.Model):

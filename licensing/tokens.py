@@ -1,7 +1,6 @@
 """Signed, expiring bearer tokens for accounts (JWT, HS256)."""
 
 import hashlib
-from datetime import timedelta
 
 import jwt
 from django.conf import settings
@@ -12,6 +11,9 @@ from devices.selectors import one_or_none
 
 ISSUER = "device-activation"
 ALGORITHM = "HS256"
+# The FLECS clients read token_expires as a 32-bit integer (the console client's Jwt: i32; the core's own API: u32),
+# so no token outlives 2038-01-19T03:14:07Z, however long LICENSING_TOKEN_SECONDS is.
+MAX_TOKEN_EXPIRES = 2**31 - 1
 
 
 def _signing_key() -> bytes:
@@ -20,11 +22,11 @@ def _signing_key() -> bytes:
 
 
 def token_issue(*, account: Account) -> tuple[str, int]:
-    """A token for the account and its expiry as unix seconds."""
-    now = timezone.now()
-    expires = now + timedelta(seconds=settings.LICENSING_TOKEN_SECONDS)
-    claims = {"sub": str(account.pk), "iss": ISSUER, "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
-    return jwt.encode(claims, _signing_key(), algorithm=ALGORITHM), int(expires.timestamp())
+    """A token for the account and its expiry as unix seconds (at most MAX_TOKEN_EXPIRES)."""
+    now = int(timezone.now().timestamp())
+    expires = min(now + settings.LICENSING_TOKEN_SECONDS, MAX_TOKEN_EXPIRES)
+    claims = {"sub": str(account.pk), "iss": ISSUER, "iat": now, "exp": expires}
+    return jwt.encode(claims, _signing_key(), algorithm=ALGORITHM), expires
 
 
 def token_account(*, token: str) -> Account | None:

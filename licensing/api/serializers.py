@@ -1,9 +1,11 @@
 """The licensing API's wire format (seed 003, the FLECS Console API)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from devices.api.base import Serializer
 from devices.api.fields import StrictCharField
+from licensing.models import DeviceLicenseStatus
 
 
 class LoginInputSerializer(Serializer):
@@ -59,9 +61,37 @@ class ValidateDataSerializer(Serializer):
     isValid = serializers.BooleanField()
 
 
+class ManufacturerIdField(serializers.IntegerField):
+    """An integer, as the console's OpenAPI document types `manufacturer.id` (example 791).
+
+    A string of decimal digits ("791") is read as that integer, for the clients
+    of this service's earlier string field; any other string, a float or a
+    boolean is invalid (docs/decisions.md).
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=2**63 - 1, **kwargs)
+
+    def to_internal_value(self, data):
+        is_integer = isinstance(data, int) and not isinstance(data, bool)
+        is_digits = isinstance(data, str) and data.isascii() and data.isdigit()
+        if not (is_integer or is_digits):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ManufacturerSerializer(Serializer):
     name = StrictCharField(max_length=255)
-    id = StrictCharField(max_length=100)
+    id = ManufacturerIdField()
+
+
+# As the console's document types it (int16, example 0), with no enum component: the codes are described in the
+# operation (licensing.api.views.DEVICE_LICENSE_STATUSES).
+@extend_schema_field(
+    {"type": "integer", "format": "int16", "minimum": min(DeviceLicenseStatus), "maximum": max(DeviceLicenseStatus)}
+)
+class DeviceLicenseStatusField(serializers.IntegerField):
+    pass
 
 
 class DeviceLicenseInputSerializer(Serializer):
@@ -77,7 +107,9 @@ class DeviceLicenseDataSerializer(Serializer):
     model = serializers.CharField()
     manufacture_date = serializers.DateField()
     created_at = serializers.DateTimeField()
-    status = serializers.CharField(help_text="registered, or activated while a device uses it.")
+    status = DeviceLicenseStatusField(
+        help_text="0 registered (every new registration), 1 activated, 2 revoked or expired.",
+    )
 
 
 def envelope(name: str, data_serializer):

@@ -5,17 +5,19 @@ import re
 import uuid
 from http import HTTPStatus
 
+from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from devices.api.parsers import SafeJSONParser
 from devices.choices import EventSource
 from devices.services import Actor
 from devices.throttling import ClientIpThrottle
 from licensing import services
+from licensing.api.parsers import AnyContentTypeJSONParser
+from licensing.api.schema import LicensingAutoSchema
 from licensing.api.serializers import (
     ActivateResponseSerializer,
     DeviceLicenseInputSerializer,
@@ -26,6 +28,7 @@ from licensing.api.serializers import (
     LoginResponseSerializer,
     ValidateResponseSerializer,
 )
+from licensing.authentication import LicensingTokenAuthentication
 from licensing.errors import (
     BadRequest,
     InvalidToken,
@@ -37,13 +40,22 @@ from licensing.errors import (
     error_body,
     make_exception_handler,
 )
-from licensing.models import LicenseSession
-from licensing.tokens import token_account, token_issue
+from licensing.models import DeviceLicenseStatus, LicenseSession
+from licensing.tokens import token_issue
 
 TAG = "Edge-device licensing"
 SESSION_ID = re.compile(r"^[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
 SERIAL_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 EXAMPLE_SESSION = {"id": "3f0f7a4e-6c1e-4b8e-9d4a-2f1d5c6b7a80", "timestamp": 1704378025}
+# What a device license's integer status means, for the docs.
+DEVICE_LICENSE_STATUSES = [
+    (choice.value, choice.label, meaning)
+    for choice, meaning in [
+        (DeviceLicenseStatus.REGISTERED, "no device holds it: the serial number can activate one"),
+        (DeviceLicenseStatus.ACTIVATED, "a device activated with it and its session has not ended"),
+        (DeviceLicenseStatus.REVOKED, "revoked by an operator, or expired: it activates nothing"),
+    ]
+]
 
 
 def _error(name: str, status_code: int, reason: str) -> OpenApiExample:
@@ -79,9 +91,14 @@ def _first_problem(detail, path: str = "") -> tuple[str, str]:
 class LicensingAPIView(APIView):
     """Base of the licensing views: the FLECS error body and the X-Session-Id response header."""
 
-    parser_classes = [SafeJSONParser]
+    # Every body is read as JSON whatever its Content-Type (the C++ runtime sends a form type or none).
+    parser_classes = [AnyContentTypeJSONParser]
     throttle_classes = [ClientIpThrottle]
+    schema = LicensingAutoSchema()
     unexpected_reason = "Internal Server Error"
+    # A field that fails the view's input serializer is a 400 naming it by its path (manufacturer.name).
+    missing_field = "Missing field: {path}"
+    invalid_field = "Invalid field: {path}"
     session: LicenseSession | None = None
 
     def get_exception_handler(self):
@@ -99,9 +116,15 @@ class LicensingAPIView(APIView):
             response[name] = value
         return super().finalize_response(request, response, *args, **kwargs)
 
+    def perform_authentication(self, request):
+        # Lazy: a view reads request.auth only when it needs the token (an activation by key never does).
+        pass
+
     def body(self, serializer_class=None) -> dict:
         data = self.request.data
-        if data is None:  # the literal JSON null
+        # The literal JSON null, or no body at all: DRF gives an empty QueryDict for an empty body with a form
+        # content type (as the C++ runtime posts the user-license activation), without asking a parser.
+        if data is None or isinstance(data, QueryDict):
             data = {}
         if not isinstance(data, dict):
             raise BadRequest("Invalid request body: expected a JSON object")
@@ -110,8 +133,8 @@ class LicensingAPIView(APIView):
         serializer = serializer_class(data=data)
         if not serializer.is_valid():
             path, code = _first_problem(serializer.errors)
-            kind = "Missing field" if code in ("required", "null", "blank") else "Invalid field"
-            raise BadRequest(f"{kind}: {path}")
+            template = self.missing_field if code in ("required", "null", "blank") else self.invalid_field
+            raise BadRequest(template.format(path=path))
         return serializer.validated_data
 
     def session_id(self, *, required: bool) -> uuid.UUID | None:
@@ -120,18 +143,10 @@ class LicensingAPIView(APIView):
             if required:
                 raise BadRequest("Missing Header: X-Session-Id")
             return None
-        if not SESSION_ID.match(raw):
+        # fullmatch: `$` would let a trailing newline through to uuid.UUID.
+        if not SESSION_ID.fullmatch(raw):
             raise BadRequest("Invalid Header: X-Session-Id")
         return uuid.UUID(raw)
-
-    def bearer_token(self) -> str | None:
-        header = self.request.headers.get("Authorization")
-        if not header:
-            return None
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise InvalidToken()
-        return token.strip()
 
     def ok(self, data, http_status: int = status.HTTP_200_OK) -> Response:
         return Response(
@@ -205,16 +220,8 @@ class LoginView(LicensingAPIView):
         )
 
 
-AUTH_PARAM = OpenApiParameter(
-    "Authorization",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="`Bearer <token>` from the login: activation from the account's pool of license keys.",
-)
-
-
 class ActivateView(LicensingAPIView):
+    authentication_classes = [LicensingTokenAuthentication]
     unexpected_reason = "Could not validate device activation"
 
     @extend_schema(
@@ -222,24 +229,43 @@ class ActivateView(LicensingAPIView):
         tags=[TAG],
         summary="Activate license",
         description=(
-            "Activate a device with a license key (or a registered device's serial number), or with no key and a "
-            "bearer token, from the account's pool. The body may be empty, `{}` or `null`. Send the `X-Session-Id` "
-            "you were given to learn that the device is already active (204)."
+            "Activate device via user license or device serial number (the console's words): with a license key, "
+            "or a registered device's serial number, as `licenseKey`; or with no key and the login's bearer token "
+            "(security scheme `LicensingToken`), from the account's pool. A non-empty `licenseKey` is used even when "
+            "a token is sent too.\n\n"
+            "The body is read as JSON whatever the `Content-Type` says: the FLECS C++ runtime (3.x) posts "
+            '`{"licenseKey":"…"}` with libcurl\'s default `application/x-www-form-urlencoded`, and no body at all '
+            "for the user license; the Rust runtime posts `application/json`, and the literal `null` for the user "
+            "license. No body, `{}` and `null` all mean no key. A body that is not JSON, or JSON that is not an "
+            "object, is a 400.\n\n"
+            "Send the `X-Session-Id` you were given (the bare id) to learn that the device is already active (204). "
+            'Every answer that knows a session carries it in the `X-Session-Id` header as `{"id":…,"timestamp":…}`.'
         ),
         parameters=[
             SESSION_HEADER_OUT,
-            AUTH_PARAM,
             OpenApiParameter(
                 "X-Session-Id",
                 OpenApiTypes.STR,
                 OpenApiParameter.HEADER,
                 required=False,
-                description="A lower-case UUID: the session id of an earlier activation, if one is known.",
+                description="Leave out if no sessionId is known. The bare id of an earlier session, a lower-case UUID.",
                 pattern=SESSION_ID.pattern,
             ),
         ],
         request=LicenseActivateInputSerializer,
-        examples=[OpenApiExample("With a key", value={"licenseKey": "ABCDE-FGHIJ-KLMNO-PQRST"}, request_only=True)],
+        examples=[
+            OpenApiExample("With a license key", value={"licenseKey": "ABCDE-FGHIJ-KLMNO-PQRST"}, request_only=True),
+            OpenApiExample(
+                "With a registered device's serial number", value={"licenseKey": "SN123456789"}, request_only=True
+            ),
+            OpenApiExample(
+                "User license",
+                description="No key: send the login's bearer token. The Rust runtime sends `null`, the C++ runtime "
+                "no body at all; `{}` is the same.",
+                value={},
+                request_only=True,
+            ),
+        ],
         responses={
             200: OpenApiResponse(
                 ActivateResponseSerializer,
@@ -255,12 +281,18 @@ class ActivateView(LicensingAPIView):
                     )
                 ],
             ),
-            204: OpenApiResponse(description="Device already active (the X-Session-Id sent is an active session)."),
+            204: OpenApiResponse(
+                description="Device already active (the X-Session-Id sent is an active session of this license); "
+                "the session is in the X-Session-Id header."
+            ),
             400: _errors(
-                "A malformed X-Session-Id or body.", _error("Bad header", 400, "Invalid Header: X-Session-Id")
+                "A malformed X-Session-Id or body.",
+                _error("Bad header", 400, "Invalid Header: X-Session-Id"),
+                _error("Not JSON", 400, "Invalid request body: not valid JSON"),
+                _error("Not an object", 400, "Invalid request body: expected a JSON object"),
             ),
             403: _errors(
-                "The activation is refused.",
+                "Forbidden, e.g. no user license available.",
                 _error("No key, no token", 403, "Missing Header: Authorization"),
                 _error("Unknown key", 403, "License not found"),
                 _error("Revoked or expired", 403, "License found but invalid"),
@@ -279,12 +311,9 @@ class ActivateView(LicensingAPIView):
                 key=key.strip(), session_id=session_id, actor=Actor(source=EventSource.LICENSING, name="license key")
             )
         else:
-            token = self.bearer_token()
-            if token is None:
-                raise MissingAuthorization()
-            account = token_account(token=token)
+            account = request.auth  # InvalidToken for a bad one
             if account is None:
-                raise InvalidToken()
+                raise MissingAuthorization()
             activation = services.license_activate_from_pool(
                 account=account, session_id=session_id, actor=Actor(source=EventSource.LICENSING, name=account.login)
             )
@@ -307,8 +336,10 @@ class ValidateView(LicensingAPIView):
         tags=[TAG],
         summary="Validate license",
         description=(
-            "Whether the session is valid now: not ended, its license neither revoked nor expired, its device "
-            "active and not banned. An unknown session is simply not valid."
+            "Validate the device license based on the session id (the console's words): whether the session is "
+            "valid now: not ended, its license neither revoked nor expired, its device active and not banned. An "
+            "unknown session is simply not valid. Both FLECS runtimes post no body (the C++ runtime with a form "
+            "`Content-Type`, the Rust runtime with none); a body, of any type, is ignored."
         ),
         parameters=[
             OpenApiParameter(
@@ -316,9 +347,16 @@ class ValidateView(LicensingAPIView):
                 OpenApiTypes.STR,
                 OpenApiParameter.HEADER,
                 required=True,
-                description="The session id (a lower-case UUID).",
+                description="The bare session id (a lower-case UUID), as both runtimes send it.",
                 pattern=SESSION_ID.pattern,
-            )
+            ),
+            OpenApiParameter(
+                "X-Session-Id",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description='The session as compact JSON, e.g. {"id":"…","timestamp":1704378025}, when it exists.',
+            ),
         ],
         request=None,
         responses={
@@ -342,51 +380,50 @@ class ValidateView(LicensingAPIView):
         return self.ok({"isValid": valid})
 
 
+REGISTRATION_EXAMPLE = {
+    "manufacturer": {"name": "Example Manufacturer", "id": 791},
+    "model": "IPC-xyz",
+    "serial_number": "SN123456789",
+    "manufacture_date": "2025-01-01",
+}
+
+
 class DeviceLicenseView(LicensingAPIView):
+    authentication_classes = [LicensingTokenAuthentication]
+    token_required = True  # the schema shows the token as required (LicensingAutoSchema)
+    # The texts of the console's OpenAPI document (FLECS-Technologies/flecs-console-api, api/openapi.yaml).
+    missing_field = "Invalid payload: missing required field '{path}'"
+    invalid_field = "Invalid payload: invalid field '{path}'"
+    unexpected_reason = "Could not register device license"
+
     @extend_schema(
         operation_id="licensing_device_license_register",
         tags=[TAG],
-        summary="Register a device license",
+        summary="Register device license",
         description=(
-            "A vendor registers a license for one device's serial number; the device then activates by sending "
-            "that serial number as `licenseKey`. Needs a vendor account's bearer token."
+            "Register a new device license with manufacturer and device details (the console's words). A vendor "
+            "account's bearer token (security scheme `LicensingToken`) registers a license for one device's serial "
+            "number; the device then activates by sending that serial number as `licenseKey`.\n\n"
+            "`manufacturer.id` is an integer, as in the console's document (example 791); a string of decimal "
+            'digits ("791") is read as that integer, any other string is a 400.\n\n'
+            "`status` in the answer is an integer:\n\n"
+            + "\n".join(f"- `{value}` {label}: {meaning}" for value, label, meaning in DEVICE_LICENSE_STATUSES)
+            + "\n\nA new registration is always `0`; the admin shows the same codes for every device license."
         ),
-        parameters=[
-            OpenApiParameter(
-                "Authorization",
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                required=True,
-                description="`Bearer <token>` of a vendor account.",
-            )
-        ],
         request=DeviceLicenseInputSerializer,
-        examples=[
-            OpenApiExample(
-                "Request",
-                value={
-                    "manufacturer": {"name": "ACME", "id": "acme"},
-                    "model": "Edge 1000",
-                    "serial_number": "SN-0001",
-                    "manufacture_date": "2024-05-01",
-                },
-                request_only=True,
-            )
-        ],
+        examples=[OpenApiExample("Request", value=REGISTRATION_EXAMPLE, request_only=True)],
         responses={
             201: OpenApiResponse(
                 DeviceLicenseResponseSerializer,
+                description="Device license created successfully.",
                 examples=[
                     OpenApiExample(
                         "Registered",
                         value={
                             "data": {
-                                "serial_number": "SN-0001",
-                                "manufacturer": {"name": "ACME", "id": "acme"},
-                                "model": "Edge 1000",
-                                "manufacture_date": "2024-05-01",
-                                "created_at": "2024-05-02T10:00:00Z",
-                                "status": "registered",
+                                **REGISTRATION_EXAMPLE,
+                                "created_at": "2025-07-28T10:30:00.000Z",
+                                "status": DeviceLicenseStatus.REGISTERED,
                             },
                             "statusCode": 201,
                             "statusText": "Created",
@@ -394,45 +431,55 @@ class DeviceLicenseView(LicensingAPIView):
                     )
                 ],
             ),
-            400: _errors("A field is missing or has the wrong type.", _error("Missing", 400, "Missing field: model")),
-            401: _errors("No token, or a bad or expired one.", _error("Bad token", 401, "Invalid token")),
+            400: _errors(
+                "Bad request - invalid payload: a field is missing or has the wrong type.",
+                _error("Missing", 400, "Invalid payload: missing required field 'serial_number'"),
+                _error("Wrong type", 400, "Invalid payload: invalid field 'manufacturer.id'"),
+            ),
+            401: _errors(
+                "Unauthorized - invalid or missing bearer token.",
+                _error("Bad token", 401, "Invalid or missing bearer token"),
+            ),
             403: _errors("The account is not a vendor.", _error("Not a vendor", 403, NotVendor.reason)),
             422: _errors(
-                "The serial number is invalid or registered already.",
-                _error("Invalid", 422, "Invalid serial number"),
+                "Unprocessable entity: the serial number is invalid or registered already.",
+                _error("Invalid", 422, "Invalid serial number format"),
                 _error("Duplicate", 422, "Serial number already registered"),
             ),
+            500: _errors("Anything unexpected.", _error("Unexpected", 500, "Could not register device license")),
         },
     )
     def post(self, request):
         try:
-            token = self.bearer_token()
+            vendor = request.auth
         except InvalidToken as exc:
             raise Unauthorized() from exc
-        vendor = token_account(token=token) if token else None
         if vendor is None:
             raise Unauthorized()
         if not vendor.is_vendor:
             raise NotVendor()
         values = self.body(DeviceLicenseInputSerializer)
-        if not SERIAL_NUMBER.match(values["serial_number"]):
-            raise Unprocessable("Invalid serial number")
+        if not SERIAL_NUMBER.fullmatch(values["serial_number"]):
+            raise Unprocessable("Invalid serial number format")
+        manufacturer_id = values["manufacturer"]["id"]
         registered = services.device_license_register(
             vendor=vendor,
             manufacturer_name=values["manufacturer"]["name"],
-            manufacturer_id=values["manufacturer"]["id"],
+            manufacturer_id=str(manufacturer_id),  # a text column: rows from before the integer type keep theirs
             model=values["model"],
             serial_number=values["serial_number"],
             manufacture_date=values["manufacture_date"],
         )
+        created_at = registered.created_at
         return self.ok(
             {
                 "serial_number": registered.serial_number,
-                "manufacturer": {"name": registered.manufacturer_name, "id": registered.manufacturer_id},
+                "manufacturer": {"name": registered.manufacturer_name, "id": manufacturer_id},
                 "model": registered.model,
                 "manufacture_date": registered.manufacture_date.isoformat(),
-                "created_at": registered.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "status": "registered",
+                # UTC with milliseconds, as the console's example: 2025-07-28T10:30:00.000Z
+                "created_at": f"{created_at:%Y-%m-%dT%H:%M:%S}.{created_at.microsecond // 1000:03d}Z",
+                "status": registered.status,
             },
             status.HTTP_201_CREATED,
         )

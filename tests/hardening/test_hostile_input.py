@@ -8,6 +8,7 @@ import pytest
 from devices.models import ClientActivity, ClientAppInfo, Device, DeviceEvent
 from devices.services import api_key_create
 from licensing.models import DeviceLicense, LicenseSession
+from licensing.tokens import token_issue
 from mor_api.models import MorDevice
 from tests.conftest import REGISTRY_BODY
 from tests.factories import AccountFactory, DeviceFactory
@@ -257,6 +258,166 @@ def test_licensing_answers_malformed_session_headers_with_400(client, path, head
     response = post(client, path, b"{}", "application/json", HTTP_X_SESSION_ID=header)
     assert response.status_code == 400
     assert response.json()["reason"] == "Invalid Header: X-Session-Id"
+
+
+FORM = "application/x-www-form-urlencoded"  # libcurl's default type, as the FLECS C++ runtime sends its JSON
+SESSION = "3f0f7a4e-6c1e-4b8e-9d4a-2f1d5c6b7a80"
+NOT_JSON = "Invalid request body: not valid JSON"
+NOT_AN_OBJECT = "Invalid request body: expected a JSON object"
+
+# (name, body, content type, the activation's reason): licensing reads every body as JSON, whatever its type.
+LICENSING_BODIES = [
+    ("form body, not JSON", b"licenseKey=ABCDE-FGHIJ-KLMNO-PQRST", FORM, NOT_JSON),
+    ("form type, JSON array", b'["ABCDE-FGHIJ-KLMNO-PQRST"]', FORM, NOT_AN_OBJECT),
+    ("form type, JSON string", b'"ABCDE-FGHIJ-KLMNO-PQRST"', FORM, NOT_AN_OBJECT),
+    ("form type, JSON number", b"42", FORM, NOT_AN_OBJECT),
+    ("form type, JSON true", b"true", FORM, NOT_AN_OBJECT),
+    ("form type, NaN", b'{"licenseKey": NaN}', FORM, NOT_JSON),
+    ("form type, invalid UTF-8", b'{"licenseKey": "\xff\xfe"}', FORM, NOT_JSON),
+    ("form type, deep nesting", b"[" * 5000 + b"]" * 5000, FORM, NOT_JSON),
+    ("form type, key an object", b'{"licenseKey": {"$gt": ""}}', FORM, "Invalid field: licenseKey"),
+    ("form type, key a number", b'{"licenseKey": 12345}', FORM, "Invalid field: licenseKey"),
+    ("form type, truncated", b'{"licenseKey":"ABCDE', FORM, NOT_JSON),
+    ("form type with a charset, not JSON", b"a=b&c=d", f"{FORM}; charset=utf-8", NOT_JSON),
+    ("no type, not JSON", b"licenseKey=ABCDE", "", NOT_JSON),
+    ("no type, JSON array", b"[]", "", NOT_AN_OBJECT),
+    (
+        "multipart, not JSON",
+        b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\nb\r\n--x--",
+        "multipart/form-data; boundary=x",
+        NOT_JSON,
+    ),
+    ("text/plain, JSON string", b'"key"', "text/plain", NOT_AN_OBJECT),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "content_type", "reason"), LICENSING_BODIES, ids=[b[0] for b in LICENSING_BODIES]
+)
+def test_licensing_activation_answers_bodies_that_are_no_json_object_with_a_400_whatever_their_type(
+    client, name, body, content_type, reason
+):
+    before = written()
+    response = post(client, "/api/v2/device/license/activate", body, content_type)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"reason": reason, "statusCode": 400, "statusText": "Bad Request"}
+    assert written() == before
+
+
+@pytest.mark.parametrize("path", LICENSING_PATHS)
+@pytest.mark.parametrize(
+    ("name", "body", "content_type", "reason"), LICENSING_BODIES, ids=[b[0] for b in LICENSING_BODIES]
+)
+def test_licensing_answers_hostile_form_typed_bodies_on_every_path_in_its_format(
+    client, path, name, body, content_type, reason
+):
+    before = written()
+    response = post(client, path, body, content_type, HTTP_X_SESSION_ID=SESSION)
+    if path.endswith("validate"):
+        assert response.json() == {"data": {"isValid": False}, "statusCode": 200, "statusText": "OK"}  # no body read
+    else:
+        error = assert_json_error(response, {"reason", "statusCode", "statusText"})
+        assert error["statusCode"] == response.status_code
+    assert written() == before
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"{SESSION}\n",  # a session file read without trimming
+        f"{SESSION}\r\n",
+        f"\n{SESSION}",
+        f"{SESSION}\t",
+        SESSION.upper(),
+        SESSION.replace("-", ""),  # uuid.UUID would take these three; the console's pattern does not
+        f"{{{SESSION}}}",
+        f"urn:uuid:{SESSION}",
+        f'{{"id":"{SESSION}","timestamp":1704378025}}',  # the response header's value sent back
+        f"{SESSION}, {SESSION}",  # two headers joined by a proxy
+        f"{SESSION}\x00",
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/v2/device/license/activate", "/api/v2/device/license/validate"])
+def test_licensing_answers_a_session_id_that_is_not_the_bare_id_with_400(client, path, header):
+    before = written()
+    response = post(client, path, b'{"licenseKey":"ABCDE-FGHIJ-KLMNO-PQRST"}', FORM, HTTP_X_SESSION_ID=header)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"reason": "Invalid Header: X-Session-Id", "statusCode": 400, "statusText": "Bad Request"}
+    assert written() == before
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Bearer",
+        "Bearer  ",
+        "Bearer \n",
+        "Bearer x\x00",
+        "Bearer " + "x" * 10_000,
+        "Basic YTpi",
+        "Token abc",
+        "Bearer é",
+    ],
+)
+@pytest.mark.parametrize(
+    ("path", "body", "status", "reason"),
+    [
+        ("/api/v2/device/license/activate", b"", 403, "Invalid token"),
+        ("/api/v2/device/license/activate", b"null", 403, "Invalid token"),
+        (
+            "/api/v2/device/license",
+            json.dumps(
+                {
+                    "manufacturer": {"name": "Example Manufacturer", "id": 791},
+                    "model": "IPC-xyz",
+                    "serial_number": "SN123456789",
+                    "manufacture_date": "2025-01-01",
+                }
+            ).encode(),
+            401,
+            "Invalid or missing bearer token",
+        ),
+    ],
+    ids=["activate, no body", "activate, null", "register"],
+)
+def test_licensing_answers_malformed_bearer_tokens_in_its_format(client, authorization, path, body, status, reason):
+    before = written()
+    response = post(client, path, body, FORM, HTTP_AUTHORIZATION=authorization)
+    assert response.status_code == status
+    assert response.json() == {"reason": reason, "statusCode": status, "statusText": response.reason_phrase}
+    assert written() == before
+
+
+INVALID_ID = "Invalid payload: invalid field 'manufacturer.id'"
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "reason"),
+    [
+        (b'{"name": "Example Manufacturer", "id": "acme"}', INVALID_ID),
+        (b'{"name": "Example Manufacturer", "id": 1000000000000000000000000000000}', INVALID_ID),
+        (b'{"name": "Example Manufacturer", "id": 1e400}', INVALID_ID),  # a float: infinity
+        (b'{"name": "Example Manufacturer", "id": 791.0}', INVALID_ID),
+        (b'{"name": "Example Manufacturer", "id": [791]}', INVALID_ID),
+        (b'{"name": "Example Manufacturer", "id": "791; DROP TABLE x"}', INVALID_ID),
+        (b'{"name": "Example Manufacturer", "id": null}', "Invalid payload: missing required field 'manufacturer.id'"),
+        (b"[791]", "Invalid payload: invalid field 'manufacturer'"),
+        (b'"Example Manufacturer"', "Invalid payload: invalid field 'manufacturer'"),
+    ],
+)
+def test_device_license_registration_answers_hostile_manufacturers_with_400(client, manufacturer, reason):
+    token = token_issue(account=AccountFactory(is_vendor=True))[0]
+    body = (
+        b'{"manufacturer": %s, "model": "IPC-xyz", "serial_number": "SN1", "manufacture_date": "2025-01-01"}'
+        % manufacturer
+    )
+    before = written()
+    response = post(client, "/api/v2/device/license", body, FORM, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 400
+    assert response.json() == {"reason": reason, "statusCode": 400, "statusText": "Bad Request"}
+    assert written() == before
 
 
 @pytest.mark.parametrize("key", [SQL, MARKUP, "k" * 129, "a\x00b", "é" * 20])

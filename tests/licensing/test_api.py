@@ -9,7 +9,7 @@ from django.utils import timezone
 from devices import services
 from devices.choices import DeviceStatus, EventSource
 from devices.models import Device
-from licensing.models import DeviceLicense, License, LicenseSession
+from licensing.models import DeviceLicense, DeviceLicenseStatus, License, LicenseSession
 from licensing.tokens import token_issue
 from tests.factories import AccountFactory
 from tests.licensing.conftest import PASSWORD, make_license, session_of
@@ -311,11 +311,12 @@ def test_login_without_issue_jwt_gives_no_token(api, owner):
 
 # -- device licenses ----------------------------------------------------------------------------
 
+# The console's OpenAPI document's own example (FLECS-Technologies/flecs-console-api, api/openapi.yaml).
 REGISTRATION = {
-    "manufacturer": {"name": "ACME", "id": "acme"},
-    "model": "Edge 1000",
-    "serial_number": "SN-0001",
-    "manufacture_date": "2024-05-01",
+    "manufacturer": {"name": "Example Manufacturer", "id": 791},
+    "model": "IPC-xyz",
+    "serial_number": "SN123456789",
+    "manufacture_date": "2025-01-01",
 }
 
 
@@ -324,22 +325,50 @@ def vendor_token(db) -> str:
     return token_issue(account=AccountFactory(is_vendor=True))[0]
 
 
-def test_a_registered_serial_number_activates_as_a_license_key(api, vendor_token):
+def test_the_documents_example_registers_and_answers_as_the_documents_example(api, vendor_token):
     # when
     response = api.post("device/license", REGISTRATION, token=vendor_token)
-    # then
+    # then: the document's 201 example, but for the time
     assert response.status_code == 201
+    assert response["Content-Type"] == "application/json"
     body = response.json()
-    assert (body["statusCode"], body["statusText"]) == (201, "Created")
-    data = body["data"]
-    assert {k: data[k] for k in REGISTRATION} == REGISTRATION
-    assert data["status"] == "registered"
-    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", data["created_at"])
-    assert DeviceLicense.objects.get().license.key == "SN-0001"
-    # and the device activates with it
-    activated = api.activate("SN-0001")
+    created_at = body["data"].pop("created_at")
+    assert body == {"data": {**REGISTRATION, "status": 0}, "statusCode": 201, "statusText": "Created"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", created_at)
+    registered = DeviceLicense.objects.get()
+    assert (registered.license.key, registered.manufacturer_id) == ("SN123456789", "791")
+
+
+def test_a_registered_serial_number_activates_as_a_license_key_and_its_status_follows(api, vendor_token):
+    api.post("device/license", REGISTRATION, token=vendor_token)
+    registered = DeviceLicense.objects.select_related("license").get()
+    assert registered.status == DeviceLicenseStatus.REGISTERED == 0
+    # when the device activates with it
+    activated = api.activate("SN123456789")
+    # then
     assert activated.status_code == 200
-    assert activated.json()["data"]["licenseKey"] == "SN-0001"
+    assert activated.json()["data"]["licenseKey"] == "SN123456789"
+    registered.license.refresh_from_db()
+    assert registered.status == DeviceLicenseStatus.ACTIVATED == 1
+    # and when an operator revokes it
+    License.objects.filter(pk=registered.license_id).update(revoked_at=timezone.now())
+    registered.license.refresh_from_db()
+    assert registered.status == DeviceLicenseStatus.REVOKED == 2
+
+
+def test_a_manufacturer_id_sent_as_a_string_of_digits_is_that_integer(api, vendor_token):
+    body = {**REGISTRATION, "manufacturer": {"name": "Example Manufacturer", "id": "791"}}
+    response = api.post("device/license", body, token=vendor_token)
+    assert response.status_code == 201
+    assert response.json()["data"]["manufacturer"] == {"name": "Example Manufacturer", "id": 791}
+
+
+@pytest.mark.parametrize("manufacturer_id", ["acme", "", " 791", "791 ", "7.9", "-1", "٧٩١", 0, -1, 2**63, 791.0, True])
+def test_a_manufacturer_id_that_is_no_integer_is_400(api, vendor_token, manufacturer_id):
+    body = {**REGISTRATION, "manufacturer": {"name": "Example Manufacturer", "id": manufacturer_id}}
+    response = api.post("device/license", body, token=vendor_token)
+    assert_error(response, 400, "Invalid payload: invalid field 'manufacturer.id'")
+    assert not DeviceLicense.objects.exists()
 
 
 def test_registering_a_serial_number_twice_is_422(api, vendor_token):
@@ -348,7 +377,7 @@ def test_registering_a_serial_number_twice_is_422(api, vendor_token):
     assert DeviceLicense.objects.count() == 1
 
 
-@pytest.mark.parametrize("serial", ["", " SN", "SN 1", "<script>", "x" * 129, "SN\x00"])
+@pytest.mark.parametrize("serial", [" SN", "SN 1", "<script>", "x" * 129, "SN\x00", "SN1\n", "SN1\r\n"])
 def test_an_invalid_serial_number_is_422_or_400(api, vendor_token, serial):
     response = api.post("device/license", {**REGISTRATION, "serial_number": serial}, token=vendor_token)
     assert response.status_code in (400, 422)
@@ -356,23 +385,40 @@ def test_an_invalid_serial_number_is_422_or_400(api, vendor_token, serial):
     assert not DeviceLicense.objects.exists()
 
 
+def test_a_serial_number_with_a_trailing_newline_is_the_documents_422(api, vendor_token):
+    response = api.post("device/license", {**REGISTRATION, "serial_number": "SN1\n"}, token=vendor_token)
+    assert_error(response, 422, "Invalid serial number format")
+
+
 @pytest.mark.parametrize("missing", ["manufacturer", "model", "serial_number", "manufacture_date"])
-def test_a_missing_registration_field_is_400(api, vendor_token, missing):
+def test_a_missing_registration_field_is_400_in_the_documents_words(api, vendor_token, missing):
     body = {k: v for k, v in REGISTRATION.items() if k != missing}
-    assert_error(api.post("device/license", body, token=vendor_token), 400, f"Missing field: {missing}")
+    reason = f"Invalid payload: missing required field '{missing}'"
+    assert_error(api.post("device/license", body, token=vendor_token), 400, reason)
 
 
 def test_a_missing_manufacturer_name_is_named_by_its_path(api, vendor_token):
-    body = {**REGISTRATION, "manufacturer": {"id": "acme"}}
-    assert_error(api.post("device/license", body, token=vendor_token), 400, "Missing field: manufacturer.name")
+    body = {**REGISTRATION, "manufacturer": {"id": 791}}
+    reason = "Invalid payload: missing required field 'manufacturer.name'"
+    assert_error(api.post("device/license", body, token=vendor_token), 400, reason)
 
 
 def test_registration_needs_a_vendor_token(api, token):
-    assert_error(api.post("device/license", REGISTRATION), 401, "Invalid token")
-    assert_error(api.post("device/license", REGISTRATION, token="garbage"), 401, "Invalid token")
+    assert_error(api.post("device/license", REGISTRATION), 401, "Invalid or missing bearer token")
+    assert_error(api.post("device/license", REGISTRATION, token="garbage"), 401, "Invalid or missing bearer token")
+    assert_error(
+        api.post("device/license", REGISTRATION, HTTP_AUTHORIZATION="Basic abc"), 401, "Invalid or missing bearer token"
+    )
     assert_error(
         api.post("device/license", REGISTRATION, token=token), 403, "Only vendor accounts may register device licenses"
     )
+
+
+def test_registration_takes_a_fixed_number_of_queries(api, vendor_token, django_assert_num_queries):
+    # SELECT the token's account; SAVEPOINT (the service) and SAVEPOINT (the duplicate check), INSERT license,
+    # INSERT device license, RELEASE, RELEASE.
+    with django_assert_num_queries(7):
+        assert api.post("device/license", REGISTRATION, token=vendor_token).status_code == 201
 
 
 # -- query counts ----------------------------------------------------------------------------

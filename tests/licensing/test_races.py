@@ -51,8 +51,8 @@ def test_a_pool_of_k_keys_under_3k_concurrent_token_activations_hands_out_k_dist
 def test_concurrent_registrations_of_one_serial_number_register_it_once(db):
     token = token_issue(account=AccountFactory(is_vendor=True))[0]
     body = {
-        "manufacturer": {"name": "ACME", "id": "acme"},
-        "model": "Edge",
+        "manufacturer": {"name": "Example Manufacturer", "id": 791},
+        "model": "IPC-xyz",
         "serial_number": "SN-RACE",
         "manufacture_date": "2024-05-01",
     }
