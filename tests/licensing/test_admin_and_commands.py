@@ -7,8 +7,9 @@ import re
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 
-from licensing.models import KEY_ALPHABET, License
+from licensing.models import KEY_ALPHABET, DeviceLicense, License, LicenseKind
 from tests.factories import AccountFactory
 from tests.licensing.conftest import make_license
 
@@ -134,3 +135,32 @@ def test_generate_licenses_queries_per_batch_do_not_grow(count, tmp_path, django
     # SAVEPOINT, INSERT the batch, RELEASE.
     with django_assert_num_queries(3):
         run("generate_licenses", "--count", str(count), "--output", str(tmp_path / "k.csv"))
+
+
+def test_the_device_license_pages_show_the_apis_status_code(admin_client):
+    # given: one device license of each status
+    vendor = AccountFactory(is_vendor=True)
+    for serial, kwargs in [
+        ("SN-FREE", {}),
+        ("SN-USED", {"activations_count": 1}),
+        ("SN-GONE", {"revoked_at": timezone.now()}),
+    ]:
+        license = License.objects.create(key=serial, kind=LicenseKind.DEVICE, **kwargs)
+        DeviceLicense.objects.create(
+            license=license,
+            vendor=vendor,
+            manufacturer_name="Example Manufacturer",
+            manufacturer_id="791",
+            model="IPC-xyz",
+            serial_number=serial,
+            manufacture_date="2025-01-01",
+        )
+    # when
+    listing = admin_client.get(reverse("admin:licensing_devicelicense_changelist"))
+    used = DeviceLicense.objects.get(serial_number="SN-USED")
+    page = admin_client.get(reverse("admin:licensing_devicelicense_change", args=[used.pk]))
+    # then
+    assert listing.status_code == page.status_code == 200
+    for shown in (b"0 (registered)", b"1 (activated)", b"2 (revoked)"):
+        assert shown in listing.content
+    assert b"1 (activated)" in page.content
