@@ -417,7 +417,7 @@ def mor_device_update(*, caller: Account, raw_id: str, changes: DeviceChanges, a
         if line.pin is not None and MorDevice.objects.filter(pin=line.pin).exclude(pk=line.pk).exists():
             raise MorError(PIN_USED) from exc
         raise MorError(NOT_UPDATED, _taken(line, changes) or ["The device could not be saved; try again"]) from exc
-    if changes.description is not None:
+    if changes.description is not None and line.device.name != line.description:  # the core name follows it
         core.device_update(device=line.device, actor=actor, name=line.description)
     return line
 

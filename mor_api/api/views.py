@@ -141,16 +141,27 @@ def _xml_responses(page: dict, *examples: OpenApiExample) -> dict:
     }
 
 
-def _form_example(name: str, value: dict[str, str], summary: str = "") -> list[OpenApiExample]:
-    # The same request as form fields and as JSON; Swagger UI fills its form with the first.
-    return [
-        OpenApiExample(name, value=value, summary=summary, request_only=True, media_type=media_type)
-        for media_type in ("application/x-www-form-urlencoded", "application/json")
-    ]
+def _request(serializer, name: str, example: dict[str, str], summary: str) -> dict:
+    """extend_schema's `request` and `examples`: the call's parameters as form fields or JSON, and the page's request.
 
-
-def _request_body(serializer) -> dict:
-    return {"application/x-www-form-urlencoded": serializer, "application/json": serializer}
+    Each property's example is the page's value (empty for the others): Swagger UI fills its form with them, so
+    "Try it out" sends exactly the page's request. The JSON body shows the same request as a named example.
+    """
+    fields = serializer().fields
+    schema = {
+        "type": "object",
+        "properties": {
+            key: {"type": "string", "description": str(field.help_text), "example": example.get(key, "")}
+            for key, field in fields.items()
+        },
+        "required": [key for key, field in fields.items() if field.required],
+    }
+    return {
+        "request": {"application/x-www-form-urlencoded": schema, "application/json": schema},
+        "examples": [
+            OpenApiExample(name, value=example, summary=summary, request_only=True, media_type="application/json")
+        ],
+    }
 
 
 INCORRECT_HASH_EXAMPLE = _xml_example("Incorrect hash", "<error>Incorrect hash</error>")
@@ -176,10 +187,10 @@ NOT_FOUND_EXAMPLE = _xml_example("Device was not found", "<error>Device was not 
             "against the demo (`make run`). Errors, checked in this order: GET Requests are disabled, Incorrect "
             "hash, Dont be so smart, User was not found, Device type invalid, Device group invalid, Pin must be "
             "numeric, Pin is already used, You are not authorized to manage callerid, Device was not created "
-            f"(with a <message> per reason). [Wiki page]({WIKI}MOR_API_device_create)."
+            f"(with a `<message>` per reason). [Wiki page]({WIKI}MOR_API_device_create)."
         ),
-        request=_request_body(DeviceCreateSerializer),
-        examples=_form_example(
+        **_request(
+            DeviceCreateSerializer,
             "Seed example",
             {
                 "u": "admin",
@@ -290,8 +301,8 @@ DEVICE_PROPERTIES = {
             "empty, User not found (not a user the caller manages). "
             f"{WIKI_EXAMPLE_NOTE} [Wiki page]({WIKI}MOR_API_devices_get)."
         ),
-        request=_request_body(DevicesGetSerializer),
-        examples=_form_example(
+        **_request(
+            DevicesGetSerializer,
             "Wiki example",
             {"u": "admin", "user_id": "100", "hash": "71516eea4850f7e0300ac86adf9fb64bca845aa7"},
             summary="user_id 100, secret 456789",
@@ -396,8 +407,8 @@ DETAILS_PROPERTIES = {
             "(the caller may not manage devices), Device was not found (no such device among the caller's "
             f"users'). {WIKI_EXAMPLE_NOTE} [Wiki page]({WIKI}MOR_API_device_details_get)."
         ),
-        request=_request_body(DeviceDetailsGetSerializer),
-        examples=_form_example(
+        **_request(
+            DeviceDetailsGetSerializer,
             "Wiki example",
             {"u": "admin", "device_id": "5", "hash": "65fd575c441513bd114b84c7dbdb01e0f2716d27"},
             summary="device_id 5, secret 456789",
@@ -468,11 +479,11 @@ class DeviceDetailsGetView(MorAPIView):
             "`language`, `fromuser`, ...) is accepted and not kept. Errors, in this order: GET Requests are "
             "disabled, Incorrect hash, Access Denied (the caller may not manage devices), Device was not found, "
             "Pin must be numeric, Pin is already used, You are not authorized to manage callerid, Device was not "
-            "updated (with a <message> per reason: a value out of its range, a username or extension another "
+            "updated (with a `<message>` per reason: a value out of its range, a username or extension another "
             f"device has, ...). {WIKI_EXAMPLE_NOTE} [Wiki page]({WIKI}MOR_API_device_update)."
         ),
-        request=_request_body(DeviceUpdateSerializer),
-        examples=_form_example(
+        **_request(
+            DeviceUpdateSerializer,
             "Wiki example",
             {
                 "u": "admin",
@@ -530,8 +541,8 @@ class DeviceUpdateView(MorAPIView):
             "GET Requests are disabled, Incorrect hash, Access Denied (the caller may not manage devices, or no "
             f"`device` sent), Device was not found. {WIKI_EXAMPLE_NOTE} [Wiki page]({WIKI}MOR_API_device_delete)."
         ),
-        request=_request_body(DeviceDeleteSerializer),
-        examples=_form_example(
+        **_request(
+            DeviceDeleteSerializer,
             "Wiki example",
             {"u": "admin", "device": "123", "hash": "f7c3bc1d808e04732adf679965ccc34ca7ae3441"},
             summary="device 123, secret 456789",
