@@ -441,12 +441,99 @@ MOR_BODIES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "body", "content_type"), MOR_BODIES, ids=[b[0] for b in MOR_BODIES])
-def test_mor_answers_hostile_bodies_with_well_formed_xml(client, name, body, content_type):
-    before = written()
-    response = post(client, "/billing/api/device_create", body, content_type)
+MOR_CALLS = [
+    "device_create",
+    "devices_get",
+    "device_list",
+    "device_details_get",
+    "device_update",
+    "device_delete",
+    "device_destroy",
+]
+
+
+def assert_xml_error(response) -> ElementTree.Element:
     assert response.status_code == 200
     assert response["Content-Type"] == "text/xml; charset=utf-8"
     page = ElementTree.fromstring(response.content)
-    assert page.tag == "page" and page.findtext("error")
+    assert page.tag == "page" and page.findtext("error"), response.content[:300]
+    return page
+
+
+@pytest.mark.parametrize("call", MOR_CALLS)
+@pytest.mark.parametrize(("name", "body", "content_type"), MOR_BODIES, ids=[b[0] for b in MOR_BODIES])
+def test_mor_answers_hostile_bodies_with_well_formed_xml(client, call, name, body, content_type):
+    before = written()
+    assert_xml_error(post(client, f"/billing/api/{call}", body, content_type))
+    assert written() == before
+
+
+@pytest.fixture
+def mor_line(db):
+    from tests.factories import MorDeviceFactory
+
+    AccountFactory(login="admin", role="admin")
+    return MorDeviceFactory(device__account=AccountFactory(), pin="1234", extension="100")
+
+
+def _signed(call: str, **params) -> dict[str, str]:
+    from tests.mor_api.conftest import signed
+
+    return signed(call, u="admin", **params)
+
+
+# Values past the hash (each request is signed), that no call may take: each gets an <error>, and nothing changes.
+MOR_HOSTILE = [
+    ("devices_get", {"user_id": SQL}),
+    ("devices_get", {"user_id": "9" * 40}),
+    ("devices_get", {"user_id": "-1"}),
+    ("devices_get", {"user_id": "\x00"}),
+    ("devices_get", {"user_id": "{device}", "show_hidden_devices": MARKUP}),
+    ("device_details_get", {"device_id": SQL}),
+    ("device_details_get", {"device_id": "1e3"}),
+    ("device_details_get", {"device_u": SQL}),
+    ("device_details_get", {"device_u": "a\x00b"}),
+    ("device_details_get", {"device_u": "u" * 10_000}),
+    ("device_update", {"device": SQL}),
+    ("device_update", {"device": "{device}", "host": SQL}),
+    ("device_update", {"device": "{device}", "authentication": "1", "host": "10.0.0.1", "port": "9" * 30}),
+    ("device_update", {"device": "{device}", "authentication": "1\x00"}),
+    ("device_update", {"device": "{device}", "username": MARKUP}),
+    ("device_update", {"device": "{device}", "username": "u" * 33}),
+    ("device_update", {"device": "{device}", "extra": {"extension": "../../etc"}}),
+    ("device_update", {"device": "{device}", "extra": {"pin": "1' OR '1'='1"}}),
+    ("device_update", {"device": "{device}", "extra": {"hidden": "\x00"}}),
+    ("device_update", {"device": "{device}", "extra": {"call_limit": "9" * 30}}),
+    ("device_update", {"device": "{device}", "extra": {"comment": "a\x00b"}}),
+    ("device_update", {"device": "{device}", "extra": {"description": "d" * 10_000}}),
+    ("device_update", {"device": "{device}", "extra": {"callerid_number": "n" * 65}}),
+    ("device_update", {"device": "{device}", "extra": {"password": "p" * 65}}),
+    ("device_delete", {"device": SQL}),
+    ("device_delete", {"device": MARKUP}),
+    ("device_delete", {"device": "\x00"}),
+    ("device_delete", {"device": "9" * 40}),
+]
+
+
+@pytest.mark.parametrize(("call", "params"), MOR_HOSTILE, ids=[f"{c}-{i}" for i, (c, _) in enumerate(MOR_HOSTILE)])
+def test_mor_calls_answer_hostile_signed_values_with_an_error_and_change_nothing(client, mor_line, call, params):
+    from mor_api.models import MorDevice
+
+    params = {k: v.replace("{device}", str(mor_line.device_id)) for k, v in params.items() if k != "extra"} | {
+        "extra": params.get("extra", {})
+    }
+    extra = params.pop("extra")
+    before = (written(), list(MorDevice.objects.values()))
+    response = client.post(f"/billing/api/{call}", {**_signed(call, **params), **extra})
+    assert_xml_error(response)
+    assert (written(), list(MorDevice.objects.values())) == before
+
+
+@pytest.mark.parametrize("call", MOR_CALLS)
+@pytest.mark.parametrize("value", [["1", "2"], {"$gt": ""}], ids=["array", "object"])
+def test_mor_calls_refuse_json_arrays_and_objects_as_values(client, mor_line, call, value):
+    body = json.dumps({"u": "admin", "user_id": value, "device": value, "device_id": value, "hash": "x"})
+    before = written()
+    page = assert_xml_error(post(client, f"/billing/api/{call}", body.encode(), "application/json"))
+    assert page.findtext("error").endswith("must be a single value")
     assert written() == before

@@ -387,3 +387,54 @@ def test_a_group_of_another_user_never_shows(mor, line, user):
     params = {**signed("device_update", u="admin", device=line.device_id), "devicegroup_id": group.pk}
     assert mor.post("device_update", params).content.decode() == UPDATED
     assert details(mor, line)["devicegroup_id"] == str(line.group_id)
+
+
+# -- queries ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_lines(line, user) -> MorDevice:
+    MorDeviceFactory(device__account=user)
+    return line
+
+
+@pytest.mark.parametrize("call", ["devices_get", "device_list"])
+def test_devices_get_takes_three_queries(mor, two_lines, user, call, django_assert_num_queries):
+    # the caller, the user among the caller's, the user's lines with their devices
+    with django_assert_num_queries(3):
+        page = parse(mor.post(call, signed("devices_get", u="admin", user_id=user.pk)))
+    assert len(page.findall("devices/device")) == 2
+
+
+def test_device_details_get_takes_two_queries(mor, two_lines, django_assert_num_queries):
+    # the caller, the line with its device among the caller's users'
+    with django_assert_num_queries(2):
+        page = parse(
+            mor.post("device_details_get", signed("device_details_get", u="admin", device_id=two_lines.device_id))
+        )
+    assert page.findtext("id") == str(two_lines.device_id)
+
+
+def test_device_update_takes_a_query_per_step(mor, two_lines, django_assert_num_queries):
+    params = {**signed("device_update", u="admin", device=two_lines.device_id), "pin": "4242", "hidden": "1"}
+    # the caller; SAVEPOINT, lock the device, lock its line, is the pin free?, SAVEPOINT, UPDATE the line,
+    # RELEASE, RELEASE
+    with django_assert_num_queries(9):
+        assert mor.post("device_update", params).content.decode() == UPDATED
+
+
+def test_device_update_of_the_description_renames_the_core_device_too(mor, two_lines, django_assert_num_queries):
+    params = {**signed("device_update", u="admin", device=two_lines.device_id), "description": "hall"}
+    # the caller; SAVEPOINT, lock the device, lock its line, SAVEPOINT, UPDATE the line, RELEASE; the core
+    # device_update: SAVEPOINT, lock, SAVEPOINT, UPDATE the device, RELEASE, INSERT its event, RELEASE; RELEASE
+    with django_assert_num_queries(15):
+        assert mor.post("device_update", params).content.decode() == UPDATED
+
+
+def test_device_delete_takes_a_query_per_step(mor, two_lines, django_assert_num_queries):
+    # the caller; SAVEPOINT, lock the device, lock its line, DELETE the line; the core device_deactivate
+    # (DEVICE_DEACTIVATION_SECONDS is 300): SAVEPOINT, lock, UPDATE the device, INSERT its event, RELEASE; RELEASE
+    with django_assert_num_queries(11):
+        assert mor.post(
+            "device_delete", signed("device_delete", u="admin", device=two_lines.device_id)
+        ).content.decode() == (DELETED)

@@ -420,3 +420,18 @@ def test_anything_but_the_common_case_writes_nothing_in_one_statement(admin_acco
     assert result is None
     assert MorDevice.objects.count() == 1
     assert Device.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "params", "vector"),
+    [
+        # MOR API devices get: "We have API Secret Key = 456789, user_id = 100"
+        ("devices_get", {"u": "admin", "user_id": "100"}, "71516eea4850f7e0300ac86adf9fb64bca845aa7"),
+        # MOR API device details get: "We have API Secret Key = 456789, device_id = 5"
+        ("device_details_get", {"u": "admin", "device_id": "5"}, "65fd575c441513bd114b84c7dbdb01e0f2716d27"),
+        # MOR API device delete: "We have device = 123, API Secret Key = 456789"
+        ("device_delete", {"u": "admin", "device": "123"}, "f7c3bc1d808e04732adf679965ccc34ca7ae3441"),
+    ],
+)
+def test_the_wikis_published_hashes_are_test_vectors(call, params, vector):
+    assert expected_hash(params, SIGNED_PARAMS[call], "456789") == vector
