@@ -6,11 +6,16 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/devices
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/devices_bench
 BENCH_HTTP_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/devices_bench_http
 HOST ?= 127.0.0.1
-PORT ?= 8000
+# PORT: make run's (default 8000) and make serve's (default 8080).
+PORT ?=
+# make serve: its runtime directory, and the address nginx listens on (empty: every address).
+SERVE_DIR ?= var/serve
+SERVE_HOST ?=
 
 CHROMIUM := /usr/bin/chromium
+NGINX := /usr/sbin/nginx
 
-.PHONY: run test lint format screenshots bench-admin bench-admin-1m bench-bulk bench-http bench-http-bound clean
+.PHONY: run serve test lint format screenshots bench-admin bench-admin-1m bench-bulk bench-http bench-http-bound clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +33,14 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python manage.py runserver $(HOST):$(or $(PORT),8000)
+
+## serve: the production stack in the foreground: nginx on PORT (default 8080) in front of gunicorn (deploy/serve.py)
+serve: $(VENV)/.runtime $(NGINX)
+	$(BIN)/python deploy/serve.py --port $(or $(PORT),8080) --dir $(SERVE_DIR) --nginx $(NGINX) $(if $(SERVE_HOST),--host $(SERVE_HOST))
 
 ## test: lint, then the whole suite against PostgreSQL at TEST_DATABASE_URL (browser tests included)
-test: $(VENV)/.dev $(CHROMIUM) lint
+test: $(VENV)/.dev $(CHROMIUM) $(NGINX) lint
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
@@ -40,6 +49,14 @@ $(CHROMIUM):
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else \
 		echo "The browser tests need Chromium: sudo apt-get install chromium"; exit 1; \
+	fi
+
+# make serve and its tests (tests/serving) run Debian's nginx binary with a configuration of their own.
+$(NGINX):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
+	else \
+		echo "make serve and its tests need nginx: sudo apt-get install nginx"; exit 1; \
 	fi
 
 ## screenshots: retake docs/dashboard.png and docs/device-page.png with the browser tests
