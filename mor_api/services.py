@@ -251,7 +251,8 @@ def mor_devices_of(user: Account, *, show_hidden: bool = True) -> tuple[list[Mor
 
 
 def _locked_line(caller: Account, raw_id: str) -> MorDevice:
-    """Lock the device, then its SIP line: the order of every lifecycle change, so that none waits on another.
+    """Lock the device, then its SIP line: the order in which the core's deactivation takes them (it deletes the
+    line when the ownership ends), so that a MOR call and an operator's deactivation never deadlock.
 
     'Device was not found' when it isn't one of the caller's users' lines (any more).
     """
