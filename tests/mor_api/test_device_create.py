@@ -78,7 +78,7 @@ def test_a_pin_not_sent_is_random_and_unique_and_a_pin_sent_empty_is_none(mor, a
     assert empty.pin is None
 
 
-@pytest.mark.parametrize("device_type", ["SIP", "IAX2", "FAX", "Virtual", "H323", "ZAP", "Skype"])
+@pytest.mark.parametrize("device_type", ["SIP", "PJSIP", "IAX2", "FAX", "Virtual", "H323", "ZAP", "Skype"])
 def test_every_allowed_type(mor, admin_account, user, device_type):
     assert (
         error_of(mor.post("device_create", signed("device_create", u="admin", user_id=user.pk, type=device_type)))
@@ -197,7 +197,7 @@ def test_a_deleted_user_is_not_found(mor, admin_account):
     )
 
 
-@pytest.mark.parametrize("device_type", ["sip", "PSTN", "<SIP>", "SIP "])
+@pytest.mark.parametrize("device_type", ["sip", "PSTN", "<SIP>", "SIP ", "pjsip", "PJSIP2"])
 def test_device_type_invalid(mor, admin_account, user, device_type):
     response = mor.post("device_create", signed("device_create", u="admin", user_id=user.pk, type=device_type))
     assert error_of(response) == "Device type invalid"
