@@ -126,6 +126,12 @@ def test_device_details_get_answers_the_devices_fields_directly_under_page(mor, 
     )
 
 
+def test_device_details_get_gives_the_sip_login(mor, line):
+    # docs/security.md: the SIP secret is stored in clear because the device must be given it back
+    shown = details(mor, line)
+    assert (shown["username"], shown["secret"]) == (line.username, line.secret)
+
+
 def test_device_details_get_finds_a_device_by_its_sip_login(mor, line):
     by_login = mor.post("device_details_get", signed("device_details_get", u="admin", device_u=line.username))
     assert parse(by_login).findtext("id") == str(line.device_id)
