@@ -84,9 +84,10 @@ bench-admin-1m: $(VENV)/.dev
 bench-bulk: $(VENV)/.dev
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/bulk_commands.py
 
-## bench-http: each protocol's main path over HTTP under gunicorn, against /readyz (into bench/README.md)
-bench-http: $(VENV)/.dev
-	DATABASE_URL=$(BENCH_HTTP_DATABASE_URL) $(BIN)/python bench/http_load.py
+## bench-http: each protocol's main path over HTTP under gunicorn, against /readyz (into bench/README.md);
+##   BENCH_NGINX=1: each endpoint direct to gunicorn and through make serve's nginx instead
+bench-http: $(VENV)/.dev $(if $(BENCH_NGINX),$(NGINX))
+	DATABASE_URL=$(BENCH_HTTP_DATABASE_URL) $(BIN)/python bench/http_load.py $(if $(BENCH_NGINX),--nginx)
 
 ## bench-http-bound: billing activate beside bare views doing only its database work (bench/probe.py)
 bench-http-bound: $(VENV)/.dev

@@ -14,6 +14,7 @@ any error counts.
 
     make bench-http            # figures into bench/README.md
     make bench-http-bound      # billing activate beside bare views doing its database work (bench/probe.py)
+    make bench-http BENCH_NGINX=1   # each endpoint direct to gunicorn and through make serve's nginx (--nginx)
 """
 
 import argparse
@@ -35,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "bench" / "README.md"
 PORT = 8765
 BASE = f"http://127.0.0.1:{PORT}"
+NGINX_PORT = 8766  # --nginx: make serve's stack (deploy/serve.py), its own gunicorn behind nginx
+NGINX_BASE = f"http://127.0.0.1:{NGINX_PORT}"
 MOR_SECRET = "bench-mor-secret"  # noqa: S105 - signs the benchmark's own requests
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/devices_bench_http"
 
@@ -51,6 +54,9 @@ class Result:
     errors: int = 0
     elapsed: float = 0.0
     first_error: str = ""
+    client_cpu: float = 0.0  # seconds of this process's CPU: the load generator's own share of the machine
+    server_cpu: float = 0.0  # seconds of CPU of the server's processes (--nginx: gunicorn's and nginx's)
+    nginx_cpu: float = 0.0  # of which nginx's
 
     @property
     def rps(self) -> float:
@@ -136,8 +142,8 @@ def seed() -> dict:
 # -- the server ---------------------------------------------------------------------------------
 
 
-def start_server(url: str, workers: int, threads: int, *, probes: bool = False) -> subprocess.Popen:
-    env = {
+def server_environment(url: str) -> dict:
+    return {
         **os.environ,
         "DATABASE_URL": url,
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
@@ -150,6 +156,24 @@ def start_server(url: str, workers: int, threads: int, *, probes: bool = False) 
         "THROTTLE_BILLING_RATE": "",
         "GUNICORN_ACCESS_LOG": "",
     }
+
+
+def wait_for_healthz(base: str, server: subprocess.Popen, seconds: float = 60) -> bool:
+    import urllib.request
+
+    deadline = time.time() + seconds
+    while time.time() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=1) as answer:  # noqa: S310 - loopback
+                if answer.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def start_server(url: str, workers: int, threads: int, *, probes: bool = False) -> subprocess.Popen:
+    env = server_environment(url)
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
         *(["--pythonpath", str(ROOT / "bench"), "probe:application"] if probes else ["config.wsgi"]),
@@ -163,20 +187,26 @@ def start_server(url: str, workers: int, threads: int, *, probes: bool = False) 
         str(threads),
         "--log-level",
         "warning",
+        "--no-control-socket",
     ]
     server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            import urllib.request
+    if not wait_for_healthz(BASE, server, 30):
+        stop_server(server)
+        raise SystemExit("gunicorn did not start")
+    return server
 
-            with urllib.request.urlopen(f"{BASE}/healthz", timeout=1) as answer:  # noqa: S310 - loopback
-                if answer.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.2)
-    stop_server(server)
-    raise SystemExit("gunicorn did not start")
+
+def start_nginx_stack(url: str, workers: int) -> subprocess.Popen:
+    """make serve's stack (deploy/serve.py): nginx on NGINX_PORT, gunicorn with `workers` sync workers behind it on
+    a unix socket, the production settings; its runtime directory is var/bench-serve/."""
+    env = {**server_environment(url), "WEB_CONCURRENCY": str(workers)}
+    command = [sys.executable, str(ROOT / "deploy" / "serve.py"), "--port", str(NGINX_PORT), "--host", "127.0.0.1"]
+    command += ["--dir", str(ROOT / "var" / "bench-serve")]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+    if not wait_for_healthz(NGINX_BASE, server, 120):
+        stop_server(server)
+        raise SystemExit("make serve's stack did not start")
+    return server
 
 
 def stop_server(server: subprocess.Popen) -> None:
@@ -271,8 +301,9 @@ def request_makers(data: dict, *, probes: bool = False) -> dict:
     }
 
 
-async def drive(result: Result, make, counter, *, concurrency, seconds, collect=None) -> None:
-    """Send requests numbered from `counter` for `seconds` (or until it runs out); add them to `result`."""
+async def drive(result: Result, make, counter, *, concurrency, seconds, collect=None, base: str = BASE) -> None:
+    """Send requests numbered from `counter` for `seconds` (or until it runs out) to the server at `base`; add them
+    to `result`."""
     deadline = time.perf_counter() + seconds
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
 
@@ -283,7 +314,7 @@ async def drive(result: Result, make, counter, *, concurrency, seconds, collect=
             method, path, kwargs, expected = make(i)
             started = time.perf_counter()
             try:
-                async with session.request(method, BASE + path, **kwargs) as answer:
+                async with session.request(method, base + path, **kwargs) as answer:
                     body = await answer.read()
                     ok = answer.status == expected and b"<error>" not in body
                     if ok and collect is not None:
@@ -297,9 +328,19 @@ async def drive(result: Result, make, counter, *, concurrency, seconds, collect=
                 result.first_error = result.first_error or body[:200].decode(errors="replace")
 
     async with aiohttp.ClientSession(connector=connector) as session:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(client(session) for _ in range(concurrency)))
         result.elapsed += time.perf_counter() - started
+        result.client_cpu += time.process_time() - cpu
+
+
+# Requests an endpoint can make before it runs out of what its requests need (free devices, unused keys).
+LIMITS = {
+    "billing reserve": MEDIA_AGENTS // 2,
+    "billing activate": MEDIA_AGENTS // 2,
+    "probe: activate's statement alone": MEDIA_AGENTS // 2,
+    "licensing activate": LICENSE_KEYS,
+}
 
 
 @dataclass
@@ -326,12 +367,6 @@ async def run_all(
     floor_counter = iter(range(10**9))
     # Warm every worker's connection and code paths on the floor first.
     await drive(Result("warm-up"), makers["/readyz"], floor_counter, concurrency=concurrency, seconds=2)
-    limits = {
-        "billing reserve": MEDIA_AGENTS // 2,
-        "billing activate": MEDIA_AGENTS // 2,
-        "probe: activate's statement alone": MEDIA_AGENTS // 2,
-        "licensing activate": LICENSE_KEYS,
-    }
     every_floor, measured = Result("/readyz"), []
     for name, make in makers.items():
         if name == "/readyz" or (only and not any(word in name for word in only)):
@@ -339,7 +374,7 @@ async def run_all(
         if name == "licensing validate" and not data["sessions"]:
             continue  # its sessions come from the licensing activations
         collect = keep_session if name == "licensing activate" else None
-        counter = iter(range(limits.get(name, 10**6)))
+        counter = iter(range(LIMITS.get(name, 10**6)))
         pair = Measured(Result(name), Result(f"/readyz beside {name}"))
         for _ in range(slices):
             await drive(pair.floor, makers["/readyz"], floor_counter, concurrency=concurrency, seconds=seconds / slices)
@@ -352,6 +387,81 @@ async def run_all(
         every_floor.errors += pair.floor.errors
         every_floor.elapsed += pair.floor.elapsed
     return every_floor, measured
+
+
+def server_cpu(root: int) -> tuple[float, float]:
+    """CPU seconds used so far by the processes under `root` (a server): (all of them, nginx's)."""
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                tree.setdefault(int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]), []).append(
+                    int(entry.name)
+                )
+            except OSError:
+                continue
+    total = nginx = 0.0
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        todo += tree.get(pid, [])
+        try:
+            stat = (Path("/proc") / str(pid) / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        total += seconds
+        if "(nginx)" in stat:
+            nginx += seconds
+    return total, nginx
+
+
+@dataclass
+class SideBySide:
+    direct: Result  # straight to gunicorn on TCP
+    nginx: Result  # through make serve's nginx, gunicorn on a unix socket behind it
+
+    @property
+    def ratio(self) -> float:
+        return self.nginx.rps / self.direct.rps if self.direct.rps else 0.0
+
+
+async def run_side_by_side(
+    data: dict, servers: dict[str, int], concurrency: int, seconds: float, slices: int, only: list[str] | None = None
+) -> list[SideBySide]:
+    """Each endpoint, /readyz included, for `seconds` each way in `slices` alternating slices, direct to gunicorn
+    and through nginx: a machine whose speed drifts moves both sides of a ratio together."""
+    makers = request_makers(data)
+    import json
+
+    def keep_session(answer, body):
+        data["sessions"].append(json.loads(body)["data"]["sessionId"]["id"])
+
+    warm = iter(range(10**9))
+    for base in (BASE, NGINX_BASE):
+        await drive(Result("warm-up"), makers["/readyz"], warm, concurrency=concurrency, seconds=2, base=base)
+    measured = []
+    for name, make in makers.items():
+        if only and name != "/readyz" and not any(word in name for word in only):
+            continue
+        if name == "licensing validate" and not data["sessions"]:
+            continue  # its sessions come from the licensing activations
+        collect = keep_session if name == "licensing activate" else None
+        counter = iter(range(LIMITS.get(name, 10**6)))
+        pair = SideBySide(Result(name), Result(name))
+        for i in range(slices):
+            sides = [(pair.direct, BASE), (pair.nginx, NGINX_BASE)]
+            for result, base in sides if i % 2 == 0 else sides[::-1]:
+                cpu = server_cpu(servers[base])
+                await drive(
+                    result, make, counter, concurrency=concurrency, seconds=seconds / slices, collect=collect, base=base
+                )
+                total, nginx = server_cpu(servers[base])
+                result.server_cpu += total - cpu[0]
+                result.nginx_cpu += nginx - cpu[1]
+        measured.append(pair)
+    return measured
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -390,9 +500,35 @@ def table(
     return "\n".join(lines)
 
 
-def write_readme(report: str) -> None:
+def side_by_side_table(measured: list[SideBySide], workers: int, concurrency: int, seconds: float, slices: int) -> str:
+    lines = [
+        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({machine()}), PostgreSQL, nginx and the load generator "
+        f"on the same machine; gunicorn {workers} sync worker(s) each way: direct on TCP (it closes every connection "
+        f"after its answer) and behind make serve's nginx (deploy/) on a unix socket; {concurrency} concurrent "
+        f"keep-alive clients; each endpoint {seconds:.0f} s each way, in {slices} alternating slices.",
+        "",
+        "| endpoint | direct req/s | p50 ms | p99 ms | via nginx req/s | p50 ms | p99 ms | nginx / direct | errors "
+        "| server CPU µs/request: direct, via nginx (nginx's part) | client CPU µs/request: direct, via nginx |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def per_request(result: Result, seconds: float) -> str:
+        return f"{seconds / len(result.latencies) * 1e6:.0f}" if result.latencies else "-"
+
+    for pair in measured:
+        d, n = pair.direct, pair.nginx
+        lines.append(
+            f"| {d.name} | {d.rps:.0f} | {d.percentile(0.50):.1f} | {d.percentile(0.99):.1f} | {n.rps:.0f} "
+            f"| {n.percentile(0.50):.1f} | {n.percentile(0.99):.1f} | {pair.ratio:.2f} | {d.errors + n.errors} "
+            f"| {per_request(d, d.server_cpu)}, {per_request(n, n.server_cpu)} ({per_request(n, n.nginx_cpu)}) "
+            f"| {per_request(d, d.client_cpu)}, {per_request(n, n.client_cpu)} |"
+        )
+    return "\n".join(lines)
+
+
+def write_readme(report: str, block: str = "bench-http") -> None:
     text = README.read_text()
-    start, end = "<!-- bench-http:start -->", "<!-- bench-http:end -->"
+    start, end = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
     block = f"{start}\n{report}\n{end}"
     text = re.sub(re.escape(start) + ".*?" + re.escape(end), block, text, flags=re.S)
     README.write_text(text)
@@ -420,7 +556,15 @@ def main() -> None:
         help="billing activate beside the bare views of bench/probe.py: how close a write path can get (implies "
         "--no-readme)",
     )
+    parser.add_argument(
+        "--nginx",
+        action="store_true",
+        help="each endpoint direct to gunicorn and through make serve's nginx (deploy/serve.py), in alternate "
+        "slices; sync workers only",
+    )
     args = parser.parse_args()
+    if args.nginx and (args.bound or args.threads != 1):
+        parser.error("--nginx measures the production stack: sync workers, no --bound")
     if args.bound:
         args.only = ["billing activate", "probe"]
     if args.only:
@@ -439,6 +583,8 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
+    if args.nginx:
+        return side_by_side(url, data, args)
     server = start_server(url, args.workers, args.threads, probes=args.bound)
     try:
         floor, measured = asyncio.run(
@@ -453,6 +599,23 @@ def main() -> None:
     print(report)
     if not args.no_readme:
         write_readme(report)
+
+
+def side_by_side(url: str, data: dict, args) -> None:
+    servers = [start_server(url, args.workers, 1), start_nginx_stack(url, args.workers)]
+    pids = {BASE: servers[0].pid, NGINX_BASE: servers[1].pid}
+    try:
+        measured = asyncio.run(run_side_by_side(data, pids, args.concurrency, args.seconds, args.slices, args.only))
+    finally:
+        for server in servers:
+            stop_server(server)
+    for result in (r for pair in measured for r in (pair.direct, pair.nginx)):
+        if result.errors:
+            print(f"{result.name}: {result.errors} errors, first: {result.first_error}")
+    report = side_by_side_table(measured, args.workers, args.concurrency, args.seconds, args.slices)
+    print(report)
+    if not args.no_readme:
+        write_readme(report, "bench-http-nginx")
 
 
 if __name__ == "__main__":

@@ -174,13 +174,13 @@ def nginx_command(nginx: str, runtime: Path) -> list[str]:
     return [nginx, "-p", f"{runtime}/", "-c", str(runtime / "nginx.conf"), "-e", str(runtime / "logs" / "error.log")]
 
 
-def gunicorn_answers(socket_path: Path) -> bool:
-    """Any HTTP answer from /healthz over the socket: a worker is up (the Host may not be an allowed one)."""
+def gunicorn_answers(socket_path: Path, host: str) -> bool:
+    """Any HTTP answer from /healthz over the socket: a worker is up."""
     try:
         with socket.socket(socket.AF_UNIX) as client:
             client.settimeout(5)
             client.connect(str(socket_path))
-            client.sendall(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            client.sendall(f"GET /healthz HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
             return client.recv(5) == b"HTTP/"
     except OSError:
         return False
@@ -288,7 +288,9 @@ def main() -> int:
             f"--control-socket={socket_path.parent / 'gunicorn.ctl'}",
         ]
         processes["gunicorn"] = start(gunicorn, {**env, "BIND": f"unix:{socket_path}"})
-        wait_until(lambda: gunicorn_answers(socket_path), processes, lambda: stopping, 60, "gunicorn")
+        # A Host the app serves, so that the probe leaves no DisallowedHost error in the log.
+        host = next((name for name in settings.ALLOWED_HOSTS if name[:1] not in ("", ".", "*")), "localhost")
+        wait_until(lambda: gunicorn_answers(socket_path, host), processes, lambda: stopping, 60, "gunicorn")
         processes["nginx"] = start(nginx_command(args.nginx, runtime), env)
         wait_until(lambda: port_open(args.host, args.port), processes, lambda: stopping, 10, "nginx")
     except subprocess.CalledProcessError as exc:
