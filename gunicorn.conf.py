@@ -14,6 +14,9 @@ protocol's format.
 import ipaddress
 import multiprocessing
 import os
+import re
+import threading
+import uuid
 
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
@@ -40,6 +43,29 @@ limit_request_field_size = 8200
 limit_request_fields = 8300
 
 
+# Whether a request came over HTTPS is said by X-Forwarded-Proto alone (nginx sets it, from a trusted proxy's or
+# its own scheme). gunicorn's default also believes X-Forwarded-Ssl and X-Forwarded-Protocol, which nginx passes
+# on from any client: one of them against nginx's X-Forwarded-Proto was an HTML 400 from gunicorn.
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
+
+# gunicorn's own refusals of a request it can't read, in the words of nginx's (deploy/nginx/protocol-errors.conf).
+REFUSALS = {
+    400: "The request is malformed.",
+    403: "Forbidden.",
+    414: "The request URL is too long.",
+    417: "Expectation failed.",
+    431: "The request headers are too large.",
+    500: "Server error.",
+    501: "The request's Transfer-Encoding is not supported.",
+}
+
+
+# A request id the app keeps (django-guid): a UUID, with or without dashes.
+REQUEST_ID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+# The path in a request line or target, absolute-form (http://host/path) or not.
+TARGET = re.compile(r"(?:^|\s)(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s]*)?(/[^?\s]*)")
+
+
 def _address(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value.strip()))
@@ -47,12 +73,35 @@ def _address(value: str) -> str:
         return ""
 
 
-def post_worker_init(worker):
-    """Over a unix socket gunicorn gives the app no client address (REMOTE_ADDR is empty): take nginx's.
+def _refused_request(req, exc) -> tuple[str, dict]:
+    """The path and headers of a request gunicorn refused, as far as it read them."""
+    request = req or getattr(exc, "req", None)
+    if isinstance(request, str):  # InvalidRequestLine carries the line, or its target
+        target = TARGET.search(request)
+        return (target.group(1) if target else ""), {}
+    path, headers = getattr(request, "path", None) or "", dict(getattr(request, "headers", None) or [])
+    # Refused while its headers were read: the request and the headers read so far are in the parser's frames.
+    frame = exc.__traceback__
+    while frame is not None and not headers:
+        local = frame.tb_frame.f_locals
+        path = path or getattr(local.get("self"), "path", None) or ""
+        if isinstance(local.get("headers"), list):
+            headers = dict(pair for pair in local["headers"] if isinstance(pair, tuple) and len(pair) == 2)
+        frame = frame.tb_next
+    return path, headers
 
-    The only peer of the socket is nginx (deploy/serve.py and the systemd socket unit restrict it), which sets
+
+def post_worker_init(worker):
+    """Two things gunicorn does its own way, made the service's.
+
+    Over a unix socket gunicorn gives the app no client address (REMOTE_ADDR is empty): take nginx's. The only
+    peer of the socket is nginx (deploy/serve.py and the systemd socket unit restrict it), which sets
     X-Forwarded-For to the client it resolved, from TRUSTED_PROXIES' headers when they are in front. The app
     then finds the client's ip from REMOTE_ADDR by its own rule, as it does for a TCP peer.
+
+    A request gunicorn can't read (an invalid header, a byte no URL may hold, a line over its limits: what nginx
+    passes on and gunicorn refuses, or anything when gunicorn is reached directly) is answered in its protocol's
+    format by the app's own config.views.protocol_error, not with gunicorn's HTML page.
     """
     application = worker.wsgi
 
@@ -62,3 +111,52 @@ def post_worker_init(worker):
         return application(environ, start_response)
 
     worker.wsgi = unix_socket_peer
+
+    from gunicorn import util
+
+    try:
+        from django.http import HttpRequest
+
+        from config.views import protocol_error
+    except Exception:  # not this service's app (a benchmark's probe without it): gunicorn's pages stay
+        worker.log.warning("Refusals stay gunicorn's HTML: config.views.protocol_error can't be imported")
+        return
+
+    refused = threading.local()  # the request being refused, for write_error (one per thread: gthread workers)
+    write_html_error = util.write_error
+
+    def write_error(sock, status_int, reason, mesg):
+        if getattr(refused, "path", None) is None:
+            return write_html_error(sock, status_int, reason, mesg)
+        try:
+            request = HttpRequest()
+            request.path = request.path_info = refused.path
+            request.META = {"REMOTE_ADDR": refused.remote}
+            answer = protocol_error(request, status_int, REFUSALS.get(status_int, f"{reason}."))
+            head = (
+                f"HTTP/1.1 {answer.status_code} {answer.reason_phrase}\r\nConnection: close\r\n"
+                f"Content-Type: {answer['Content-Type']}\r\nContent-Length: {len(answer.content)}\r\n"
+                f"X-Request-ID: {refused.request_id}\r\n\r\n"
+            )
+            util.write_nonblock(sock, head.encode("latin-1") + answer.content)
+        except Exception:  # a refusal must still be answered: gunicorn's own page then
+            write_html_error(sock, status_int, reason, mesg)
+
+    util.write_error = write_error  # what Worker.handle_error writes a refusal with
+    handle_error = worker.handle_error
+
+    def handle_error_in_protocol_format(req, client, addr, exc):
+        try:
+            refused.path, headers = _refused_request(req, exc)
+        except Exception:  # what was read of it is only for the answer's format
+            refused.path, headers = "", {}
+        refused.remote = addr[0] if isinstance(addr, tuple) else _address(headers.get("X-FORWARDED-FOR", ""))
+        # Every answer carries a request id: nginx's (or a client's UUID), as the app would keep it, or a new one.
+        sent = headers.get("X-REQUEST-ID", "")
+        refused.request_id = sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+        try:
+            handle_error(req, client, addr, exc)
+        finally:
+            refused.path = None
+
+    worker.handle_error = handle_error_in_protocol_format

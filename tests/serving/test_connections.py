@@ -90,7 +90,7 @@ def test_a_worker_killed_mid_request_costs_that_request_only(stack):
 
 
 def test_the_client_s_address_is_the_peer_s_and_a_forwarded_one_only_from_a_trusted_proxy(stack):
-    spoofed = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    spoofed = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on"}
     # from a client: its own address, whatever it claims, and plain HTTP (no HSTS)
     direct = request(stack.port, "GET", "/api/base/configs", headers=spoofed)
     assert direct.json()["ip"] == "127.0.0.1"

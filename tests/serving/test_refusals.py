@@ -5,13 +5,14 @@ registry envelope's timestamp aside, which is the time of the answer).
 """
 
 import json
+import socket
 import time
 
 import pytest
 from django.test import RequestFactory
 
 from config.views import protocol_error
-from tests.serving.stack import PATHS, exchange, request, requires_nginx
+from tests.serving.stack import PATHS, Answer, exchange, read_answer, request, requires_nginx
 
 pytestmark = requires_nginx
 
@@ -90,8 +91,17 @@ def test_40_kb_of_headers_in_ten_are_refused_in_the_protocols_format(stack, prot
         (405, b"TRACE {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
         (501, b"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
         (505, b"POST {path} HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n"),
+        (400, b"POST {path}\xc3\xa9 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+        (400, b"POST {path} HTTP/1.0\r\n\r\n"),
     ],
-    ids=["duplicate Content-Length", "TRACE", "unknown Transfer-Encoding", "HTTP/2.0 request line"],
+    ids=[
+        "duplicate Content-Length",
+        "TRACE",
+        "unknown Transfer-Encoding",
+        "HTTP/2.0 request line",
+        "a URL byte outside ASCII",
+        "no Host",
+    ],
 )
 def test_every_other_request_nginx_refuses_is_answered_in_the_protocols_format(stack, protocol, status, raw):
     path = PATHS[protocol]
@@ -103,6 +113,38 @@ def test_nginx_s_internal_error_locations_are_not_reachable_from_outside(stack):
     assert (answer.status, answer.json()) == (404, {"message": "Not found."})
     answer = request(stack.port, "GET", "/api/v2/device/../../_proxy_error/413")
     assert_protocol_error(answer, "/api/v2/device", 404)
+
+
+@pytest.mark.parametrize("protocol", PATHS)
+@pytest.mark.parametrize(
+    "headers",
+    [
+        b"User-Agent: a\x1bb\r\n",  # a control character, which nginx passes on and gunicorn refuses
+        b"Content-Type: application/json\r\nContent-Type: text/plain\r\n",  # ambiguous, gunicorn refuses it
+    ],
+    ids=["control character in a header", "two Content-Types"],
+)
+def test_what_gunicorn_refuses_of_what_nginx_passes_is_answered_in_the_protocols_format(stack, protocol, headers):
+    path = PATHS[protocol]
+    raw = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n".encode() + headers + b"\r\n{}"
+    assert_protocol_error(exchange(stack.port, raw), path, 400)
+
+
+def test_gunicorn_reached_directly_refuses_in_the_protocols_format_not_html(stack):
+    def to_gunicorn(raw: bytes) -> Answer:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(10)
+            sock.connect(str(stack.socket_path))
+            sock.sendall(raw)
+            return read_answer(sock)
+
+    # a URL over gunicorn's limit: refused before any path was read, so in the generic format
+    answer = to_gunicorn(b"GET /billing/api/device_create?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert (answer.status, answer.headers["Content-Type"]) == (414, "application/json")
+    assert answer.json() == {"message": "The request URL is too long."}
+    # an invalid header: the path was read, so in its protocol's format (MOR: HTTP 200 and XML)
+    answer = to_gunicorn(b"POST /billing/api/device_create HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: \x7f\r\n\r\n")
+    assert_protocol_error(answer, "/billing/api/device_create", 400)
 
 
 @pytest.mark.parametrize("protocol", PATHS)
