@@ -32,8 +32,8 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "127.0.0.1")
 
 # Above what nginx passes on (deploy/nginx/server.conf: the request line and each header line at most 8 KB, all
-# headers at most 32 KB), so that gunicorn, whose refusals are HTML pages, never refuses a request nginx let
-# through, and every limit a client meets is answered in its protocol's format. nginx passes a request line of
+# headers at most 32 KB), so that nginx, which has read the whole request and knows its protocol and client, is
+# the one that refuses, and gunicorn never refuses a request nginx let through. nginx passes a request line of
 # up to 8,190 bytes (gunicorn's largest limit) and a header line of up to 8,190 bytes, to which it adds a space
 # after the colon when there was none (8,193 with CRLF); 32 KB of headers are at most 8,192 lines (`a:` and
 # CRLF), plus the few nginx sets. (Reached directly, gunicorn reads at most 8,300 x 8,200 bytes, 68 MB, of a
