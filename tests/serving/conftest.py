@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import time
 from urllib.parse import urlsplit
@@ -6,7 +7,14 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from tests.serving.stack import NGINX, free_port, port_open, runtime_directory, start_stack
+from tests.serving.stack import NGINX, RUNTIME_DIRECTORIES, free_port, port_open, runtime_directory, start_stack
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_runtime_directories():
+    yield
+    for folder in RUNTIME_DIRECTORIES:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -56,10 +56,15 @@ def port_open(port: int) -> bool:
         return False
 
 
+# Every runtime directory the tests made, removed when the session ends (tests/serving/conftest.py).
+RUNTIME_DIRECTORIES: list[Path] = []
+
+
 def runtime_directory() -> Path:
     """A fresh runtime directory that nginx's workers (nobody, when root runs the tests) can traverse."""
     folder = Path(tempfile.mkdtemp(prefix="serving-"))
     folder.chmod(0o755)
+    RUNTIME_DIRECTORIES.append(folder)
     return folder
 
 
