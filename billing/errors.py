@@ -6,10 +6,30 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from devices.api.fields import validation_message
-from devices.errors import AccountNotUsable, DomainError
+from devices.errors import (
+    AccountNotUsable,
+    DeviceAlreadyActive,
+    DeviceBanned,
+    DeviceDeactivating,
+    DeviceInitializing,
+    DeviceNotFound,
+    DeviceReserved,
+    DomainError,
+)
 from devices.failures import generic_failure
 
 logger = logging.getLogger(__name__)
+
+# The seeds' codes for the device states they name; every other refusal is the generic reservation error.
+CODES = {
+    DeviceNotFound.code: 33600,
+    DeviceReserved.code: 33599,
+    DeviceBanned.code: 33601,
+    DeviceAlreadyActive.code: 33603,
+    DeviceDeactivating.code: 33610,
+    DeviceInitializing.code: 33622,
+}
+GENERIC_CODE = 1000
 
 
 def billing_exception_handler(exc, context) -> Response:
@@ -18,7 +38,8 @@ def billing_exception_handler(exc, context) -> Response:
         message = "The selected login is invalid."
         return Response({"message": message, "errors": {"login": [message]}}, status=422)
     if isinstance(exc, DomainError):
-        return Response({"message": exc.message, "code": exc.code}, status=status.HTTP_400_BAD_REQUEST)
+        code = CODES.get(exc.code, GENERIC_CODE)
+        return Response({"message": exc.message, "code": code}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"body": exc.detail}
         message, errors = validation_message(detail)

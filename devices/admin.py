@@ -16,7 +16,6 @@ from devices.choices import EventSource
 from devices.errors import DomainError
 from devices.macs import InvalidMac, normalize_mac, try_normalize_mac
 from devices.models import Account, ApiKey, ClientActivity, ClientAppInfo, Device, DeviceEvent
-from devices.selectors import accounts_by_login
 
 BULK_BATCH = 1000
 
@@ -218,7 +217,7 @@ class DeviceAdmin(admin.ModelAdmin):
             return queryset.filter(uuid=uuid.UUID(term)), False
         except ValueError:
             pass
-        account_ids = list(accounts_by_login(term).values_list("pk", flat=True))
+        account_ids = list(Account.objects.with_login(term).values_list("pk", flat=True))
         return queryset.filter(Q(serial_number=term) | Q(account_id__in=account_ids) | Q(name__icontains=term)), False
 
     def save_model(self, request, obj, form, change):

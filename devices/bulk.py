@@ -1,19 +1,21 @@
-"""Set-based versions of the lifecycle services, for commands and admin actions.
+"""Lifecycle transitions over sets of devices, for commands and admin actions.
 
-Same rules as devices.services, but a batch of devices is locked, checked,
-updated and audited with a fixed number of queries, whatever its size.
+The same transitions as one device gets (devices.services.transition_apply),
+with a fixed number of queries per set whatever its size; a device already
+where the transition leads is reported unchanged instead of refused.
 """
 
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from devices import services
 from devices.choices import DeviceStatus, EventAction
-from devices.errors import DeviceBanned, DeviceNotReserved, DomainError
+from devices.errors import DomainError
 from devices.models import Device, DeviceEvent
-from devices.services import _TRANSITION_FIELDS, Actor, _finish_transition, _is_overdue, _require_status, build_event
-from devices.signals import device_ownership_ended
+from devices.services import Actor, Transition
 
 
 @dataclass
@@ -23,139 +25,208 @@ class BulkOutcome:
     failed: dict[int, DomainError] = field(default_factory=dict)
 
 
-def settle_many(devices: list[Device], *, actor: Actor, now) -> None:
-    """Complete the overdue transient states among locked devices: one UPDATE, one INSERT."""
-    overdue = [d for d in devices if _is_overdue(d, now)]
-    if not overdue:
-        return
-    events, ended = [], []
-    for device in overdue:
-        from_status = device.status
-        action = _finish_transition(device)
-        device.updated_at = now
-        if action == EventAction.DEACTIVATION_FINISHED:
-            ended.append(device.pk)
-        events.append(build_event(device=device, action=action, actor=actor, from_status=from_status, now=now))
-    Device.objects.bulk_update(overdue, _TRANSITION_FIELDS)
-    if ended:
-        device_ownership_ended.send(sender=Device, device_ids=ended)
-    DeviceEvent.objects.bulk_create(events)
+def _apply_many(transition: Transition, pks, *, actor: Actor, **params) -> BulkOutcome:
+    pks = list(dict.fromkeys(pks))
+    devices = Device.objects.filter(pk__in=pks)
+    applied = services.transition_apply(transition, devices, actor=actor, named=len(pks), **params)
+    outcome = BulkOutcome(changed=[changed.device for changed in applied.changed])
+    for device in applied.refused:
+        if transition.done(device):
+            outcome.unchanged.append(device)
+        else:
+            outcome.failed[device.pk] = transition.refusal(device, **params)
+    return outcome
 
 
-def lock_many(pks, *, actor: Actor, now) -> list[Device]:
-    """Lock devices in primary-key order (no deadlock between two batches) and settle them."""
-    devices = list(Device.objects.filter(pk__in=list(pks)).order_by("pk").select_for_update(of=("self",)))
-    settle_many(devices, actor=actor, now=now)
-    return devices
-
-
-def _apply(outcome: BulkOutcome, *, actor: Actor, now, action: EventAction, values: dict, details=None) -> None:
-    if not outcome.changed:
-        return
-    from_statuses = {d.pk: d.status for d in outcome.changed}
-    Device.objects.filter(pk__in=[d.pk for d in outcome.changed]).update(**values, updated_at=now)
-    for device in outcome.changed:
-        for key, value in values.items():
-            setattr(device, key, value)
-    DeviceEvent.objects.bulk_create(
-        build_event(device=d, action=action, actor=actor, from_status=from_statuses[d.pk], details=details, now=now)
-        for d in outcome.changed
-    )
-
-
-@transaction.atomic
 def devices_reserve_many(*, pks, actor: Actor) -> BulkOutcome:
     """Reserve available devices; already reserved ones are unchanged, others fail with their state's error."""
-    now = timezone.now()
-    outcome = BulkOutcome()
-    for device in lock_many(pks, actor=actor, now=now):
-        if device.status == DeviceStatus.RESERVED:
-            outcome.unchanged.append(device)
-            continue
-        try:
-            if device.is_banned:
-                raise DeviceBanned()
-            _require_status(device, DeviceStatus.AVAILABLE, otherwise=DeviceNotReserved)
-        except DomainError as error:
-            outcome.failed[device.pk] = error
-        else:
-            outcome.changed.append(device)
-    _apply(outcome, actor=actor, now=now, action=EventAction.RESERVED, values={"status": DeviceStatus.RESERVED})
-    return outcome
+    return _apply_many(services.RESERVE, pks, actor=actor)
 
 
-@transaction.atomic
 def devices_unreserve_many(*, pks, actor: Actor) -> BulkOutcome:
     """Make reserved devices available; available ones are unchanged, others fail."""
-    now = timezone.now()
-    outcome = BulkOutcome()
-    for device in lock_many(pks, actor=actor, now=now):
-        if device.status == DeviceStatus.AVAILABLE:
-            outcome.unchanged.append(device)
-            continue
-        try:
-            _require_status(device, DeviceStatus.RESERVED, otherwise=DeviceNotReserved)
-        except DomainError as error:
-            outcome.failed[device.pk] = error
-        else:
-            outcome.changed.append(device)
-    _apply(outcome, actor=actor, now=now, action=EventAction.UNRESERVED, values={"status": DeviceStatus.AVAILABLE})
-    return outcome
+    return _apply_many(services.UNRESERVE, pks, actor=actor)
 
 
-@transaction.atomic
 def devices_ban_many(*, pks, reason: str, actor: Actor) -> BulkOutcome:
     """Ban devices; already banned ones keep their ban (and its reason) unchanged."""
-    now = timezone.now()
-    outcome = BulkOutcome()
-    for device in lock_many(pks, actor=actor, now=now):
-        (outcome.unchanged if device.is_banned else outcome.changed).append(device)
-    reason = reason[:255]
-    values = {"is_banned": True, "ban_reason": reason, "banned_at": now, "banned_by": actor.name[:150]}
-    _apply(outcome, actor=actor, now=now, action=EventAction.BANNED, values=values, details={"reason": reason})
-    return outcome
+    return _apply_many(services.BAN, pks, actor=actor, reason=reason)
 
 
-@transaction.atomic
 def devices_unban_many(*, pks, actor: Actor) -> BulkOutcome:
     """Lift bans; devices that are not banned are unchanged."""
-    now = timezone.now()
-    outcome = BulkOutcome()
-    for device in lock_many(pks, actor=actor, now=now):
-        (outcome.changed if device.is_banned else outcome.unchanged).append(device)
-    values = {"is_banned": False, "ban_reason": "", "banned_at": None, "banned_by": ""}
-    _apply(outcome, actor=actor, now=now, action=EventAction.UNBANNED, values=values)
-    return outcome
+    return _apply_many(services.UNBAN, pks, actor=actor)
 
 
-Transition = tuple[int, str, str, str]  # device id, uuid, from status, to status
+Settled = tuple[int, str, str, str]  # device id, uuid, from status, to status
 
 
-def transitions_process(*, actor: Actor, batch_size: int = 1000, dry_run: bool = False) -> list[Transition]:
+class _DryRun(Exception):
+    def __init__(self, settled: list[Settled]):
+        self.settled = settled
+
+
+def transitions_process(*, actor: Actor, batch_size: int = 1000, dry_run: bool = False) -> list[Settled]:
     """Complete every overdue initialization and deactivation, one transaction per batch.
 
     Rows locked by a request are skipped: that request completes them itself.
-    Returns the transitions made; with dry_run, the ones that would be.
+    Returns the transitions made; with dry_run, the ones that would be (all
+    of them are made in one transaction, then rolled back).
     """
-    now = timezone.now()
-    overdue = Device.objects.overdue(now).order_by("pk")
-    if dry_run:
-        return [
-            (d.pk, str(d.uuid), d.status, _next_status(d))
-            for d in overdue.only("pk", "uuid", "status", "leave_reserved").iterator()
-        ]
-    done: list[Transition] = []
+    if not dry_run:
+        return _settle_in_batches(actor=actor, batch_size=batch_size)
+    try:
+        with transaction.atomic():
+            raise _DryRun(_settle_in_batches(actor=actor, batch_size=batch_size))
+    except _DryRun as dry:
+        return dry.settled
+
+
+def _settle_in_batches(*, actor: Actor, batch_size: int) -> list[Settled]:
+    overdue = Device.objects.overdue(timezone.now()).order_by("pk")
+    done: list[Settled] = []
     while True:
         with transaction.atomic():
-            batch = list(overdue.select_for_update(skip_locked=True, of=("self",))[:batch_size])
+            batch = list(
+                overdue.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[:batch_size]
+            )
             if not batch:
                 return done
-            before = [(d.pk, str(d.uuid), d.status) for d in batch]
-            settle_many(batch, actor=actor, now=now)
-            done.extend((pk, uid, status, d.status) for (pk, uid, status), d in zip(before, batch, strict=True))
+            settled = services.settle(devices=Device.objects.filter(pk__in=batch), actor=actor)
+            done.extend((c.device.pk, str(c.device.uuid), c.from_status, c.device.status) for c in settled)
 
 
-def _next_status(device: Device) -> str:
-    if device.status == DeviceStatus.DEACTIVATING and device.leave_reserved:
-        return DeviceStatus.RESERVED
-    return DeviceStatus.AVAILABLE
+# -- importing devices -----------------------------------------------------------------------------------------------
+
+# Only these states may be set or changed by an import; the others belong to an owner or a reservation.
+IMPORT_SETTABLE = (DeviceStatus.AVAILABLE, DeviceStatus.INITIALIZING)
+IMPORT_FIELDS = ("type", "mac", "serial_number", "name", "version")
+
+
+@dataclass
+class Imported:
+    """One device to register or update: its type and canonical MAC and/or serial number, and what else is known."""
+
+    type: str
+    mac: str | None
+    serial_number: str | None
+    name: str = ""
+    version: str = ""
+    status: str | None = None  # one of IMPORT_SETTABLE, or None to leave it
+    outcome: str = ""  # created, updated, unchanged, or failed
+    message: str = ""
+
+    def fail(self, message: str) -> None:
+        self.outcome, self.message = "failed", message
+
+
+@transaction.atomic(savepoint=False)
+def devices_import_many(entries: list[Imported], *, actor: Actor) -> None:
+    """Register new devices and update known ones (same MAC, or same type and serial number), setting each outcome.
+
+    Empty values leave a known device's as they are; a MAC or serial number
+    is filled in when missing, never overwritten. Locks the known devices;
+    a fixed number of queries per call, whatever its size.
+    """
+    now = timezone.now()
+    macs = [e.mac for e in entries if e.mac]
+    serials = [e.serial_number for e in entries if e.serial_number]
+    existing = list(
+        Device.objects.filter(Q(mac__in=macs) | Q(serial_number__in=serials))
+        .order_by("pk")
+        .select_for_update(of=("self",))
+    )
+    by_mac = {d.mac: d for d in existing if d.mac}
+    by_serial = {(d.type, d.serial_number): d for d in existing if d.serial_number}
+    new: list[Device] = []
+    updated: list[tuple[Device, dict]] = []
+    for entry in entries:
+        by_m = by_mac.get(entry.mac) if entry.mac else None
+        by_s = by_serial.get((entry.type, entry.serial_number)) if entry.serial_number else None
+        device = by_m or by_s
+        if (by_m is not None and by_s is not None and by_m.pk != by_s.pk) or (
+            device is not None
+            and (
+                (entry.mac and device.mac and entry.mac != device.mac)
+                or (entry.serial_number and device.serial_number and entry.serial_number != device.serial_number)
+            )
+        ):
+            entry.fail("mac and serial_number belong to two different devices")
+            continue
+        if device is None:
+            new.append(_new_device(entry, now))
+            entry.outcome = "created"
+            continue
+        changes = _import_changes(entry, device, now)
+        if entry.outcome == "failed":
+            continue
+        if not changes:
+            entry.outcome = "unchanged"
+            continue
+        new_type = changes.get("type", (None, device.type))[1]
+        new_serial = changes.get("serial_number", (None, device.serial_number))[1]
+        clash = by_serial.get((new_type, new_serial)) if new_serial else None
+        if clash is not None and clash.pk != device.pk:
+            entry.fail("another device of that type has this serial_number")
+            continue
+        for name, (_old, value) in changes.items():
+            setattr(device, name, value)
+        device.updated_at = now
+        updated.append((device, changes))
+        entry.outcome = "updated"
+    Device.objects.bulk_create(new)
+    if updated:
+        fields = sorted({name for _device, changes in updated for name in changes} | {"updated_at"})
+        Device.objects.bulk_update([device for device, _changes in updated], fields)
+    events = [
+        services.build_event(action=EventAction.REGISTERED, actor=actor, now=now, device=d, to_status=d.status)
+        for d in new
+    ]
+    events += [
+        services.build_event(
+            action=EventAction.UPDATED,
+            actor=actor,
+            now=now,
+            device=d,
+            from_status=c["status"][0] if "status" in c else d.status,
+            to_status=d.status,
+            details={k: [str(o) if o else o, str(n) if n else n] for k, (o, n) in c.items()},
+        )
+        for d, c in updated
+    ]
+    DeviceEvent.objects.bulk_create(events)
+
+
+def _new_device(entry: Imported, now) -> Device:
+    status, until = services.initial_status(now)
+    if entry.status == DeviceStatus.AVAILABLE:
+        status, until = DeviceStatus.AVAILABLE, None
+    elif entry.status == DeviceStatus.INITIALIZING and until is None:
+        status, until = DeviceStatus.INITIALIZING, now
+    return Device(
+        type=entry.type,
+        mac=entry.mac,
+        serial_number=entry.serial_number,
+        name=entry.name,
+        version=entry.version,
+        status=status,
+        status_until=until,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _import_changes(entry: Imported, device: Device, now) -> dict[str, tuple]:
+    changes = {}
+    for name in IMPORT_FIELDS:
+        value = getattr(entry, name)
+        if value and getattr(device, name) != value:
+            changes[name] = (getattr(device, name), value)
+    if entry.status and entry.status != device.status:
+        if device.status not in IMPORT_SETTABLE:
+            entry.fail(f"the device is {device.status}: an import can't change that")
+            return {}
+        changes["status"] = (device.status, entry.status)
+        until = services.initial_status(now)[1] or now if entry.status == DeviceStatus.INITIALIZING else None
+        changes["status_until"] = (device.status_until, until)
+    return changes

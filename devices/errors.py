@@ -1,8 +1,8 @@
-"""Errors of the core. Each has a stable code that every protocol maps to its own wire format."""
+"""Errors of the core. Each has a stable symbolic code; each protocol maps it to its own wire format."""
 
 
 class DomainError(Exception):
-    code: int = 1000
+    code: str = "request_failed"
     default_message: str = "The request could not be completed."
 
     def __init__(self, message: str | None = None):
@@ -11,52 +11,52 @@ class DomainError(Exception):
 
 
 class DeviceNotFound(DomainError):
-    code = 33600
+    code = "device_not_found"
     default_message = "Device not found."
 
 
 class DeviceAlreadyActive(DomainError):
-    code = 33603
+    code = "device_already_active"
     default_message = "Device already activated."
 
 
 class DeviceDeactivating(DomainError):
-    code = 33610
+    code = "device_deactivating"
     default_message = "Device in the process of deactivation."
 
 
 class DeviceInitializing(DomainError):
-    code = 33622
+    code = "device_initializing"
     default_message = "Device in initialization."
 
 
 class DeviceReserved(DomainError):
-    code = 33599
+    code = "device_reserved"
     default_message = "Device reserved."
 
 
 class DeviceBanned(DomainError):
-    code = 33601
+    code = "device_banned"
     default_message = "Device banned."
 
 
 class DeviceNotReserved(DomainError):
-    code = 1000
+    code = "device_not_reserved"
     default_message = "Device is not reserved."
 
 
 class DeviceNotActive(DomainError):
-    code = 1000
+    code = "device_not_active"
     default_message = "Device is not activated."
 
 
 class DeviceConflict(DomainError):
     """A write would give a device the MAC or type/serial number of another one."""
 
-    code = 1000
+    code = "device_conflict"
     default_message = "Another device already has this MAC address or serial number."
 
 
 class AccountNotUsable(DomainError):
-    code = 1000
+    code = "account_not_usable"
     default_message = "The account is blocked or deleted."

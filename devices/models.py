@@ -8,6 +8,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from devices.choices import (
+    TRANSIENT_STATUSES,
     AccountRole,
     AccountStatus,
     DeviceStatus,
@@ -15,6 +16,16 @@ from devices.choices import (
     EventSource,
 )
 from devices.macs import format_mac
+
+
+class AccountQuerySet(models.QuerySet):
+    def usable(self):
+        """The accounts that may receive devices: active and not deleted."""
+        return self.filter(status=AccountStatus.ACTIVE, deleted_at__isnull=True)
+
+    def with_login(self, login: str):
+        """The account with this login in any letter case (served by the unique index on LOWER(login))."""
+        return self.annotate(login_ci=Lower("login")).filter(login_ci=login.strip().lower())
 
 
 class Account(models.Model):
@@ -41,6 +52,8 @@ class Account(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Soft delete: receives no devices.")
 
+    objects = AccountQuerySet.as_manager()
+
     class Meta:
         ordering = ["login"]
         constraints = [
@@ -53,10 +66,6 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return self.login
-
-    @property
-    def can_own_devices(self) -> bool:
-        return self.status == AccountStatus.ACTIVE and self.deleted_at is None
 
     def set_password(self, raw_password: str | None) -> None:
         self.password = make_password(raw_password) if raw_password else ""
@@ -114,11 +123,36 @@ class ApiKey(models.Model):
         return self.revoked_at is None
 
 
-class DeviceQuerySet(models.QuerySet):
-    def overdue(self, now=None):
-        from devices.choices import TRANSIENT_STATUSES
+def overdue(now) -> models.Q:
+    """A transient state whose time has come: it ends by itself, completed by whatever touches the device next."""
+    return models.Q(status__in=TRANSIENT_STATUSES, status_until__lte=now)
 
-        return self.filter(status__in=TRANSIENT_STATUSES, status_until__lte=now or timezone.now())
+
+class DeviceQuerySet(models.QuerySet):
+    """The lifecycle's rules: which devices each transition applies to."""
+
+    def overdue(self, now=None):
+        return self.filter(overdue(now or timezone.now()))
+
+    def reservable(self):
+        return self.filter(status=DeviceStatus.AVAILABLE, is_banned=False)
+
+    def activatable(self, *, skip_reserve_check: bool = False):
+        """Available and not banned; reserved too with skip_reserve_check."""
+        statuses = [DeviceStatus.AVAILABLE, DeviceStatus.RESERVED] if skip_reserve_check else [DeviceStatus.AVAILABLE]
+        return self.filter(status__in=statuses, is_banned=False)
+
+    def reserved(self):
+        return self.filter(status=DeviceStatus.RESERVED)
+
+    def active(self):
+        return self.filter(status=DeviceStatus.ACTIVE)
+
+    def initialization_due(self, now):
+        return self.filter(status=DeviceStatus.INITIALIZING, status_until__lte=now)
+
+    def deactivation_due(self, now):
+        return self.filter(status=DeviceStatus.DEACTIVATING, status_until__lte=now)
 
 
 class Device(models.Model):

@@ -1,21 +1,27 @@
 """Every write to devices, accounts and API keys goes through here.
 
-Each service owns its transaction and locks the rows it changes, so the admin,
-the commands and the four protocols share the same boundaries and rules.
+Each lifecycle transition is declared once (a `Transition`: which devices it
+applies to, what it writes, why it refuses the others) and written by one
+function, `transition_apply`, for one device or a set of them: the admin, the
+commands and the four protocols share it. Its success is one conditional
+statement that also writes the audit events (devices.sql); when a device
+doesn't match, the device is locked and read to learn why, an overdue
+transient state is completed, and the transition is tried once more on it.
 """
 
-import functools
-import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Case, Exists, OuterRef, QuerySet, Subquery, Value, When
 from django.utils import timezone
 from django_guid import get_guid
 
-from devices import conditional
+from devices import sql
 from devices.choices import TRANSIENT_STATUSES, DeviceStatus, EventAction, EventSource
 from devices.errors import (
     AccountNotUsable,
@@ -30,8 +36,8 @@ from devices.errors import (
     DeviceReserved,
     DomainError,
 )
-from devices.models import Account, ApiKey, ClientActivity, ClientAppInfo, Device, DeviceEvent
-from devices.selectors import DeviceRef, device_identity, one_or_none
+from devices.models import Account, ApiKey, ClientActivity, ClientAppInfo, Device, DeviceEvent, overdue
+from devices.selectors import device_identity, one_or_none
 from devices.signals import device_ownership_ended
 
 
@@ -43,6 +49,18 @@ class Actor:
     name: str = ""
 
 
+def build_event(*, action: EventAction, actor: Actor, now: datetime, **values) -> DeviceEvent:
+    """An unsaved audit event by `actor` now, with this request's id."""
+    return DeviceEvent(
+        action=action,
+        source=actor.source,
+        actor=actor.name[:254],
+        request_id=(get_guid() or "")[:64],
+        created_at=now,
+        **values,
+    )
+
+
 # The error each state gives to an operation that does not accept it.
 _STATE_ERRORS: dict[str, type[DomainError]] = {
     DeviceStatus.INITIALIZING: DeviceInitializing,
@@ -52,151 +70,331 @@ _STATE_ERRORS: dict[str, type[DomainError]] = {
 }
 
 
-def _require_status(device: Device, *allowed: str, otherwise: type[DomainError]) -> None:
-    if device.status not in allowed:
-        raise _STATE_ERRORS.get(device.status, otherwise)()
+def _state_error(device: Device, *, otherwise: type[DomainError]) -> DomainError:
+    return _STATE_ERRORS.get(device.status, otherwise)()
 
 
-def build_event(
-    *,
-    device: Device | None,
-    action: EventAction,
-    actor: Actor,
-    from_status: str = "",
-    to_status: str = "",
-    details: dict | None = None,
-    now: datetime | None = None,
-) -> DeviceEvent:
-    """An unsaved audit event, for callers that write events in bulk (`device` may be None with `to_status`)."""
-    return DeviceEvent(
-        device=device,
-        action=action,
-        from_status=from_status,
-        to_status=to_status or device.status,
-        source=actor.source,
-        actor=actor.name[:254],
-        request_id=(get_guid() or "")[:64],
-        details=details or {},
-        created_at=now or timezone.now(),
+def _ban_or_state_error(device: Device, **params) -> DomainError:
+    return DeviceBanned() if device.is_banned else _state_error(device, otherwise=DeviceNotReserved)
+
+
+# -- the transitions -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One lifecycle transition. Its callables take the call's parameters (`now`, `actor` and its own)."""
+
+    action: EventAction
+    applies_to: Callable[..., QuerySet]  # the devices it changes
+    writes: Callable[..., dict[str, Any]]  # model field -> value or expression (updated_at is added)
+    refusal: Callable[..., DomainError]  # why a device it doesn't apply to is refused
+    done: Callable[[Device], bool] = lambda device: False  # already where it leads: bulk work leaves it unchanged
+    details: Callable[..., dict] = lambda **params: {}
+    owner: bool = False  # it reads the owner (for the event's details and the caller)
+    precondition: Callable[..., None] = lambda **params: None  # checked before looking at the device
+
+
+def _accounts_usable(accounts: QuerySet, **params) -> None:
+    if not accounts.exists():
+        raise AccountNotUsable()
+
+
+def _activation_refusal(device: Device, *, skip_reserve_check: bool, **params) -> DomainError:
+    if device.is_banned:
+        return DeviceBanned()
+    if skip_reserve_check and device.status == DeviceStatus.RESERVED:
+        return DeviceNotActive()  # unreachable but for a race: the rule applies to it
+    return _state_error(device, otherwise=DeviceNotActive)
+
+
+RESERVE = Transition(
+    action=EventAction.RESERVED,
+    applies_to=lambda **params: Device.objects.reservable(),
+    writes=lambda **params: {"status": DeviceStatus.RESERVED},
+    refusal=_ban_or_state_error,
+    done=lambda device: device.status == DeviceStatus.RESERVED,
+)
+UNRESERVE = Transition(
+    action=EventAction.UNRESERVED,
+    applies_to=lambda **params: Device.objects.reserved(),
+    writes=lambda **params: {"status": DeviceStatus.AVAILABLE},
+    refusal=lambda device, **params: _state_error(device, otherwise=DeviceNotReserved),
+    done=lambda device: device.status == DeviceStatus.AVAILABLE,
+)
+# `accounts`: the account to receive the device, as a queryset of usable accounts (at most one).
+ACTIVATE = Transition(
+    action=EventAction.ACTIVATED,
+    applies_to=lambda accounts, skip_reserve_check, **params: Device.objects.activatable(
+        skip_reserve_check=skip_reserve_check
+    ).filter(Exists(accounts)),
+    writes=lambda accounts, name, now, **params: {
+        "status": DeviceStatus.ACTIVE,
+        "account": Subquery(accounts.values("pk")[:1]),
+        "activated_at": now,
+        **({} if name is None else {"name": name}),
+    },
+    refusal=_activation_refusal,
+    details=lambda **params: {"account": sql.OwnerLogin()},
+    owner=True,
+    precondition=_accounts_usable,
+)
+DEACTIVATE = Transition(
+    action=EventAction.DEACTIVATION_STARTED,
+    applies_to=lambda **params: Device.objects.active(),
+    writes=lambda leave_reserved, now, **params: {
+        "status": DeviceStatus.DEACTIVATING,
+        "status_until": now + timedelta(seconds=settings.DEVICE_DEACTIVATION_SECONDS),
+        "leave_reserved": leave_reserved,
+    },
+    refusal=lambda device, **params: _state_error(device, otherwise=DeviceNotActive),
+    details=lambda leave_reserved, **params: {"leave_reserved": leave_reserved, "account": sql.OwnerLogin()},
+    owner=True,
+)
+BAN = Transition(
+    action=EventAction.BANNED,
+    applies_to=lambda **params: Device.objects.filter(is_banned=False),
+    writes=lambda reason, actor, now, **params: {
+        "is_banned": True,
+        "ban_reason": reason[:255],
+        "banned_at": now,
+        "banned_by": actor.name[:150],
+    },
+    refusal=lambda device, **params: DomainError(),  # a ban applies to every device not banned
+    done=lambda device: device.is_banned,
+    details=lambda reason, **params: {"reason": reason[:255]},
+)
+UNBAN = Transition(
+    action=EventAction.UNBANNED,
+    applies_to=lambda **params: Device.objects.filter(is_banned=True),
+    writes=lambda **params: {"is_banned": False, "ban_reason": "", "banned_at": None, "banned_by": ""},
+    refusal=lambda device, **params: DomainError(),
+    done=lambda device: not device.is_banned,
+    details=lambda **params: {"previous_reason": sql.Old("ban_reason")},
+)
+FINISH_INITIALIZATION = Transition(
+    action=EventAction.INITIALIZATION_FINISHED,
+    applies_to=lambda now, **params: Device.objects.initialization_due(now),
+    writes=lambda **params: {"status": DeviceStatus.AVAILABLE, "status_until": None},
+    refusal=lambda device, **params: DomainError(),
+)
+FINISH_DEACTIVATION = Transition(
+    action=EventAction.DEACTIVATION_FINISHED,
+    applies_to=lambda now, **params: Device.objects.deactivation_due(now),
+    writes=lambda **params: {
+        "status": Case(
+            When(leave_reserved=True, then=Value(DeviceStatus.RESERVED)), default=Value(DeviceStatus.AVAILABLE)
+        ),
+        "status_until": None,
+        "leave_reserved": False,
+        "account": None,
+        "activated_at": None,
+    },
+    refusal=lambda device, **params: DomainError(),
+)
+
+
+@dataclass
+class Applied:
+    """What a transition did to a set of devices."""
+
+    changed: list[sql.Changed] = field(default_factory=list)
+    refused: list[Device] = field(default_factory=list)  # locked and read: the transition doesn't apply to them
+
+
+def transition_apply(
+    transition: Transition, devices: QuerySet, *, actor: Actor, named: int, also: dict | None = None, **params
+) -> Applied:
+    """Apply a transition to the devices of `devices`: the one writer of every lifecycle change.
+
+    One statement changes the devices it applies to and writes their events.
+    The others are locked and read; an overdue transient state among them is
+    completed (that is a fact whatever the caller does next) and the
+    transition is tried once more on those. The rest are `refused`, as read:
+    the caller raises `transition.refusal(device)` or, in bulk work, reports
+    them unchanged when `transition.done(device)`. `named`: how many devices
+    `devices` names at most (when all of them changed, nothing is read).
+    """
+    now = timezone.now()
+    params = {**params, "now": now, "actor": actor}
+    applied = Applied(changed=_statement(transition, devices, actor=actor, now=now, also=also, params=params))
+    if len(applied.changed) >= named:
+        return applied
+    unchanged = devices.exclude(pk__in=[c.device.pk for c in applied.changed]) if applied.changed else devices
+    with transaction.atomic():
+        rest = list(unchanged.order_by("pk").select_for_update(of=("self",)))
+        if any(_is_overdue(device, now) for device in rest):
+            settle(devices=Device.objects.filter(pk__in=[d.pk for d in rest]), actor=actor)
+            retried = Device.objects.filter(pk__in=[d.pk for d in rest])
+            applied.changed += _statement(
+                transition, retried, actor=actor, now=timezone.now(), also=also, params=params
+            )
+            again = {c.device.pk for c in applied.changed}
+            rest = list(Device.objects.filter(pk__in=[d.pk for d in rest if d.pk not in again]).order_by("pk"))
+    applied.refused = rest
+    return applied
+
+
+def _statement(transition: Transition, devices: QuerySet, *, actor: Actor, now, also, params) -> list[sql.Changed]:
+    return sql.transition(
+        devices,
+        rule=transition.applies_to(**params),
+        values={**transition.writes(**params), "updated_at": now},
+        event=build_event(action=transition.action, actor=actor, now=now),
+        details=transition.details(**params),
+        owner=transition.owner,
+        also=also,
     )
-
-
-def _record(**kwargs) -> DeviceEvent:
-    event = build_event(**kwargs)
-    event.save(force_insert=True)
-    return event
-
-
-def _save_or_conflict(device: Device, **save_kwargs) -> None:
-    """Save in a savepoint; a unique MAC or type and serial number taken by another device is DeviceConflict."""
-    try:
-        with transaction.atomic():
-            device.save(**save_kwargs)
-    except IntegrityError as exc:
-        raise DeviceConflict() from exc
-
-
-def _deadline(seconds: int, now: datetime) -> datetime:
-    return now + timedelta(seconds=seconds)
-
-
-def _initial_status(now: datetime) -> tuple[str, datetime | None]:
-    seconds = settings.DEVICE_INITIALIZATION_SECONDS
-    if seconds <= 0:
-        return DeviceStatus.AVAILABLE, None
-    return DeviceStatus.INITIALIZING, _deadline(seconds, now)
-
-
-def _finish_transition(device: Device) -> str:
-    """Move an overdue transient device to its next state in memory; return the action."""
-    if device.status == DeviceStatus.INITIALIZING:
-        device.status = DeviceStatus.AVAILABLE
-        device.status_until = None
-        return EventAction.INITIALIZATION_FINISHED
-    device.status = DeviceStatus.RESERVED if device.leave_reserved else DeviceStatus.AVAILABLE
-    device.status_until = None
-    device.leave_reserved = False
-    device.account = None
-    device.activated_at = None
-    return EventAction.DEACTIVATION_FINISHED
-
-
-_TRANSITION_FIELDS = ["status", "status_until", "leave_reserved", "account", "activated_at", "updated_at"]
-
-
-def _settle(device: Device, *, actor: Actor, now: datetime) -> bool:
-    """Complete an overdue transient state of a locked device, in the caller's transaction."""
-    if not _is_overdue(device, now):
-        return False
-    from_status = device.status
-    action = _finish_transition(device)
-    device.save(update_fields=_TRANSITION_FIELDS)
-    if action == EventAction.DEACTIVATION_FINISHED:
-        device_ownership_ended.send(sender=Device, device_ids=[device.pk])
-    _record(device=device, action=action, actor=actor, from_status=from_status, now=now)
-    return True
 
 
 def _is_overdue(device: Device, now: datetime) -> bool:
     return device.status in TRANSIENT_STATUSES and device.status_until is not None and device.status_until <= now
 
 
-def _lock(device: "Device | int | uuid.UUID | DeviceRef", *, with_account: bool) -> Device:
-    """SELECT ... FOR UPDATE the device given by instance, id, uuid or reference. Raises DeviceNotFound."""
-    rows = Device.objects.select_for_update(of=("self",))
-    if with_account:
-        rows = rows.select_related("account")
-    identity = device_identity(device)
-    locked = one_or_none(rows.filter(**identity)) if identity else None
-    if locked is None:
-        raise DeviceNotFound()
-    return locked
+def settle(*, devices: QuerySet, actor: Actor) -> list[sql.Changed]:
+    """Complete the overdue initializations and deactivations among `devices`, with their events.
 
-
-def locked_service(*, with_account: bool = False):
-    """Run a lifecycle service on the locked device row, in one transaction.
-
-    The device may be given as an instance, an id, a uuid or a DeviceRef (one
-    query finds and locks it; DeviceNotFound when none). An overdue transient state is completed first; that
-    completion is a fact whatever the request, so when the service then
-    refuses, only the service's own change is rolled back (a savepoint, taken
-    only in that rare case).
+    A finished deactivation ends the ownership: protocol apps clear what
+    belonged to it (devices.signals), in the same transaction.
     """
-
-    def decorate(body):
-        @functools.wraps(body)
-        def service(*, device, actor: Actor, **kwargs):
-            failure = None
-            with transaction.atomic():
-                locked = _lock(device, with_account=with_account)
-                if not _settle(locked, actor=actor, now=timezone.now()):
-                    return body(device=locked, actor=actor, **kwargs)
-                try:
-                    with transaction.atomic():
-                        return body(device=locked, actor=actor, **kwargs)
-                except DomainError as error:
-                    failure = error
-            raise failure
-
-        return service
-
-    return decorate
+    now = timezone.now()
+    params = {"now": now, "actor": actor}
+    with transaction.atomic():
+        finished = _statement(FINISH_INITIALIZATION, devices, actor=actor, now=now, also=None, params=params)
+        ended = _statement(FINISH_DEACTIVATION, devices, actor=actor, now=now, also=None, params=params)
+        if ended:
+            device_ownership_ended.send(sender=Device, device_ids=[c.device.pk for c in ended])
+    return finished + ended
 
 
-@locked_service()
-def device_check_activatable(*, device: Device, actor: Actor) -> Device:
+DeviceName = "Device | int | uuid.UUID | DeviceRef"
+
+
+def _named(device: DeviceName) -> QuerySet:
+    identity = device_identity(device)
+    if not identity:
+        raise DeviceNotFound()
+    return Device.objects.filter(**identity)
+
+
+def _apply_one(transition: Transition, device: DeviceName, *, actor: Actor, also=None, **params) -> sql.Changed:
+    """Apply a transition to one device; raise the refusal's error (DeviceNotFound when it names none)."""
+    applied = transition_apply(transition, _named(device), actor=actor, named=1, also=also, **params)
+    if applied.changed:
+        return applied.changed[0]
+    transition.precondition(**params)
+    if not applied.refused:
+        raise DeviceNotFound()
+    raise transition.refusal(applied.refused[0], **params)
+
+
+# -- one device ------------------------------------------------------------------------------------------------------
+
+
+def device_reserve(*, device: DeviceName, actor: Actor) -> Device:
+    """Reserve an available device. Raises DeviceNotFound, DeviceBanned, or the state's error."""
+    return _apply_one(RESERVE, device, actor=actor).device
+
+
+def device_unreserve(*, device: DeviceName, actor: Actor) -> Device:
+    """Make a reserved device available again (a banned one too).
+
+    Raises DeviceNotReserved for an available device, or the state's error.
+    """
+    return _apply_one(UNRESERVE, device, actor=actor).device
+
+
+def device_activate(
+    *,
+    device: DeviceName,
+    account: "Account | QuerySet[Account]",
+    actor: Actor,
+    name: str | None = None,
+    skip_reserve_check: bool = False,
+    also: dict | None = None,
+) -> Device:
+    """Add an available device (or a reserved one, with skip_reserve_check) to a usable account.
+
+    `account` is an account or a queryset naming one (e.g. by login). Raises
+    AccountNotUsable when it names no usable account, then DeviceNotFound,
+    DeviceBanned, DeviceReserved without skip_reserve_check, or the state's
+    error. Returns the device with its owner, annotated with `also`.
+    """
+    accounts = account if isinstance(account, QuerySet) else Account.objects.filter(pk=account.pk)
+    return _apply_one(
+        ACTIVATE,
+        device,
+        actor=actor,
+        also=also,
+        accounts=accounts.usable().order_by(),
+        name=name,
+        skip_reserve_check=skip_reserve_check,
+    ).device
+
+
+def device_deactivate(*, device: DeviceName, actor: Actor, leave_reserved: bool = False) -> Device:
+    """Start the deactivation of an active device; it ends after DEVICE_DEACTIVATION_SECONDS.
+
+    When it ends the device leaves its account and becomes available
+    (reserved with leave_reserved); with 0 seconds that happens now, in the
+    same transaction. Raises DeviceNotActive for an available device, or
+    the state's error.
+    """
+    if settings.DEVICE_DEACTIVATION_SECONDS > 0:
+        return _apply_one(DEACTIVATE, device, actor=actor, leave_reserved=leave_reserved).device
+    with transaction.atomic():
+        deactivated = _apply_one(DEACTIVATE, device, actor=actor, leave_reserved=leave_reserved).device
+        ended = settle(devices=Device.objects.filter(pk=deactivated.pk), actor=actor)
+    return ended[0].device if ended else deactivated
+
+
+def device_ban(*, device: DeviceName, reason: str, actor: Actor) -> bool:
+    """Ban a device; its status does not change. False when it was banned already."""
+    return _apply_or_done(BAN, device, actor=actor, reason=reason)
+
+
+def device_unban(*, device: DeviceName, actor: Actor) -> bool:
+    """Lift a ban. False when the device was not banned."""
+    return _apply_or_done(UNBAN, device, actor=actor)
+
+
+def _apply_or_done(transition: Transition, device: DeviceName, *, actor: Actor, **params) -> bool:
+    applied = transition_apply(transition, _named(device), actor=actor, named=1, **params)
+    if not applied.changed and not applied.refused:
+        raise DeviceNotFound()
+    return bool(applied.changed)
+
+
+def device_check_activatable(*, device: DeviceName, actor: Actor) -> None:
     """Raise the error that activating the device now would raise; change nothing else.
 
-    Locks the device (an overdue transient state is completed). Raises
+    An overdue transient state is completed first. Raises DeviceNotFound,
     DeviceBanned, or the state's error when the device is not available.
     """
-    if device.is_banned:
-        raise DeviceBanned()
-    _require_status(device, DeviceStatus.AVAILABLE, otherwise=DeviceNotReserved)
-    return device
+    devices = _named(device)
+    if (devices & Device.objects.activatable()).exists():
+        return
+    found = list(devices)
+    if not found:
+        raise DeviceNotFound()
+    if _is_overdue(found[0], timezone.now()):
+        settle(devices=devices, actor=actor)
+        if (devices & Device.objects.activatable()).exists():
+            return
+        found = list(devices)
+    raise _activation_refusal(found[0], skip_reserve_check=False)
 
 
-@transaction.atomic
+# -- creating devices ------------------------------------------------------------------------------------------------
+
+
+def initial_status(now: datetime) -> tuple[str, datetime | None]:
+    seconds = settings.DEVICE_INITIALIZATION_SECONDS
+    if seconds <= 0:
+        return DeviceStatus.AVAILABLE, None
+    return DeviceStatus.INITIALIZING, now + timedelta(seconds=seconds)
+
+
 def device_register(
     *,
     type: str,
@@ -212,7 +410,7 @@ def device_register(
     type and serial number belong to another device.
     """
     now = timezone.now()
-    status, until = _initial_status(now)
+    status, until = initial_status(now)
     device = Device(
         type=type,
         mac=mac or None,
@@ -222,35 +420,59 @@ def device_register(
         status=status,
         status_until=until,
     )
-    _save_or_conflict(device, force_insert=True)
-    _record(device=device, action=EventAction.REGISTERED, actor=actor, now=now)
-    return device
+    created = _create(device, EventAction.REGISTERED, actor=actor, now=now, skip_conflict=True)
+    if created is None:
+        raise DeviceConflict()
+    return created.device
 
 
-# No savepoint of its own: its callers (a license activation, a SIP line) run it inside their transaction and
-# give up on any error, so the two extra round trips would buy nothing.
-@transaction.atomic(savepoint=False)
-def device_register_activated(
+def device_create_active(
     *,
     type: str,
-    account: Account | None,
     actor: Actor,
-    name: str = "",
-    details: dict | None = None,
+    account: "Account | sql.Ref | None",
+    name: "str | sql.Ref" = "",
     action: EventAction = EventAction.ACTIVATED,
-) -> Device:
-    """Create a device that is active from its first moment (a licensed edge device, a SIP line).
+    details: dict | None = None,
+    gate: sql.Gate | None = None,
+    rows: tuple = (),
+) -> sql.Created | None:
+    """Create a device that is active from its first moment (a licensed edge device, a SIP line): one statement.
 
-    It has no MAC or serial number of its own; `account` may be None (a
-    license without an owner). Writes one event, `action`.
+    It has no MAC or serial number; `account` may be None (a license without
+    an owner). `gate` is the row the creation needs (e.g. a license with a
+    free activation, taken by the same statement): none found, nothing is
+    written and None is returned. `rows` are the protocol's rows that belong
+    to the device; their `device` and values from the gate are sql.Ref(...).
+    Writes one event, `action`, with `details`. Raises AccountNotUsable for
+    an account given as an instance that may not own devices.
     """
-    if account is not None and not account.can_own_devices:
-        raise AccountNotUsable()
+    if isinstance(account, Account):
+        gate = gate or sql.Gate(pick=Account.objects.usable().filter(pk=account.pk))
     now = timezone.now()
-    device = Device(type=type, name=name, status=DeviceStatus.ACTIVE, account=account, activated_at=now)
-    device.save(force_insert=True)
-    _record(device=device, action=action, actor=actor, from_status="", details=details, now=now)
-    return device
+    device = Device(
+        type=type,
+        name=name,
+        status=DeviceStatus.ACTIVE,
+        account_id=account.pk if isinstance(account, Account) else account,
+        activated_at=now,
+    )
+    created = _create(device, action, actor=actor, now=now, details=details, gate=gate, rows=rows)
+    if created is None and isinstance(account, Account) and gate.pick.model is Account:
+        raise AccountNotUsable()
+    return created
+
+
+def _create(device: Device, action: EventAction, *, actor: Actor, now: datetime, details=None, **options):
+    event = build_event(
+        action=action,
+        actor=actor,
+        now=now,
+        device_id=sql.Ref("device", "id"),
+        to_status=device.status,
+        details=details or {},
+    )
+    return sql.create(device, event, **options)
 
 
 _CLIENT_APP_FIELDS = ("device_os", "device_version", "app_name", "app_version")
@@ -267,72 +489,84 @@ def device_register_client(
     ip: str | None,
     actor: Actor,
 ) -> tuple[Device, bool]:
-    """Create or update the device with this canonical MAC from what a client app reports.
+    """Create or update the device with this canonical MAC from what a client app reports. Returns (device, created).
 
-    Locks the device row. Concurrent first registrations of one MAC make one
-    device: the loser of the insert waits for the winner and updates its row.
-    Returns (device, created). Writes an event only when something changed;
-    a known device reporting what it reported before is one statement
-    (devices.conditional). Raises DeviceConflict when a new type would clash
-    with another device's type and serial number.
+    A known device reporting what it reported before is one statement that
+    marks it seen; a new MAC one statement that creates the device, its
+    client app and its event (concurrent first registrations of one MAC make
+    one device: the others update it). Anything else locks the device,
+    re-reads its client app under the lock, and records what changed, with
+    an event. Raises DeviceConflict when a new type would clash with another
+    device's type and serial number.
     """
     now = timezone.now()
     reported = dict(device_os=device_os, device_version=device_version, app_name=app_name, app_version=app_version)
-    seen = conditional.client_seen(
-        mac=mac, device_type=device_type, device_version=device_version, reported=reported, ip=ip, now=now
-    )
+    seen = _client_seen(mac=mac, device_type=device_type, reported=reported, ip=ip, now=now)
     if seen is not None:
         return seen, False
-    return _device_register_client_locked(
-        mac=mac, device_type=device_type, reported=reported, ip=ip, actor=actor, now=now
+    status, until = initial_status(now)
+    device = Device(
+        mac=mac,
+        type=device_type,
+        version=device_version,
+        status=status,
+        status_until=until,
+        is_online=True,
+        last_seen_at=now,
     )
+    app = ClientAppInfo(device_id=sql.Ref("device", "id"), ip=ip, **reported)
+    created = _create(
+        device, EventAction.REGISTERED, actor=actor, now=now, details=reported, rows=(app,), skip_conflict=True
+    )
+    if created is not None:
+        return created.device, True
+    return _device_update_client(mac=mac, device_type=device_type, reported=reported, ip=ip, actor=actor, now=now)
+
+
+def _client_seen(*, mac: str, device_type: str, reported: dict, ip: str | None, now: datetime) -> Device | None:
+    """Mark the device with this MAC seen if nothing it reports changed; one statement. None otherwise.
+
+    Nothing changed: the same type and version, the same client app and ip,
+    and no overdue transient state. The row must still be the version the
+    statement's snapshot saw (its updated_at): a change another transaction
+    committed meanwhile (whose client app this statement can't see) sends
+    the report to the locking path.
+    """
+    same_app = ClientAppInfo.objects.filter(device=OuterRef("pk"), ip=ip, **reported)
+    devices = (
+        Device.objects.filter(mac=mac, type=device_type, version=reported["device_version"])
+        .filter(updated_at=Subquery(Device.objects.filter(mac=mac).order_by().values("updated_at")))
+        .exclude(overdue(now))
+        .filter(Exists(same_app))
+    )
+    return sql.update_one(devices, {"is_online": True, "last_seen_at": now, "updated_at": now})
 
 
 @transaction.atomic
-def _device_register_client_locked(
+def _device_update_client(
     *, mac: str, device_type: str, reported: dict[str, str], ip: str | None, actor: Actor, now: datetime
 ) -> tuple[Device, bool]:
-    device_version = reported["device_version"]
-    device = _lock_by_mac(mac)
+    devices = Device.objects.filter(mac=mac)
+    device = one_or_none(devices.select_for_update(of=("self",)))
     if device is None:
-        status, until = _initial_status(now)
-        device = Device(
-            mac=mac,
-            type=device_type,
-            version=device_version,
-            status=status,
-            status_until=until,
-            is_online=True,
-            last_seen_at=now,
-        )
-        try:
-            with transaction.atomic():
-                device.save(force_insert=True)
-        except IntegrityError as exc:
-            # A concurrent registration of this MAC won the insert: update its device.
-            device = _lock_by_mac(mac)
-            if device is None:
-                raise DeviceConflict() from exc
-        else:
-            ClientAppInfo.objects.create(device=device, ip=ip, **reported)
-            _record(device=device, action=EventAction.REGISTERED, actor=actor, now=now, details=reported)
-            return device, True
-
-    _settle(device, actor=actor, now=now)
+        raise DeviceConflict()  # taken by a type and serial number: the insert was skipped, no MAC matches
+    if _is_overdue(device, now):
+        settle(devices=devices, actor=actor)
+        device = devices.get()
+    # Read under the lock: a report committed while this one waited has changed it.
+    info = one_or_none(ClientAppInfo.objects.filter(device=device))
     changes = {}
     if device.type != device_type:
         changes["type"] = [device.type, device_type]
-    if device.version != device_version:
-        changes["version"] = [device.version, device_version]
-    device.type, device.version = device_type, device_version
+    if device.version != reported["device_version"]:
+        changes["version"] = [device.version, reported["device_version"]]
+    device.type, device.version = device_type, reported["device_version"]
     device.is_online, device.last_seen_at = True, now
     fields = ["type", "version", "is_online", "last_seen_at", "updated_at"]
     if "type" in changes and device.serial_number:
         _save_or_conflict(device, update_fields=fields)  # the new type may clash with another's serial
     else:
         device.save(update_fields=fields)
-
-    info = getattr(device, "client_app", None)
     if info is None:
         ClientAppInfo.objects.create(device=device, ip=ip, **reported)
         changes["client_app"] = reported
@@ -345,12 +579,25 @@ def _device_register_client_locked(
             info.save()
         changes.update(app_changes)
     if changes:
-        _record(device=device, action=EventAction.CLIENT_UPDATED, actor=actor, now=now, details=changes)
+        build_event(
+            action=EventAction.CLIENT_UPDATED,
+            actor=actor,
+            now=now,
+            device=device,
+            from_status=device.status,
+            to_status=device.status,
+            details=changes,
+        ).save(force_insert=True)
     return device, False
 
 
-def _lock_by_mac(mac: str) -> Device | None:
-    return one_or_none(Device.objects.select_for_update(of=("self",)).select_related("client_app").filter(mac=mac))
+def _save_or_conflict(device: Device, **save_kwargs) -> None:
+    """Save in a savepoint; a unique MAC or type and serial number taken by another device is DeviceConflict."""
+    try:
+        with transaction.atomic():
+            device.save(**save_kwargs)
+    except IntegrityError as exc:
+        raise DeviceConflict() from exc
 
 
 def device_activity_record(
@@ -377,232 +624,11 @@ def device_activity_record(
     return activity
 
 
-def device_reserve(*, device: "Device | int | uuid.UUID | DeviceRef", actor: Actor) -> Device:
-    """Reserve an available device.
-
-    Locks the device. Raises DeviceNotFound, DeviceBanned when banned, or the
-    state's error (33622, 33599, 33603, 33610) when it is not available. An
-    available device is reserved in one statement (devices.conditional).
-    """
-    now = timezone.now()
-    event = build_event(
-        device=None,
-        action=EventAction.RESERVED,
-        actor=actor,
-        from_status=DeviceStatus.AVAILABLE,
-        to_status=DeviceStatus.RESERVED,
-        now=now,
-    )
-    values = {"status": DeviceStatus.RESERVED}
-    reserved = conditional.transition(
-        device, expected_status=DeviceStatus.AVAILABLE, values=values, event=event, now=now
-    )
-    return reserved or _device_reserve_locked(device=device, actor=actor)
-
-
-@locked_service()
-def _device_reserve_locked(*, device: Device, actor: Actor) -> Device:
-    if device.is_banned:
-        raise DeviceBanned()
-    _require_status(device, DeviceStatus.AVAILABLE, otherwise=DeviceNotReserved)
-    device.status = DeviceStatus.RESERVED
-    device.save(update_fields=["status", "updated_at"])
-    _record(device=device, action=EventAction.RESERVED, actor=actor, from_status=DeviceStatus.AVAILABLE)
-    return device
-
-
-@locked_service()
-def device_unreserve(*, device: Device, actor: Actor) -> Device:
-    """Make a reserved device available again.
-
-    Locks the device. Raises DeviceNotReserved for an available device, or the
-    state's error otherwise. A banned device may be unreserved.
-    """
-    _require_status(device, DeviceStatus.RESERVED, otherwise=DeviceNotReserved)
-    device.status = DeviceStatus.AVAILABLE
-    device.save(update_fields=["status", "updated_at"])
-    _record(device=device, action=EventAction.UNRESERVED, actor=actor, from_status=DeviceStatus.RESERVED)
-    return device
-
-
-def _activation(*, actor: Actor, login: str | None, name: str | None, now: datetime) -> tuple[DeviceEvent, dict]:
-    """The event and the values of activating an available device (the caller sets its account).
-
-    `login` None: the statement writing the event adds the account's login itself.
-    """
-    event = build_event(
-        device=None,
-        action=EventAction.ACTIVATED,
-        actor=actor,
-        from_status=DeviceStatus.AVAILABLE,
-        to_status=DeviceStatus.ACTIVE,
-        details={} if login is None else {"account": login},
-        now=now,
-    )
-    values = {"status": DeviceStatus.ACTIVE, "activated_at": now}
-    if name is not None:
-        values["name"] = name
-    return event, values
-
-
-def device_activate(
-    *,
-    device: "Device | int | uuid.UUID | DeviceRef",
-    account: Account,
-    actor: Actor,
-    name: str | None = None,
-    skip_reserve_check: bool = False,
-) -> Device:
-    """Add an available device (or a reserved one, with skip_reserve_check) to an account.
-
-    Locks the device. Raises AccountNotUsable for a blocked or deleted account,
-    DeviceNotFound, DeviceBanned, DeviceReserved when reserved without
-    skip_reserve_check, or the state's error. An available device is activated
-    in one statement (devices.conditional).
-    """
-    if account.can_own_devices:
-        now = timezone.now()
-        event, values = _activation(actor=actor, login=account.login, name=name, now=now)
-        activated = conditional.transition(
-            device,
-            expected_status=DeviceStatus.AVAILABLE,
-            values={**values, "account_id": account.pk},
-            event=event,
-            now=now,
-        )
-        if activated is not None:
-            activated.account = account
-            return activated
-    return _device_activate_locked(
-        device=device, account=account, actor=actor, name=name, skip_reserve_check=skip_reserve_check
-    )
-
-
-def device_activate_for_login(
-    *,
-    device: "Device | int | uuid.UUID | DeviceRef",
-    login: str,
-    actor: Actor,
-    name: str | None = None,
-    also_select: tuple[str, ...] = (),
-) -> tuple[Device, tuple] | None:
-    """Add an available device to the active account with this login, in one statement (devices.conditional).
-
-    The common case of an activation, with the account looked up by the same
-    statement; `also_select` are SQL expressions over the changed row read
-    with it. Returns the device (its account set) and their values. None
-    when it doesn't apply (no such active account, a device that is not
-    available or is banned, or not PostgreSQL); nothing has changed then, and
-    the caller resolves the login and calls device_activate, which answers
-    why.
-    """
-    now = timezone.now()
-    event, values = _activation(actor=actor, login=None, name=name, now=now)
-    return conditional.transition_to_owner(
-        device,
-        login=login,
-        expected_status=DeviceStatus.AVAILABLE,
-        values=values,
-        event=event,
-        now=now,
-        also_select=also_select,
-    )
-
-
-@locked_service()
-def _device_activate_locked(
-    *, device: Device, account: Account, actor: Actor, name: str | None, skip_reserve_check: bool
-) -> Device:
-    if not account.can_own_devices:
-        raise AccountNotUsable()
-    if device.is_banned:
-        raise DeviceBanned()
-    allowed = (DeviceStatus.AVAILABLE, DeviceStatus.RESERVED) if skip_reserve_check else (DeviceStatus.AVAILABLE,)
-    _require_status(device, *allowed, otherwise=DeviceNotActive)
-    from_status = device.status
-    now = timezone.now()
-    device.status = DeviceStatus.ACTIVE
-    device.account = account
-    device.activated_at = now
-    if name is not None:
-        device.name = name
-    device.save(update_fields=["status", "account", "activated_at", "name", "updated_at"])
-    _record(
-        device=device,
-        action=EventAction.ACTIVATED,
-        actor=actor,
-        from_status=from_status,
-        details={"account": account.login},
-        now=now,
-    )
-    return device
-
-
-@locked_service(with_account=True)
-def device_deactivate(*, device: Device, actor: Actor, leave_reserved: bool = False) -> Device:
-    """Start the deactivation of an active device; it ends after DEVICE_DEACTIVATION_SECONDS.
-
-    When the deactivation ends the device leaves its account and becomes
-    available (reserved with leave_reserved); with 0 seconds that happens now.
-    Locks the device. Raises DeviceNotActive for an available device, or the
-    state's error.
-    """
-    _require_status(device, DeviceStatus.ACTIVE, otherwise=DeviceNotActive)
-    now = timezone.now()
-    device.status = DeviceStatus.DEACTIVATING
-    device.status_until = _deadline(settings.DEVICE_DEACTIVATION_SECONDS, now)
-    device.leave_reserved = leave_reserved
-    device.save(update_fields=["status", "status_until", "leave_reserved", "updated_at"])
-    _record(
-        device=device,
-        action=EventAction.DEACTIVATION_STARTED,
-        actor=actor,
-        from_status=DeviceStatus.ACTIVE,
-        details={"leave_reserved": leave_reserved, "account": device.account.login if device.account else None},
-        now=now,
-    )
-    _settle(device, actor=actor, now=now)
-    return device
-
-
-@locked_service()
-def device_ban(*, device: Device, reason: str, actor: Actor) -> bool:
-    """Ban a device; its status does not change. Returns False when it was already banned.
-
-    Locks the device.
-    """
-    if device.is_banned:
-        return False
-    now = timezone.now()
-    device.is_banned = True
-    device.ban_reason = reason[:255]
-    device.banned_at = now
-    device.banned_by = actor.name[:150]
-    device.save(update_fields=["is_banned", "ban_reason", "banned_at", "banned_by", "updated_at"])
-    _record(device=device, action=EventAction.BANNED, actor=actor, details={"reason": device.ban_reason}, now=now)
-    return True
-
-
-@locked_service()
-def device_unban(*, device: Device, actor: Actor) -> bool:
-    """Lift a ban. Returns False when the device was not banned. Locks the device."""
-    if not device.is_banned:
-        return False
-    previous_reason = device.ban_reason
-    device.is_banned = False
-    device.ban_reason = ""
-    device.banned_at = None
-    device.banned_by = ""
-    device.save(update_fields=["is_banned", "ban_reason", "banned_at", "banned_by", "updated_at"])
-    _record(device=device, action=EventAction.UNBANNED, actor=actor, details={"previous_reason": previous_reason})
-    return True
-
-
 DEVICE_EDITABLE_FIELDS = ("type", "mac", "serial_number", "name", "version", "is_online")
 
 
-@locked_service()
-def device_update(*, device: Device, actor: Actor, **values) -> Device:
+@transaction.atomic
+def device_update(*, device: DeviceName, actor: Actor, **values) -> Device:
     """Change a device's descriptive fields (DEVICE_EDITABLE_FIELDS), never its lifecycle.
 
     Locks the device. `mac` must already be canonical. Raises DeviceConflict
@@ -611,7 +637,9 @@ def device_update(*, device: Device, actor: Actor, **values) -> Device:
     unknown = set(values) - set(DEVICE_EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"device_update() does not change {sorted(unknown)}")
-    locked = device
+    locked = one_or_none(_named(device).select_for_update(of=("self",)))
+    if locked is None:
+        raise DeviceNotFound()
     values = {k: (v or None) if k in ("mac", "serial_number") else v for k, v in values.items()}
     changes = {k: [getattr(locked, k), v] for k, v in values.items() if getattr(locked, k) != v}
     if not changes:
@@ -619,8 +647,19 @@ def device_update(*, device: Device, actor: Actor, **values) -> Device:
     for key, value in values.items():
         setattr(locked, key, value)
     _save_or_conflict(locked, update_fields=[*changes, "updated_at"])
-    _record(device=locked, action=EventAction.UPDATED, actor=actor, details=changes)
+    build_event(
+        action=EventAction.UPDATED,
+        actor=actor,
+        now=timezone.now(),
+        device=locked,
+        from_status=locked.status,
+        to_status=locked.status,
+        details=changes,
+    ).save(force_insert=True)
     return locked
+
+
+# -- accounts and API keys -------------------------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -658,3 +697,8 @@ def api_key_revoke(*, api_key: ApiKey) -> bool:
     revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     cache.delete(api_key_cache_key(api_key.secret_hash))
     return bool(revoked)
+
+
+def device_register_activated(*, type, account, actor, name="", details=None, action=EventAction.ACTIVATED):
+    # TEMPORARY until licensing and MOR create their devices through device_create_active.
+    return device_create_active(type=type, account=account, actor=actor, name=name, details=details, action=action).device

@@ -9,7 +9,6 @@ from django.utils.html import format_html
 
 from devices.admin import DeviceAdmin
 from devices.models import Account
-from devices.selectors import accounts_by_login
 from licensing.models import DeviceLicense, License, LicenseSession
 from licensing.services import licenses_generate, licenses_revoke
 
@@ -22,7 +21,7 @@ def _device_link(session: LicenseSession):
 
 
 def _account_by_login(login: str) -> Account | None:
-    return accounts_by_login(login).first()
+    return Account.objects.with_login(login).first()
 
 
 class SessionInline(admin.TabularInline):

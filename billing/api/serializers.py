@@ -9,7 +9,7 @@ from devices.api.base import ResponseSerializer, Serializer
 from devices.api.fields import LaravelBooleanField, MessageCharField, laravel_string_messages
 from devices.choices import DeviceStatus
 from devices.macs import InvalidMac, normalize_mac
-from devices.selectors import accounts_by_login, one_or_none
+from devices.models import Account
 
 # The billing API's words for the lifecycle states.
 STATUS_WORDS = {
@@ -86,13 +86,20 @@ class ActivateInputSerializer(DeviceRefInputSerializer):
         fields = super().get_fields()
         return {name: fields[name] for name in self.field_order}
 
-    def validate_login(self, value):
-        if not self.context.get("resolve_login", True):
-            return value  # the caller looks the login up itself
-        account = one_or_none(accounts_by_login(value).filter(status="active", deleted_at__isnull=True))
-        if account is None:
-            raise serializers.ValidationError("The selected login is invalid.")
-        return account
+    LOGIN_INVALID = "The selected login is invalid."
+
+    def to_internal_value(self, data):
+        # The activation itself checks the login (one statement). Only when other fields are at fault is it
+        # looked up here, so that, as in Laravel, every error is reported at once.
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            login = data.get("login") if isinstance(data, Mapping) else None
+            known = not isinstance(login, str) or not login or Account.objects.usable().with_login(login).exists()
+            if "login" not in exc.detail and not known:
+                detail = {"login": [self.LOGIN_INVALID], **exc.detail}
+                exc.detail = {name: detail[name] for name in self.field_order if name in detail} | detail
+            raise
 
 
 class DeviceSelectorInputSerializer(DeviceRefInputSerializer):

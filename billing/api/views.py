@@ -19,15 +19,12 @@ from billing.api.serializers import (
     ValidationErrorSerializer,
 )
 from billing.errors import billing_exception_handler
-from billing.selectors import (
-    STORAGES_AND_CAMERA_COUNT_OF_CHANGED,
-    storages_and_camera_count,
-    storages_and_camera_count_from,
-)
+from billing.selectors import COUNTS, storages_of
 from devices import services
 from devices.authentication import ApiKeyAuthentication, HasApiKey
 from devices.choices import EventSource
 from devices.errors import DeviceNotFound
+from devices.models import Account
 from devices.selectors import DeviceRef
 from devices.throttling import ApiKeyThrottle
 
@@ -143,13 +140,12 @@ class BillingAPIView(APIView):
     def actor(self) -> services.Actor:
         return services.Actor(source=EventSource.BILLING, name=self.request.auth.name)
 
-    def validated(self, serializer_class, *, raise_exception: bool = True, **context) -> dict | None:
-        """The valid input. Invalid input raises its errors (gives None, with raise_exception=False)."""
+    def validated(self, serializer_class) -> dict:
+        """The valid input; invalid input raises its errors."""
         if not isinstance(self.request.data, dict):
             raise exceptions.ValidationError({"body": ["The request body must be a JSON object."]})
-        serializer = serializer_class(data=self.request.data, context=context)
-        if not serializer.is_valid(raise_exception=raise_exception):
-            return None
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
     def device_by_ref(self, data: dict) -> DeviceRef:
@@ -272,31 +268,16 @@ class ActivateView(BillingAPIView):
         },
     )
     def post(self, request):
-        # The common case, an available device for an active login, is one statement; any other case is
-        # validated again with the login looked up, and answered by the locking path.
-        data = self.validated(ActivateInputSerializer, raise_exception=False, resolve_login=False)
-        activated = None
-        if data is not None:
-            activated = services.device_activate_for_login(
-                device=self.device_by_ref(data),
-                login=data["login"],
-                name=data["name"],
-                actor=self.actor(),
-                also_select=STORAGES_AND_CAMERA_COUNT_OF_CHANGED,
-            )
-        if activated is not None:
-            device, extras = activated
-            device.storage_list, device.cameras_count = storages_and_camera_count_from(extras)
-        else:
-            data = self.validated(ActivateInputSerializer)
-            device = services.device_activate(
-                device=self.device_by_ref(data),
-                account=data["login"],
-                name=data["name"],
-                skip_reserve_check=data["skip_reserve_check"],
-                actor=self.actor(),
-            )
-            device.storage_list, device.cameras_count = storages_and_camera_count(device.pk)
+        data = self.validated(ActivateInputSerializer)
+        device = services.device_activate(
+            device=self.device_by_ref(data),
+            account=Account.objects.with_login(data["login"]),
+            name=data["name"],
+            skip_reserve_check=data["skip_reserve_check"],
+            actor=self.actor(),
+            also=COUNTS,
+        )
+        device.storage_list = storages_of(device.pk, device.storages_count)
         return Response(ActivatedDeviceSerializer(device).data, status=status.HTTP_201_CREATED)
 
 

@@ -303,9 +303,8 @@ def test_reserve_devices_reports_devices_in_the_wrong_state(tmp_path):
 def test_ban_queries_per_batch_do_not_grow_with_the_batch(tmp_path, rows, django_assert_num_queries):
     devices = DeviceFactory.create_batch(rows)
     path = write(tmp_path, "uuid\n" + "\n".join(str(d.uuid) for d in devices) + "\n")
-    # SAVEPOINT (batch), SELECT the named devices, SAVEPOINT (service), SELECT ... FOR UPDATE,
-    # UPDATE, INSERT events, RELEASE, RELEASE.
-    with django_assert_num_queries(8):
+    # SAVEPOINT (batch), SELECT the named devices, one statement that locks, bans and audits them, RELEASE.
+    with django_assert_num_queries(4):
         assert run("ban_devices", path)[0] == 0
 
 
@@ -420,9 +419,8 @@ def test_device_row_commands_take_a_fixed_number_of_queries_per_batch(
 ):
     devices = DeviceFactory.create_batch(rows, **state)
     path = write(tmp_path, "type,mac\n" + "\n".join(f"{d.type},{d.mac}" for d in devices) + "\n")
-    # SAVEPOINT (batch), SELECT the named devices, SAVEPOINT (service), SELECT ... FOR UPDATE,
-    # UPDATE, INSERT events, RELEASE, RELEASE.
-    with django_assert_num_queries(8):
+    # SAVEPOINT (batch), SELECT the named devices, one statement that locks, changes and audits them, RELEASE.
+    with django_assert_num_queries(4):
         assert run(command, path, *options)[1].strip() == f"{rows} rows: {rows} {done}."
 
 

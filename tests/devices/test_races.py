@@ -27,7 +27,7 @@ def test_twenty_threads_reserving_one_device_exactly_one_wins(actor):
     losers = [r for r in results if isinstance(r, DomainError)]
     assert len(winners) == 1
     assert len(losers) == THREADS - 1
-    assert {e.code for e in losers} == {33599}
+    assert {e.code for e in losers} == {"device_reserved"}
     device.refresh_from_db()
     assert device.status == DeviceStatus.RESERVED
     assert DeviceEvent.objects.filter(device=device, action="reserved").count() == 1
@@ -41,7 +41,7 @@ def test_twenty_threads_activating_one_device_for_different_accounts_exactly_one
     )
     winners = [r for r in results if isinstance(r, Device)]
     assert len(winners) == 1
-    assert {r.code for r in results if isinstance(r, DomainError)} == {33603}
+    assert {r.code for r in results if isinstance(r, DomainError)} == {"device_already_active"}
     device.refresh_from_db()
     assert device.account_id == winners[0].account_id
 

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from devices.choices import AccountRole
-from devices.selectors import accounts_by_login
+from devices.models import Account
 from devices.services import account_create
 
 
@@ -24,14 +24,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         login = options["login"].strip()
-        existing = accounts_by_login(login).first()
+        existing = Account.objects.with_login(login).first()
         if existing is not None:
             self.stdout.write(f"Account {existing.login} already exists; nothing changed.")
             self.stdout.write(str(existing.pk))
             return
         owner = None
         if options["owner"]:
-            owner = accounts_by_login(options["owner"]).first()
+            owner = Account.objects.with_login(options["owner"]).first()
             if owner is None:
                 raise CommandError(f"--owner {options['owner']}: no such account.", returncode=2)
         if options["dry_run"]:

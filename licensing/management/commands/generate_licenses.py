@@ -8,7 +8,6 @@ from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
 from devices.models import Account
-from devices.selectors import accounts_by_login
 from licensing.models import License
 from licensing.services import licenses_generate
 
@@ -81,7 +80,7 @@ class Command(BaseCommand):
     def _account(login: str | None) -> Account | None:
         if not login:
             return None
-        account = accounts_by_login(login).first()
+        account = Account.objects.with_login(login).first()
         if account is None:
             raise CommandError(f"--account {login}: no such account.", returncode=2)
         return account

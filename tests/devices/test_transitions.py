@@ -1,13 +1,17 @@
-"""The one-statement reserve and activation (devices.conditional) against the locking path they shortcut."""
+"""Transitions are one statement on success; what doesn't match is read to learn why, and changes nothing."""
+
+import threading
+import time
 
 import pytest
+from django.db import connection, connections, transaction
 from django.utils import timezone
 from django_guid import clear_guid, set_guid
 
 from devices import services
 from devices.choices import DeviceStatus
-from devices.errors import DeviceBanned, DeviceNotFound, DeviceReserved
-from devices.models import Account, Device, DeviceEvent
+from devices.errors import DeviceBanned, DeviceNotFound, DeviceReserved, DomainError
+from devices.models import Account, ClientAppInfo, Device, DeviceEvent
 from devices.selectors import DeviceRef
 from tests.conftest import run_in_threads
 from tests.factories import AccountFactory, DeviceFactory
@@ -33,59 +37,55 @@ def request_id():
 
 
 @pytest.mark.django_db
-def test_a_reserve_in_one_statement_writes_what_the_locking_path_writes(actor, request_id):
-    fast, locked = DeviceFactory(), DeviceFactory()
-    returned = services.device_reserve(device=fast, actor=actor)
-    services._device_reserve_locked(device=locked, actor=actor)
-    assert _state(fast) == _state(locked) == {**_state(locked), "status": DeviceStatus.RESERVED}
-    assert _event(fast) == _event(locked)
-    assert _event(fast)["request_id"] == request_id
+def test_a_reserve_is_one_statement_that_returns_the_row_and_writes_its_event(
+    actor, request_id, django_assert_num_queries
+):
+    device = DeviceFactory()
+    with django_assert_num_queries(1):
+        returned = services.device_reserve(device=device, actor=actor)
+    assert _state(device) == {**_state(device), "status": DeviceStatus.RESERVED}
+    assert _event(device) == {
+        "action": "reserved",
+        "from_status": "available",
+        "to_status": "reserved",
+        "source": "admin",
+        "actor": "tester",
+        "request_id": request_id,
+        "details": {},
+    }
     # The returned device is the row as written.
-    assert returned.pk == fast.pk
+    assert returned.pk == device.pk
     assert returned.status == DeviceStatus.RESERVED
-    assert returned.updated_at == Device.objects.get(pk=fast.pk).updated_at > fast.updated_at
+    assert returned.updated_at == Device.objects.get(pk=device.pk).updated_at > device.updated_at
 
 
 @pytest.mark.django_db
-def test_an_activation_in_one_statement_writes_what_the_locking_path_writes(actor, request_id):
-    account = AccountFactory()
-    fast, locked = DeviceFactory(name="old"), DeviceFactory(name="old")
-    returned = services.device_activate(device=fast, account=account, actor=actor, name="Front door")
-    services._device_activate_locked(
-        device=locked, account=account, actor=actor, name="Front door", skip_reserve_check=False
-    )
-    assert _state(fast) == _state(locked)
-    assert _state(fast)["status"] == DeviceStatus.ACTIVE
-    assert _state(fast)["name"] == "Front door"
-    assert _event(fast) == _event(locked)
-    assert returned.account == account
-    assert returned.activated_at is not None
-
-
-@pytest.mark.django_db
-def test_an_activation_for_a_login_in_one_statement_writes_what_the_locking_path_writes(
+def test_an_activation_for_a_login_in_any_case_is_one_statement_recording_the_accounts_login(
     actor, request_id, django_assert_num_queries
 ):
     account = AccountFactory(login="Owner@Example.com")
-    fast, locked = DeviceFactory(name="old"), DeviceFactory(name="old")
+    device = DeviceFactory(name="old")
     with django_assert_num_queries(1):
-        returned, also = services.device_activate_for_login(
-            device=DeviceRef(type=fast.type, mac=fast.mac),
-            login="owner@EXAMPLE.com",
+        returned = services.device_activate(
+            device=DeviceRef(type=device.type, mac=device.mac),
+            account=Account.objects.with_login("owner@EXAMPLE.com"),
             actor=actor,
             name="Door",
-            also_select=("changed.name", "changed.id + 1"),
         )
-    assert also == ("Door", fast.pk + 1)
-    services._device_activate_locked(device=locked, account=account, actor=actor, name="Door", skip_reserve_check=False)
-    assert _state(fast) == _state(locked)
-    assert _state(fast)["account_id"] == account.pk
-    assert _event(fast) == _event(locked)
-    assert _event(fast)["details"] == {"account": "Owner@Example.com"}
+    assert _state(device) == {**_state(device), "status": DeviceStatus.ACTIVE, "account_id": account.pk, "name": "Door"}
+    assert _event(device) == {
+        "action": "activated",
+        "from_status": "available",
+        "to_status": "active",
+        "source": "admin",
+        "actor": "tester",
+        "request_id": request_id,
+        "details": {"account": "Owner@Example.com"},
+    }
     # The device and its account are read back as the ORM reads them.
     assert returned.account == account
     assert Account.objects.filter(pk=account.pk, **{f: getattr(returned.account, f) for f in ACCOUNT_FIELDS}).exists()
-    assert returned.activated_at == Device.objects.get(pk=fast.pk).activated_at
+    assert returned.activated_at == Device.objects.get(pk=device.pk).activated_at
 
 
 @pytest.mark.django_db
@@ -104,7 +104,8 @@ def test_an_activation_for_a_login_that_does_not_apply_changes_nothing(actor, ac
     AccountFactory(**{"login": "owner@example.com", **account_kwargs})
     device = DeviceFactory(**device_kwargs)
     before = _state(device)
-    assert services.device_activate_for_login(device=device, login="owner@example.com", actor=actor) is None
+    with pytest.raises(DomainError):
+        services.device_activate(device=device, account=Account.objects.with_login("owner@example.com"), actor=actor)
     assert _state(device) == before
     assert not DeviceEvent.objects.exists()
 
@@ -162,7 +163,7 @@ def test_a_banned_available_device_is_refused_and_unchanged(actor):
 
 
 @pytest.mark.django_db
-def test_a_reserved_device_is_activated_by_the_locking_path_with_skip_reserve_check(actor):
+def test_a_reserved_device_is_activated_with_skip_reserve_check_and_the_event_says_from_reserved(actor):
     device = DeviceFactory(reserved=True)
     with pytest.raises(DeviceReserved):
         services.device_activate(device=device, account=AccountFactory(), actor=actor)
@@ -187,8 +188,9 @@ def test_reserves_and_activations_racing_for_one_device_have_one_winner(actor):
         if i % 3 == 0:
             return services.device_reserve(device=DeviceRef(type=device.type, mac=device.mac), actor=actor)
         if i % 3 == 1:
-            activated = services.device_activate_for_login(device=device.pk, login=accounts[i % 10].login, actor=actor)
-            return activated and activated[0]
+            return services.device_activate(
+                device=device.pk, account=Account.objects.with_login(accounts[i % 10].login), actor=actor
+            )
         return services.device_activate(device=device.uuid, account=accounts[i % 10], actor=actor)
 
     results = run_in_threads(21, work)
@@ -239,7 +241,7 @@ def test_an_unchanged_report_only_marks_the_device_seen_in_one_query(actor, djan
         {"app_version": "3.0"},
     ],
 )
-def test_a_changed_report_is_recorded_by_the_locking_path(change, actor):
+def test_a_changed_report_is_recorded_with_an_event(change, actor):
     device, _ = _register(actor)
     _register(actor, **change)
     event = DeviceEvent.objects.filter(device=device).order_by("id").last()
@@ -268,39 +270,63 @@ def test_an_unchanged_report_completes_an_overdue_initialization_first(actor):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_report_racing_a_committed_change_is_not_lost(actor):
-    """B reports the old app version while A's change is uncommitted: B must win, as it came last."""
-    import threading
-    import time
+def test_a_report_waiting_for_the_lock_reads_the_client_app_another_report_committed(actor):
+    """A holds the device with its report uncommitted; B's report waits for the lock, then must see A's client app.
 
-    from django.db import connections, transaction
+    B reports another device version, so nothing it runs before the lock
+    waits: it is blocked in the lock itself while A commits. Its event must
+    record A's values as the ones it changed, and the client app end as B
+    reported it.
+    """
+    # given
+    _register(actor, app_version="1.0")
+    a_holds, a_may_commit = threading.Event(), threading.Event()
 
-    device, _ = _register(actor)
-    a_changed, b_started = threading.Event(), threading.Event()
-
-    def a():
+    def report_a():
         try:
             with transaction.atomic():
-                _register(actor, app_version="3.0")  # the locking path: holds the row until commit
-                a_changed.set()
-                b_started.wait(10)
-                time.sleep(0.5)  # B is now waiting for the row lock
+                _register(actor, app_version="2.0")
+                a_holds.set()
+                a_may_commit.wait(30)
         finally:
             connections.close_all()
 
-    def b():
+    def report_b():
         try:
-            a_changed.wait(10)
-            b_started.set()
-            _register(actor, app_version="2.0")
+            _register(actor, device_version="15.0", app_version="3.0")
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=a), threading.Thread(target=b)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    versions = [e.details["app_version"] for e in device.events.filter(action="client_updated").order_by("id")]
-    assert versions == [["2.0", "3.0"], ["3.0", "2.0"]]
-    assert device.client_app.__class__.objects.get(device=device).app_version == "2.0"
+    a = threading.Thread(target=report_a)
+    a.start()
+    assert a_holds.wait(30)
+    b = threading.Thread(target=report_b)
+    b.start()
+    # when: B waits for A's row lock, then A commits
+    assert _a_backend_waits_for_a_lock(), "report B never waited for the device's lock"
+    a_may_commit.set()
+    a.join(30)
+    b.join(30)
+    # then
+    changes = [e.details for e in DeviceEvent.objects.filter(action="client_updated").order_by("id")]
+    assert changes == [
+        {"app_version": ["1.0", "2.0"]},
+        {"version": ["14.5", "15.0"], "device_version": ["14.5", "15.0"], "app_version": ["2.0", "3.0"]},
+    ]
+    app = ClientAppInfo.objects.get()
+    assert (app.device_version, app.app_version) == ("15.0", "3.0")
+
+
+def _a_backend_waits_for_a_lock(timeout: float = 30) -> bool:
+    """Whether, within `timeout` seconds, another session of this database is waiting for a lock."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.01)
+    return False
