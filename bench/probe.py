@@ -6,10 +6,11 @@ no validation, no model instances, a hand-built answer.
 
 - `POST /probe/echo` reads a JSON body and makes one query that writes nothing:
   the cost of a POST with a JSON answer.
-- `POST /probe/activate` runs billing activate's own statement
-  (devices.conditional builds it: the account found by login, the device
-  activated, its event written, its storages and cameras read), committed, and
-  answers the device's id: the cost of the activation's database work alone.
+- `POST /probe/activate` runs billing activate's own statement (devices.sql
+  compiles it from the ACTIVATE transition: the account found by login, the
+  device activated, its event written, its storages and cameras counted),
+  committed, and answers the device's id: the cost of the activation's
+  database work alone.
 
 Served with `gunicorn --pythonpath bench probe:application`; not part of the service.
 """
@@ -26,16 +27,13 @@ from django.urls import include, path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from billing.selectors import STORAGES_AND_CAMERA_COUNT_OF_CHANGED
-from devices.conditional import _transition_sql
+from billing.selectors import COUNTS
+from devices import services, sql
+from devices.choices import EventSource
 from devices.macs import normalize_mac
+from devices.models import Account, Device
 
-ACTIVATION_SQL = _transition_sql(
-    ("type", "mac"),
-    ("status", "activated_at", "name", "updated_at"),
-    with_owner=True,
-    also=STORAGES_AND_CAMERA_COUNT_OF_CHANGED,
-)
+ACTOR = services.Actor(source=EventSource.BILLING, name="probe")
 
 
 @csrf_exempt
@@ -51,31 +49,26 @@ def echo(request):
 def activate(request):
     body = json.loads(request.body)
     now = timezone.now()
-    # The parameters in the order devices.conditional._transition passes them.
-    params = [
-        body["login"].strip().lower(),
-        "active",
-        now,
-        body["name"],
-        now,
-        body["type"],
-        normalize_mac(body["mac"]),
-        "available",
-        "activated",
-        "available",
-        "active",
-        "billing",
-        "probe",
-        "",
-        "{}",
-        now,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(ACTIVATION_SQL, params)
-        row = cursor.fetchone()
-    if row is None:
+    transition = services.ACTIVATE
+    params = {
+        "accounts": Account.objects.usable().with_login(body["login"]).order_by(),
+        "name": body["name"],
+        "skip_reserve_check": False,
+        "now": now,
+        "actor": ACTOR,
+    }
+    changed = sql.transition(
+        Device.objects.filter(type=body["type"], mac=normalize_mac(body["mac"])),
+        rule=transition.applies_to(**params),
+        values={**transition.writes(**params), "updated_at": now},
+        event=services.build_event(action=transition.action, actor=ACTOR, now=now),
+        details=transition.details(**params),
+        owner=transition.owner,
+        also=COUNTS,
+    )
+    if not changed:
         return JsonResponse({"message": "nothing activated"}, status=400)
-    return JsonResponse({"id": row[0]}, status=201)
+    return JsonResponse({"id": changed[0].device.pk}, status=201)
 
 
 urlpatterns = [

@@ -5,10 +5,9 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from django.db.models import Model, Q, QuerySet
-from django.db.models.functions import Lower
 
 from devices.errors import DeviceNotFound
-from devices.models import Account, Device
+from devices.models import Device
 
 
 def one_or_none(rows: QuerySet) -> Model | None:
@@ -61,11 +60,6 @@ def device_get_by_ref(*, type: str, mac: str | None = None, serial_number: str |
     if device is None:
         raise DeviceNotFound()
     return device
-
-
-def accounts_by_login(login: str) -> QuerySet[Account]:
-    """The account with this login in any letter case (served by the unique index on LOWER(login))."""
-    return Account.objects.annotate(login_ci=Lower("login")).filter(login_ci=login.strip().lower())
 
 
 def device_by_mac(mac: str) -> Device | None:

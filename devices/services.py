@@ -46,7 +46,7 @@ class Actor:
     """Who asked for a change: the protocol or tool, and the key, login, user or command name."""
 
     source: EventSource
-    name: str = ""
+    name: "str | sql.Ref" = ""  # a Ref: the name a creation's statement finds (e.g. the caller's login)
 
 
 def build_event(*, action: EventAction, actor: Actor, now: datetime, **values) -> DeviceEvent:
@@ -54,7 +54,7 @@ def build_event(*, action: EventAction, actor: Actor, now: datetime, **values) -
     return DeviceEvent(
         action=action,
         source=actor.source,
-        actor=actor.name[:254],
+        actor=actor.name if isinstance(actor.name, sql.Ref) else actor.name[:254],
         request_id=(get_guid() or "")[:64],
         created_at=now,
         **values,
@@ -628,11 +628,13 @@ DEVICE_EDITABLE_FIELDS = ("type", "mac", "serial_number", "name", "version", "is
 
 
 @transaction.atomic
-def device_update(*, device: DeviceName, actor: Actor, **values) -> Device:
+def device_update(*, device: DeviceName, actor: Actor, recorded: dict | None = None, **values) -> Device:
     """Change a device's descriptive fields (DEVICE_EDITABLE_FIELDS), never its lifecycle.
 
-    Locks the device. `mac` must already be canonical. Raises DeviceConflict
-    when the MAC or the type and serial number belong to another device.
+    `recorded`: changes a protocol made to its own data of the device
+    ({field: [old, new]}), written into the same audit event. Locks the
+    device. `mac` must already be canonical. Raises DeviceConflict when the
+    MAC or the type and serial number belong to another device.
     """
     unknown = set(values) - set(DEVICE_EDITABLE_FIELDS)
     if unknown:
@@ -642,11 +644,13 @@ def device_update(*, device: DeviceName, actor: Actor, **values) -> Device:
         raise DeviceNotFound()
     values = {k: (v or None) if k in ("mac", "serial_number") else v for k, v in values.items()}
     changes = {k: [getattr(locked, k), v] for k, v in values.items() if getattr(locked, k) != v}
+    if changes:
+        for key, value in values.items():
+            setattr(locked, key, value)
+        _save_or_conflict(locked, update_fields=[*changes, "updated_at"])
+    changes |= recorded or {}
     if not changes:
         return locked
-    for key, value in values.items():
-        setattr(locked, key, value)
-    _save_or_conflict(locked, update_fields=[*changes, "updated_at"])
     build_event(
         action=EventAction.UPDATED,
         actor=actor,
@@ -697,8 +701,3 @@ def api_key_revoke(*, api_key: ApiKey) -> bool:
     revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     cache.delete(api_key_cache_key(api_key.secret_hash))
     return bool(revoked)
-
-
-def device_register_activated(*, type, account, actor, name="", details=None, action=EventAction.ACTIVATED):
-    # TEMPORARY until licensing and MOR create their devices through device_create_active.
-    return device_create_active(type=type, account=account, actor=actor, name=name, details=details, action=action).device

@@ -14,13 +14,13 @@ one matches. SQLite (`make run`) has no data-modifying CTEs: there the same
 steps run one after another in a transaction, which SQLite serialises.
 """
 
-import dataclasses
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Model, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.sql.subqueries import UpdateQuery
 
@@ -82,6 +82,26 @@ def update_one(queryset: QuerySet, values: dict[str, Any]) -> Model | None:
     update_sql, params = _update(queryset, values)
     rows = _fetch(f"{update_sql} {_returning(model)}", params)
     return from_row(model, rows[0]) if rows else None
+
+
+def select_after_update(read: QuerySet, touch: QuerySet, values: dict[str, Any]) -> list[dict]:
+    """The rows of `read` (a .values() queryset), and `touch.update(**values)`, in one statement.
+
+    The read sees the rows as they were before the update (on PostgreSQL a
+    data-modifying CTE runs beside the SELECT, on SQLite the SELECT runs
+    first).
+    """
+    read_sql, read_params = _select(read)
+    update_sql, update_params = _update(touch, values)
+    if not _postgresql():
+        rows = list(read)
+        with connection.cursor() as cursor:
+            cursor.execute(update_sql, update_params)
+        return rows
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH touched AS ({update_sql}) {read_sql}", [*update_params, *read_params])
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 # -- what a statement writes that comes from the rows it works on ------------------------------------------------------
@@ -273,14 +293,16 @@ def _transition_stepwise(locking, rule, values, event, details, old_fields, owne
 
 @dataclass(frozen=True)
 class Gate:
-    """The one row a creation needs: found by `pick`, checked against `condition`, optionally updated.
+    """The one row a creation needs: the first of `pick`, when it is also in `qualifies`; optionally updated.
 
     No such row: nothing is created. Its fields (and `pick`'s annotations)
-    are what Ref("gate", name) reads.
+    are what Ref("gate", name) reads. With `update`, the row is changed by
+    the same statement and `qualifies` is checked on its newest version (so
+    concurrent creations can't both take its last activation, say).
     """
 
     pick: QuerySet
-    condition: Q = dataclasses.field(default_factory=Q)
+    qualifies: QuerySet | None = None
     update: dict[str, Any] | None = None
     skip_locked: bool = False  # take the first row no other transaction has locked (a pool)
 
@@ -337,7 +359,10 @@ def create(
         selected.append(", ".join(f"gate.{_quote(name)}" for name in names))
     tables = ", ".join(["device", *(f"row{index}" for index in range(len(rows))), *(["gate"] if gate else [])])
     sql = f"WITH {', '.join(steps)} SELECT {', '.join(selected)} FROM {tables}"  # noqa: S608
-    found = _fetch(sql, params)
+    # A unique index a protocol row breaks fails the statement: in a transaction, a savepoint keeps it usable.
+    savepoint = connection.in_atomic_block and any(_may_break_unique(row) for row in rows)
+    with transaction.atomic() if savepoint else nullcontext():
+        found = _fetch(sql, params)
     if not found:
         return None
     row = found[0]
@@ -350,15 +375,28 @@ def create(
     return Created(device=created_device, gate=dict(zip(names, row[start:], strict=True)), rows=saved)
 
 
+def _qualifying(gate: Gate) -> QuerySet:
+    return gate.qualifies if gate.qualifies is not None else gate.pick.model.objects.all()
+
+
+def _may_break_unique(row: Model) -> bool:
+    """Whether a row has a unique value of its own (not its key, nor a reference to the new device)."""
+    return any(
+        field.unique and not field.primary_key and not isinstance(getattr(row, field.attname), Ref)
+        for field in type(row)._meta.concrete_fields
+    )
+
+
 def _gate_sql(gate: Gate) -> tuple[str, list, list[str]]:
+    model = gate.pick.model
     if gate.update is None:
-        names = [*(field.attname for field in gate.pick.model._meta.concrete_fields), *gate.pick.query.annotations]
-        sql, params = _select(gate.pick.filter(gate.condition).values(*names)[:1])
+        names = [*(field.attname for field in model._meta.concrete_fields), *gate.pick.query.annotations]
+        picked = gate.pick if gate.qualifies is None else gate.pick.filter(pk__in=gate.qualifies.values("pk"))
+        sql, params = _select(picked.values(*names)[:1])
         return sql, params, names
     pick_sql, pick_params = _select(gate.pick.values("pk")[:1])
     lock = " FOR UPDATE SKIP LOCKED" if gate.skip_locked else ""
-    model = gate.pick.model
-    chosen = model.objects.filter(gate.condition, pk=RawSQL(f"({pick_sql}{lock})", pick_params))  # noqa: S611 - compiled
+    chosen = _qualifying(gate).filter(pk=RawSQL(f"({pick_sql}{lock})", pick_params))  # noqa: S611 - compiled
     sql, params = _update(chosen, gate.update)
     names = [field.attname for field in model._meta.concrete_fields]
     return f"{sql} {_returning(model)}", params, names
@@ -411,19 +449,20 @@ def _create_stepwise(device, event, gate, rows, skip_conflict) -> Created | None
         for row in rows:
             _resolve(row, refs)
             row.save(force_insert=True)
-        return Created(device=device, gate=vars(gate_row) if gate_row is not None else {}, rows=list(rows))
+        return Created(device=device, gate=_values(gate_row), rows=list(rows))
 
 
 def _gate_stepwise(gate: Gate):
-    pick = gate.pick.filter(gate.condition)
+    model = gate.pick.model
     if gate.update is None:
-        found = pick.values(*(f.attname for f in pick.model._meta.concrete_fields), *pick.query.annotations)[:1]
+        picked = gate.pick if gate.qualifies is None else gate.pick.filter(pk__in=gate.qualifies.values("pk"))
+        found = picked.values(*(f.attname for f in model._meta.concrete_fields), *gate.pick.query.annotations)[:1]
         row = next(iter(found), None)
         return None if row is None else _Row(row)
-    chosen = pick.model.objects.filter(gate.condition, pk__in=gate.pick.values("pk")[:1])
+    chosen = _qualifying(gate).filter(pk__in=list(gate.pick.values_list("pk", flat=True)[:1]))
     sql, params = _update(chosen, gate.update)
-    found = _fetch(f"{sql} {_returning(pick.model)}", params)
-    return None if not found else from_row(pick.model, found[0])
+    found = _fetch(f"{sql} {_returning(model)}", params)
+    return None if not found else from_row(model, found[0])
 
 
 class _Row:
@@ -431,6 +470,14 @@ class _Row:
 
     def __init__(self, values: dict):
         self.__dict__.update(values)
+
+
+def _values(row) -> dict[str, Any]:
+    if row is None:
+        return {}
+    if isinstance(row, Model):
+        return {field.attname: getattr(row, field.attname) for field in type(row)._meta.concrete_fields}
+    return dict(vars(row))
 
 
 def _resolve(instance: Model, refs: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from django.utils.html import format_html
 
 from devices.admin import DeviceAdmin
 from devices.models import Account
-from licensing.models import DeviceLicense, License, LicenseSession
+from licensing.models import DeviceLicense, DeviceLicenseStatus, License, LicenseSession
 from licensing.services import licenses_generate, licenses_revoke
 
 MAX_GENERATED = 10_000
@@ -157,10 +157,14 @@ class DeviceLicenseAdmin(admin.ModelAdmin):
     readonly_fields = ("license", "created_at", "status_display")
     show_full_result_count = False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_status()
+
     @admin.display(description="status")
     def status_display(self, obj):
         # The API's integer and its meaning, e.g. "0 (registered)".
-        return f"{obj.status.value} ({obj.status.label})"
+        status = DeviceLicenseStatus(obj.status)
+        return f"{status.value} ({status.label})"
 
 
 @admin.register(LicenseSession)

@@ -21,11 +21,38 @@ class LicenseKind(models.TextChoices):
     DEVICE = "device", "Device license"
 
 
+def usable(now, prefix: str = "") -> models.Q:
+    """A license that activates devices: neither revoked nor expired (`prefix` reaches it through a relation)."""
+    return models.Q(**{f"{prefix}revoked_at__isnull": True}) & (
+        models.Q(**{f"{prefix}expires_at__isnull": True}) | models.Q(**{f"{prefix}expires_at__gt": now})
+    )
+
+
 class LicenseQuerySet(models.QuerySet):
     def usable(self, now=None):
+        return self.filter(usable(now or timezone.now()))
+
+    def activatable(self, now=None):
+        """Usable, with a free activation, and with no owner or one that may receive devices."""
+        return (
+            self.usable(now)
+            .filter(activations_count__lt=models.F("max_activations"))
+            .filter(models.Q(account__isnull=True) | models.Q(account__in=Account.objects.usable()))
+        )
+
+    def by_key(self, key: str):
+        """The license this key names: the key as sent, else upper-case (keys are typed by hand)."""
+        exact_first = models.Case(models.When(key=key, then=0), default=1)
+        return self.filter(key__in=[key, key.upper()]).order_by(exact_first)
+
+    def with_state(self, now=None):
+        """Each license with why it would refuse an activation, for the answer that says so."""
         now = now or timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        return self.annotate(
+            is_usable=models.ExpressionWrapper(usable(now), output_field=models.BooleanField()),
+            is_exhausted=models.ExpressionWrapper(
+                models.Q(activations_count__gte=models.F("max_activations")), output_field=models.BooleanField()
+            ),
         )
 
 
@@ -64,10 +91,6 @@ class License(models.Model):
     def __str__(self) -> str:
         return self.key
 
-    def is_usable(self, now=None) -> bool:
-        now = now or timezone.now()
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
-
 
 class DeviceLicenseStatus(models.IntegerChoices):
     """A device license's `status`: an integer, as in the FLECS console's OpenAPI document (int16, example 0)."""
@@ -75,6 +98,20 @@ class DeviceLicenseStatus(models.IntegerChoices):
     REGISTERED = 0, "registered"  # no device activates with it now
     ACTIVATED = 1, "activated"  # a device activated with it and its session has not ended
     REVOKED = 2, "revoked"  # revoked or expired: it activates nothing
+
+
+class DeviceLicenseQuerySet(models.QuerySet):
+    def with_status(self, now=None):
+        """Each device license's `status` (DeviceLicenseStatus), from its license row."""
+        now = now or timezone.now()
+        return self.annotate(
+            status=models.Case(
+                models.When(~usable(now, prefix="license__"), then=models.Value(DeviceLicenseStatus.REVOKED)),
+                models.When(license__activations_count__gt=0, then=models.Value(DeviceLicenseStatus.ACTIVATED)),
+                default=models.Value(DeviceLicenseStatus.REGISTERED),
+                output_field=models.IntegerField(),
+            )
+        )
 
 
 class DeviceLicense(models.Model):
@@ -89,17 +126,10 @@ class DeviceLicense(models.Model):
     manufacture_date = models.DateField()
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = DeviceLicenseQuerySet.as_manager()
+
     def __str__(self) -> str:
         return f"{self.manufacturer_name} {self.model} {self.serial_number}"
-
-    @property
-    def status(self) -> DeviceLicenseStatus:
-        """From its license row: usable, and whether its one activation is taken."""
-        if not self.license.is_usable():
-            return DeviceLicenseStatus.REVOKED
-        if self.license.activations_count:
-            return DeviceLicenseStatus.ACTIVATED
-        return DeviceLicenseStatus.REGISTERED
 
 
 class LicenseSession(models.Model):

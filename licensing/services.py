@@ -6,15 +6,16 @@ from datetime import date, datetime, timedelta
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery, Value
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from devices.choices import DeviceStatus, EventAction
+from devices import sql
+from devices.choices import EventAction
+from devices.errors import AccountNotUsable
 from devices.models import Account, Device
-from devices.selectors import accounts_by_login, one_or_none
-from devices.services import Actor, build_event, device_register_activated
-from licensing import conditional
+from devices.selectors import one_or_none
+from devices.services import Actor, device_create_active
 from licensing.errors import (
     LicenseExhausted,
     LicenseInvalid,
@@ -23,7 +24,14 @@ from licensing.errors import (
     SessionDeviceBanned,
     Unprocessable,
 )
-from licensing.models import DeviceLicense, License, LicenseKind, LicenseSession, generate_license_key
+from licensing.models import (
+    DeviceLicense,
+    License,
+    LicenseKind,
+    LicenseSession,
+    generate_license_key,
+    usable,
+)
 
 DEVICE_TYPE = "flecs"
 # A validation is recorded at most this often per session: a heartbeat, not a write per request.
@@ -36,98 +44,89 @@ class Activation:
     created: bool  # False: the session sent was already active (204)
 
 
-def _active_session(session_id: uuid.UUID | None, **filters) -> LicenseSession | None:
+def _already_active(session_id: uuid.UUID | None, licenses) -> Activation | None:
+    """The session sent, when it is an active session of one of `licenses`: the device is active already."""
     if session_id is None:
         return None
-    return one_or_none(
+    session = one_or_none(
         LicenseSession.objects.select_related("device", "license").filter(
-            pk=session_id, ended_at__isnull=True, **filters
+            pk=session_id, ended_at__isnull=True, license__in=licenses
         )
     )
-
-
-def _already_active(session: LicenseSession) -> Activation:
+    if session is None:
+        return None
     if session.device.is_banned:
         raise SessionDeviceBanned()
     return Activation(session=session, created=False)
 
 
-def _activate(license: License, actor: Actor) -> Activation:
-    """Make the session and its device for a locked license with a free activation."""
-    device = device_register_activated(
+def _activate(gate: sql.Gate, actor: Actor) -> Activation | None:
+    """Take an activation of the gate's license and make the device and its session, in one statement."""
+    now = timezone.now()
+    license = sql.Ref("gate", "key")
+    created = device_create_active(
         type=DEVICE_TYPE,
-        account=license.account,
         actor=actor,
-        name=license.key,
-        details={"license": license.key},
+        account=sql.Ref("gate", "account_id"),
+        name=license,
         action=EventAction.LICENSE_ACTIVATED,
+        details={"license": license},
+        gate=sql.Gate(
+            pick=gate.pick,
+            qualifies=License.objects.activatable(now),
+            update={"activations_count": F("activations_count") + 1},
+            skip_locked=gate.skip_locked,
+        ),
+        rows=(LicenseSession(license_id=sql.Ref("gate", "id"), device_id=sql.Ref("device", "id"), created_at=now),),
     )
-    session = LicenseSession.objects.create(license=license, device=device)
-    License.objects.filter(pk=license.pk).update(activations_count=F("activations_count") + 1)
+    if created is None:
+        return None
+    session = created.rows[0]
+    session.device, session.license = created.device, License(**created.gate)
     return Activation(session=session, created=True)
 
 
 def license_activate_by_key(*, key: str, session_id: uuid.UUID | None, actor: Actor) -> Activation:
     """Activate a device with a license key (or a registered device's serial number).
 
-    Concurrent activations never exceed max_activations. A session of this
-    license that is still active answers "already active". Raises
+    A session of this license that is still active answers "already
+    active". Otherwise one statement takes an activation of the key, when it
+    is usable and has one free, and makes the device and its session:
+    concurrent activations never exceed max_activations. Raises
     LicenseNotFound, LicenseInvalid (revoked or expired), LicenseExhausted,
-    SessionDeviceBanned. With no session sent, a key that can simply be
-    activated is activated in one statement (licensing.conditional).
+    AccountNotUsable (its owner may not receive devices), SessionDeviceBanned.
     """
-    if session_id is None:
-        now = timezone.now()
-        session = conditional.activate_by_key(
-            key=key,
-            device=Device(type=DEVICE_TYPE, status=DeviceStatus.ACTIVE, activated_at=now),
-            event=build_event(
-                device=None, action=EventAction.LICENSE_ACTIVATED, actor=actor, to_status=DeviceStatus.ACTIVE, now=now
-            ),
-            session=LicenseSession(created_at=now),
-            now=now,
-        )
-        if session is not None:
-            return Activation(session=session, created=True)
-    return _license_activate_by_key_locked(key=key, session_id=session_id, actor=actor)
-
-
-@transaction.atomic
-def _license_activate_by_key_locked(*, key: str, session_id: uuid.UUID | None, actor: Actor) -> Activation:
-    """The locking path: the license row is locked while it is checked and its activation taken."""
-    license = License.objects.select_for_update().filter(Q(key=key) | Q(key=key.upper())).first()
+    licenses = License.objects.by_key(key)
+    active = _already_active(session_id, License.objects.usable().filter(pk__in=licenses.values("pk")[:1]))
+    if active is not None:
+        return active
+    activation = _activate(sql.Gate(pick=licenses), actor)
+    if activation is not None:
+        return activation
+    license = licenses.with_state().first()
     if license is None:
         raise LicenseNotFound()
-    if not license.is_usable():
+    if not license.is_usable:
         raise LicenseInvalid()
-    existing = _active_session(session_id, license=license)
-    if existing is not None:
-        return _already_active(existing)
-    if license.activations_count >= license.max_activations:
+    if license.is_exhausted:
         raise LicenseExhausted()
-    return _activate(license, actor)
+    raise AccountNotUsable()
 
 
-@transaction.atomic
 def license_activate_from_pool(*, account: Account, session_id: uuid.UUID | None, actor: Actor) -> Activation:
     """Activate a device with the next key of the account's pool that has a free activation.
 
     Takes that key with SKIP LOCKED: concurrent pool activations never get
     the same key. Raises NoRemainingActivations, SessionDeviceBanned.
     """
-    existing = _active_session(session_id, license__account=account)
-    if existing is not None and existing.license.is_usable():
-        return _already_active(existing)
-    license = (
-        License.objects.usable()
-        .filter(account=account, activations_count__lt=F("max_activations"))
-        .order_by("pk")
-        .select_for_update(skip_locked=True)
-        .first()
-    )
-    if license is None:
+    active = _already_active(session_id, License.objects.usable().filter(account=account))
+    if active is not None:
+        return active
+    pool = License.objects.activatable().filter(account=account).order_by("pk")
+    activation = _activate(sql.Gate(pick=pool, skip_locked=True), actor)
+    if activation is None:
         raise NoRemainingActivations()
-    return _activate(license, actor)
+    return activation
 
 
 def license_validate(*, session_id: uuid.UUID) -> tuple[LicenseSession | None, bool]:
@@ -135,32 +134,23 @@ def license_validate(*, session_id: uuid.UUID) -> tuple[LicenseSession | None, b
 
     Valid: the session has not ended, its license is neither revoked nor
     expired, and its device is active and not banned. Records the validation
-    time (at most once a minute per session), on PostgreSQL in the statement
-    that reads the session (licensing.conditional).
+    time, at most once a minute per session, in the statement that reads it.
     """
     now = timezone.now()
-    stale_before = now - VALIDATION_RESOLUTION
-    if conditional.available():
-        session = conditional.session_validated(session_id=session_id, now=now, stale_before=stale_before)
-    else:
-        session = one_or_none(LicenseSession.objects.select_related("license", "device").filter(pk=session_id))
-        if session is not None and _stale(session, stale_before):
-            LicenseSession.objects.filter(pk=session.pk).update(last_validated_at=now)
-    if session is None:
-        return None, False
-    valid = (
-        session.ended_at is None
-        and session.license.is_usable(now)
-        and session.device.status == DeviceStatus.ACTIVE
-        and not session.device.is_banned
+    device_active = Exists(Device.objects.active().filter(is_banned=False, pk=OuterRef("device_id")))
+    valid = Q(ended_at__isnull=True) & usable(now, prefix="license__") & device_active
+    read = (
+        LicenseSession.objects.filter(pk=session_id)
+        .annotate(valid=ExpressionWrapper(valid, output_field=BooleanField()))
+        .values("id", "created_at", "valid")
     )
-    if _stale(session, stale_before):
-        session.last_validated_at = now
-    return session, valid
-
-
-def _stale(session: LicenseSession, stale_before: datetime) -> bool:
-    return session.last_validated_at is None or session.last_validated_at < stale_before
+    stale = LicenseSession.objects.filter(pk=session_id).filter(
+        Q(last_validated_at__isnull=True) | Q(last_validated_at__lt=now - VALIDATION_RESOLUTION)
+    )
+    rows = sql.select_after_update(read, stale, {"last_validated_at": now})
+    if not rows:
+        return None, False
+    return LicenseSession(id=rows[0]["id"], created_at=rows[0]["created_at"]), rows[0]["valid"]
 
 
 def sessions_end_for_devices(*, device_ids: list[int]) -> None:
@@ -186,7 +176,7 @@ _UNUSABLE_HASH = make_password("the login is unknown")
 
 def account_authenticate(*, username: str, password: str) -> Account | None:
     """The active account with this login (any case) and password, or None."""
-    account = one_or_none(accounts_by_login(username).filter(status="active", deleted_at__isnull=True))
+    account = one_or_none(Account.objects.usable().with_login(username))
     if account is None or not account.password:
         check_password(password, _UNUSABLE_HASH)
         return None
@@ -211,7 +201,7 @@ def device_license_register(
     try:
         with transaction.atomic():
             license = License.objects.create(key=serial_number, kind=LicenseKind.DEVICE, max_activations=1)
-            return DeviceLicense.objects.create(
+            registered = DeviceLicense.objects.create(
                 license=license,
                 vendor=vendor,
                 manufacturer_name=manufacturer_name,
@@ -222,6 +212,7 @@ def device_license_register(
             )
     except IntegrityError as exc:
         raise Unprocessable("Serial number already registered") from exc
+    return DeviceLicense.objects.with_status().get(pk=registered.pk)
 
 
 def licenses_generate(

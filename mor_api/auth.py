@@ -4,12 +4,12 @@ import hashlib
 import hmac
 
 from django.conf import settings
+from django.db.models import Exists, Q, QuerySet
 
-from devices.choices import AccountRole, AccountStatus
+from devices.choices import AccountRole
 from devices.models import Account
-from devices.selectors import accounts_by_login, one_or_none
+from devices.selectors import one_or_none
 from mor_api.errors import DONT_BE_SO_SMART, INCORRECT_HASH, USER_NOT_FOUND, MorError
-from mor_api.models import MorPermissions
 
 # The parameters each call signs, in the order of its wiki page; each counts only when sent and not empty.
 SIGNED_PARAMS = {
@@ -37,38 +37,36 @@ def check_hash(params: dict[str, str], call: str) -> None:
         raise MorError(INCORRECT_HASH)
 
 
-def caller_for(params: dict[str, str], *, denied: str = DONT_BE_SO_SMART) -> Account:
-    """The account `u` names, when it may manage devices; `denied` (the call's own text) otherwise."""
-    login = params.get("u") or ""
-    caller = (
-        one_or_none(
-            accounts_by_login(login)
-            .filter(status=AccountStatus.ACTIVE, deleted_at__isnull=True)
-            .select_related("mor_permissions")
-        )
-        if login
-        else None
+def callers() -> QuerySet[Account]:
+    """The accounts that may call the API: active admins and resellers, and accountants allowed to create devices."""
+    return Account.objects.usable().filter(
+        Q(role__in=[AccountRole.ADMIN, AccountRole.RESELLER])
+        | Q(role=AccountRole.ACCOUNTANT, mor_permissions__can_create_devices=True)
     )
-    if caller is None or caller.role == AccountRole.USER:
-        raise MorError(denied)
-    if caller.role == AccountRole.ACCOUNTANT and not permissions_of(caller).can_create_devices:
+
+
+def callerid_managers(accounts: QuerySet[Account]) -> QuerySet[Account]:
+    """Those of `accounts` that may set a caller id: all but accountants without that permission."""
+    return accounts.filter(~Q(role=AccountRole.ACCOUNTANT) | Q(mor_permissions__can_manage_callerid=True))
+
+
+def managed_by(caller: QuerySet[Account]) -> QuerySet[Account]:
+    """The accounts whose devices the caller (a queryset of one) manages: a reseller its own, the others all."""
+    return Account.objects.filter(deleted_at__isnull=True).filter(
+        Q(owner__in=caller.filter(role=AccountRole.RESELLER)) | Exists(caller.exclude(role=AccountRole.RESELLER))
+    )
+
+
+def caller_for(login: str, *, denied: str = DONT_BE_SO_SMART) -> Account:
+    """The account `u` names, when it may call the API; `denied` (the call's own text) otherwise."""
+    caller = one_or_none(callers().with_login(login)) if login else None
+    if caller is None:
         raise MorError(denied)
     return caller
 
 
-def permissions_of(account: Account) -> MorPermissions:
-    try:
-        return account.mor_permissions
-    except MorPermissions.DoesNotExist:
-        return MorPermissions(account=account)
-
-
-def managed_accounts(caller: Account):
-    """The accounts whose devices the caller manages: a reseller its own users, admins everyone."""
-    accounts = Account.objects.filter(deleted_at__isnull=True)
-    if caller.role == AccountRole.RESELLER:
-        accounts = accounts.filter(owner=caller)
-    return accounts
+def managed_accounts(caller: Account) -> QuerySet[Account]:
+    return managed_by(Account.objects.filter(pk=caller.pk))
 
 
 def managed_user(caller: Account, raw_user_id: str, *, not_found: str = USER_NOT_FOUND) -> Account:

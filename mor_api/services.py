@@ -7,17 +7,19 @@ from dataclasses import dataclass, fields
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db.models import Subquery
 
 from devices import services as core
-from devices.choices import AccountRole, DeviceStatus, EventAction
+from devices import sql
+from devices.choices import DeviceStatus, EventSource
+from devices.errors import AccountNotUsable
 from devices.models import Account, Device
 from devices.selectors import one_or_none
-from mor_api import conditional as one_statement
-from mor_api.auth import is_id, managed_accounts, permissions_of
+from mor_api.auth import caller_for, callerid_managers, callers, is_id, managed_accounts, managed_by, managed_user
 from mor_api.errors import (
     CALLERID_FORBIDDEN,
     DEVICE_NOT_FOUND,
+    DONT_BE_SO_SMART,
     GROUP_INVALID,
     NOT_CREATED,
     NOT_UPDATED,
@@ -84,21 +86,8 @@ def _check_pin(pin: str, *, exclude_pk: int | None = None) -> None:
         raise MorError(PIN_USED)
 
 
-def _random_pin() -> str:
-    for _ in range(20):
-        candidate = _random_pin_candidate()
-        if not MorDevice.objects.filter(pin=candidate).exists():
-            return candidate
-    raise MorError(NOT_CREATED, ["No free pin of the configured length is left"])
-
-
-def _check_caller_id(caller: Account, caller_id: str | None) -> None:
-    if caller_id:
-        _check_callerid_permission(caller)
-
-
 def _check_callerid_permission(caller: Account) -> None:
-    if caller.role == AccountRole.ACCOUNTANT and not permissions_of(caller).can_manage_callerid:
+    if not callerid_managers(Account.objects.filter(pk=caller.pk)).exists():
         raise MorError(CALLERID_FORBIDDEN)
 
 
@@ -113,101 +102,90 @@ def _problems(values: DeviceInput) -> list[str]:
     return problems
 
 
-def mor_device_create(*, caller: Account, user: Account, values: DeviceInput, actor: core.Actor) -> MorDevice:
-    """Create a SIP device for a user, checking in the protocol's order: type, group, pin, caller id.
+def mor_device_create(*, login: str, raw_user_id: str, values: DeviceInput) -> MorDevice:
+    """Create a SIP device for user `raw_user_id` of the caller with this login: one statement.
 
-    A pin not sent is a random unique one; sent empty, none. Two requests with
-    one pin can't both succeed (the pin is unique; the loser gets 'Pin is
-    already used').
+    When the statement doesn't apply, the request is checked step by step in
+    the protocol's order (caller, user, type, group, pin, caller id, the
+    rest), which raises the protocol's error; what the statement needed (the
+    user's primary group, a free pin or SIP login) is then there, and it is
+    tried again. A pin not sent is a random unique one; sent empty, none. Two
+    requests with one pin can't both succeed (the pin is unique; the loser
+    gets 'Pin is already used').
     """
-    device_type = _device_type(values.type)
-    group = _group(user, values.devicegroup_id)
-    if values.pin is None:
-        pin = _random_pin()
-    elif values.pin == "":
-        pin = None
-    else:
-        _check_pin(values.pin)
-        pin = values.pin
-    _check_caller_id(caller, values.caller_id)
-    problems = _problems(values)
-    if problems:
-        raise MorError(NOT_CREATED, problems)
-    try:
-        with transaction.atomic():
-            device = core.device_register_activated(
-                type=device_type,
-                account=user,
-                actor=actor,
-                name=values.description or "",
-                details={"pin": pin, "group": group.pk},
-                action=EventAction.ACTIVATED,
-            )
-            return MorDevice.objects.create(
-                device=device,
-                group=group,
-                description=values.description or "",
-                pin=pin,
-                caller_id=values.caller_id or "",
-                username=_free_username(),
-                secret=secrets.token_urlsafe(12),
-            )
-    except IntegrityError as exc:
-        if pin is not None and MorDevice.objects.filter(pin=pin).exists():
-            raise MorError(PIN_USED) from exc
-        raise MorError(NOT_CREATED, ["The device could not be saved; try again"]) from exc
-    except core.DomainError as exc:
-        raise MorError(NOT_CREATED, [exc.message]) from exc
+    for _attempt in range(3):
+        line = _create(login=login, raw_user_id=raw_user_id, values=values) if _may_apply(values) else None
+        if line is not None:
+            return line
+        _check_create(login=login, raw_user_id=raw_user_id, values=values)
+    raise MorError(NOT_CREATED, ["The device could not be saved; try again"])
 
 
-def mor_device_create_for_login(
-    *, login: str, raw_user_id: str, values: DeviceInput, actor_source: str
-) -> MorDevice | None:
-    """`device_create` for the caller with this login, when it is the common case (mor_api.conditional).
+def _may_apply(values: DeviceInput) -> bool:
+    """Whether the values alone let the statement apply (the rest it checks itself)."""
+    return (
+        not _problems(values)
+        and (not values.type or values.type in DEVICE_TYPES)
+        and (not values.devicegroup_id or is_id(values.devicegroup_id))
+        and (not values.pin or bool(PIN.match(values.pin)))
+    )
 
-    The common case: an admin or a reseller, one of its users who may own
-    devices, a valid type and group, a free pin or none sent, and nothing
-    else to refuse. Then one statement checks and writes. None, with nothing
-    written, in any other case (or not on PostgreSQL): the caller then runs
-    the checks one by one (caller_for, managed_user, mor_device_create), which
-    give the protocol's answer.
-    """
-    if not one_statement.available() or not is_id(raw_user_id) or _problems(values):
+
+def _create(*, login: str, raw_user_id: str, values: DeviceInput) -> MorDevice | None:
+    if not is_id(raw_user_id):
         return None
-    if values.type and values.type not in DEVICE_TYPES:
-        return None
-    raw_group = values.devicegroup_id
-    if raw_group and not is_id(raw_group):
-        return None
-    if values.pin and not PIN.match(values.pin):
-        return None
+    caller = callers().with_login(login)
+    if values.caller_id:
+        caller = callerid_managers(caller)
+    groups = DeviceGroup.objects.filter(account__in=managed_by(caller).usable().filter(pk=int(raw_user_id)))
+    groups = groups.filter(pk=int(values.devicegroup_id)) if values.devicegroup_id else groups.filter(is_primary=True)
     pin = _random_pin_candidate() if values.pin is None else values.pin or None
-    now = timezone.now()
-    device = Device(
-        type=_device_type(values.type), name=values.description or "", status=DeviceStatus.ACTIVE, activated_at=now
-    )
-    event = core.build_event(
-        device=None,
-        action=EventAction.ACTIVATED,
-        actor=core.Actor(source=actor_source),  # the statement names the caller
-        to_status=DeviceStatus.ACTIVE,
-        now=now,
-    )
-    mor = MorDevice(
+    group = sql.Ref("gate", "id")
+    line = MorDevice(
+        device_id=sql.Ref("device", "id"),
+        group_id=group,
         description=values.description or "",
         pin=pin,
         caller_id=values.caller_id or "",
         username=_username_candidate(),
         secret=secrets.token_urlsafe(12),
     )
-    return one_statement.create_device(
-        login=login,
-        user_id=int(raw_user_id),
-        group_id=int(raw_group) if raw_group else None,
-        device=device,
-        event=event,
-        mor=mor,
-    )
+    try:
+        created = core.device_create_active(
+            type=_device_type(values.type),
+            actor=core.Actor(source=EventSource.MOR, name=sql.Ref("gate", "caller_login")),
+            account=sql.Ref("gate", "account_id"),
+            name=values.description or "",
+            details={"pin": pin, "group": group},
+            gate=sql.Gate(pick=groups.annotate(caller_login=Subquery(caller.values("login")[:1]))),
+            rows=(line,),
+        )
+    except IntegrityError:
+        return None  # a pin or SIP login taken: the checks say which, or a new candidate is drawn
+    if created is None:
+        return None
+    line = created.rows[0]
+    line.device = created.device
+    return line
+
+
+def _check_create(*, login: str, raw_user_id: str, values: DeviceInput) -> None:
+    """Raise the protocol's error for a creation the statement didn't make, in the protocol's order."""
+    caller = caller_for(login)
+    if not raw_user_id:
+        raise MorError(DONT_BE_SO_SMART)
+    user = managed_user(caller, raw_user_id)
+    _device_type(values.type)
+    _group(user, values.devicegroup_id)  # made when it is the user's primary group and missing
+    if values.pin:
+        _check_pin(values.pin)
+    if values.caller_id:
+        _check_callerid_permission(caller)
+    problems = _problems(values)
+    if problems:
+        raise MorError(NOT_CREATED, problems)
+    if not Account.objects.usable().filter(pk=user.pk).exists():
+        raise MorError(NOT_CREATED, [AccountNotUsable.default_message])
 
 
 def _random_pin_candidate() -> str:
@@ -217,13 +195,6 @@ def _random_pin_candidate() -> str:
 def _username_candidate() -> str:
     # Ten random digits, as softswitches number their SIP logins; the unique index settles a clash.
     return "".join(secrets.choice("0123456789") for _ in range(10))
-
-
-def _free_username() -> str:
-    while True:
-        candidate = _username_candidate()
-        if not MorDevice.objects.filter(username=candidate).exists():
-            return candidate
 
 
 def mor_device_for(caller: Account, *, raw_id: str = "", username: str = "") -> MorDevice:
@@ -292,6 +263,22 @@ class DeviceChanges:
         return cls(**{field.name: params[field.name] for field in fields(cls) if field.name in params})
 
 
+# What device_update may change of a SIP line, as the audit event records it (the secret without its value).
+RECORDED_FIELDS = (
+    "description",
+    "pin",
+    "caller_id",
+    "callerid_name",
+    "authentication",
+    "host",
+    "port",
+    "username",
+    "secret",
+    "extension",
+    "hidden",
+    "comment",
+    "call_limit",
+)
 SIP_LOGIN = re.compile(r"^[A-Za-z0-9_.+-]{1,32}$")
 EXTENSION = re.compile(r"^[a-z0-9#*]{1,40}$")  # the page's "a-z0-9#*"
 TEXT_LIMITS = {"description": 255, "callerid_number": 64, "callerid_name": 64, "password": 64, "comment": 2000}
@@ -396,6 +383,7 @@ def mor_device_update(*, caller: Account, raw_id: str, changes: DeviceChanges, a
     is refused by its unique index.
     """
     line = _locked_line(caller, raw_id)
+    before = {name: getattr(line, name) for name in RECORDED_FIELDS}
     if changes.pin:
         _check_pin(changes.pin, exclude_pk=line.pk)
     empty_allowed = changes.allow_empty_callerid == "1"
@@ -418,8 +406,14 @@ def mor_device_update(*, caller: Account, raw_id: str, changes: DeviceChanges, a
         if line.pin is not None and MorDevice.objects.filter(pin=line.pin).exclude(pk=line.pk).exists():
             raise MorError(PIN_USED) from exc
         raise MorError(NOT_UPDATED, _taken(line, changes) or ["The device could not be saved; try again"]) from exc
-    if changes.description is not None and line.device.name != line.description:  # the core name follows it
-        core.device_update(device=line.device, actor=actor, name=line.description)
+    recorded = {
+        name: ["…", "…"] if name == "secret" else [before[name], getattr(line, name)]
+        for name in RECORDED_FIELDS
+        if before[name] != getattr(line, name)
+    }
+    # The core device's name follows the description; the event records the SIP line's changes with it.
+    renamed = {"name": line.description} if changes.description is not None else {}
+    core.device_update(device=line.device, actor=actor, recorded=recorded, **renamed)
     return line
 
 

@@ -5,7 +5,6 @@ from collections.abc import Mapping
 
 from rest_framework import serializers
 
-from devices.api.base import ResponseSerializer, Serializer
 from devices.api.fields import LaravelBooleanField, MessageCharField, laravel_string_messages
 from devices.choices import DeviceStatus
 from devices.macs import InvalidMac, normalize_mac
@@ -32,7 +31,7 @@ def _string(name: str, *, max_length: int, required: bool = True, help_text: str
 # -- input ---------------------------------------------------------------------------------
 
 
-class DeviceRefInputSerializer(Serializer):
+class DeviceRefInputSerializer(serializers.Serializer):
     """A device named by its type and its MAC and/or serial number."""
 
     type = _string("type", max_length=32, help_text="A device type, e.g. mediaagent.")
@@ -162,7 +161,7 @@ class StatusWordField(serializers.CharField):
         return STATUS_WORDS[value]
 
 
-class ReservedDeviceSerializer(ResponseSerializer):
+class ReservedDeviceSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     type = serializers.CharField()
     uuid = serializers.UUIDField()
@@ -176,7 +175,7 @@ class ReservedDeviceSerializer(ResponseSerializer):
     is_online = serializers.BooleanField()
 
 
-class UserSerializer(ResponseSerializer):
+class UserSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     login = serializers.CharField()
     name = serializers.CharField()
@@ -189,14 +188,14 @@ class UserSerializer(ResponseSerializer):
     billing_properties = serializers.ListField(child=serializers.JSONField())
 
 
-class StorageSerializer(ResponseSerializer):
+class StorageSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     path = serializers.CharField()
     usage = serializers.FloatField()
     capacity = serializers.IntegerField()
 
 
-class ActivatedDeviceSerializer(ResponseSerializer):
+class ActivatedDeviceSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     serial_number = BlankAsNullCharField(allow_null=True)
     mac = BlankAsNullCharField(allow_null=True)
@@ -210,15 +209,15 @@ class ActivatedDeviceSerializer(ResponseSerializer):
     cameras_count = serializers.IntegerField()
 
 
-class MessageSerializer(Serializer):
+class MessageSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class StateErrorSerializer(Serializer):
+class StateErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
     code = serializers.IntegerField(help_text="33600, 33599, 33601, 33603, 33610, 33622 or 1000.")
 
 
-class ValidationErrorSerializer(Serializer):
+class ValidationErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))

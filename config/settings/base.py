@@ -132,10 +132,11 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "devices.api.negotiation.ContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # No OPTIONS metadata: each protocol is POST (or GET) only, and OPTIONS gets its 405 in the protocol's format.
     "DEFAULT_METADATA_CLASS": None,
+    # Each protocol has its one format: `?format=` is not theirs to read (only the schema view reads it).
+    "URL_FORMAT_OVERRIDE": None,
     "UNAUTHENTICATED_USER": None,
 }
 

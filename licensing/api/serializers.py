@@ -3,41 +3,40 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from devices.api.base import Serializer
 from devices.api.fields import StrictCharField
 from licensing.models import DeviceLicenseStatus
 
 
-class LoginInputSerializer(Serializer):
+class LoginInputSerializer(serializers.Serializer):
     username = StrictCharField(max_length=254)
     password = StrictCharField(max_length=1024, trim_whitespace=False)
     issueJWT = serializers.BooleanField(required=False, default=False)
 
 
-class JwtSerializer(Serializer):
+class JwtSerializer(serializers.Serializer):
     token = serializers.CharField()
     token_expires = serializers.IntegerField(help_text="Unix seconds.")
 
 
-class LoginUserSerializer(Serializer):
+class LoginUserSerializer(serializers.Serializer):
     ID = serializers.IntegerField()
     display_name = serializers.CharField()
     user_email = serializers.CharField()
     user_login = serializers.CharField()
 
 
-class FeatureFlagsSerializer(Serializer):
+class FeatureFlagsSerializer(serializers.Serializer):
     isVendor = serializers.BooleanField()
     isWhitelabeled = serializers.BooleanField()
 
 
-class LoginDataSerializer(Serializer):
+class LoginDataSerializer(serializers.Serializer):
     jwt = JwtSerializer(allow_null=True, help_text="Null unless issueJWT was true.")
     user = LoginUserSerializer()
     feature_flags = FeatureFlagsSerializer()
 
 
-class LicenseActivateInputSerializer(Serializer):
+class LicenseActivateInputSerializer(serializers.Serializer):
     licenseKey = StrictCharField(
         required=False,
         allow_blank=True,
@@ -47,17 +46,17 @@ class LicenseActivateInputSerializer(Serializer):
     )
 
 
-class SessionIdSerializer(Serializer):
+class SessionIdSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     timestamp = serializers.IntegerField(help_text="Unix seconds of the activation.")
 
 
-class ActivateDataSerializer(Serializer):
+class ActivateDataSerializer(serializers.Serializer):
     sessionId = SessionIdSerializer()
     licenseKey = StrictCharField()
 
 
-class ValidateDataSerializer(Serializer):
+class ValidateDataSerializer(serializers.Serializer):
     isValid = serializers.BooleanField()
 
 
@@ -80,7 +79,7 @@ class ManufacturerIdField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class ManufacturerSerializer(Serializer):
+class ManufacturerSerializer(serializers.Serializer):
     name = StrictCharField(max_length=255)
     id = ManufacturerIdField()
 
@@ -94,14 +93,14 @@ class DeviceLicenseStatusField(serializers.IntegerField):
     pass
 
 
-class DeviceLicenseInputSerializer(Serializer):
+class DeviceLicenseInputSerializer(serializers.Serializer):
     manufacturer = ManufacturerSerializer()
     model = StrictCharField(max_length=255)
     serial_number = StrictCharField(max_length=256, trim_whitespace=False)
     manufacture_date = serializers.DateField(input_formats=["iso-8601"], help_text="YYYY-MM-DD.")
 
 
-class DeviceLicenseDataSerializer(Serializer):
+class DeviceLicenseDataSerializer(serializers.Serializer):
     serial_number = serializers.CharField()
     manufacturer = ManufacturerSerializer()
     model = serializers.CharField()
@@ -116,12 +115,12 @@ def envelope(name: str, data_serializer):
     """The FLECS envelope around `data`, for the schema."""
     return type(
         name,
-        (Serializer,),
+        (serializers.Serializer,),
         {"data": data_serializer, "statusCode": serializers.IntegerField(), "statusText": serializers.CharField()},
     )
 
 
-class ErrorSerializer(Serializer):
+class ErrorSerializer(serializers.Serializer):
     reason = serializers.CharField()
     statusCode = serializers.IntegerField()
     statusText = serializers.CharField()

@@ -93,7 +93,7 @@ class MorAPIView(APIView):
 
     def authorize(self, params: dict[str, str]):
         check_hash(params, self.call)
-        return caller_for(params, denied=self.denied)
+        return caller_for(params.get("u") or "", denied=self.denied)
 
     @staticmethod
     def actor(caller) -> Actor:
@@ -240,19 +240,9 @@ class DeviceCreateView(MorAPIView):
             devicegroup_id=params.get("devicegroup_id"),
             caller_id=params.get("caller_id"),
         )
-        # The common case in one statement; anything else is checked step by step, in the protocol's order.
-        mor = services.mor_device_create_for_login(
-            login=params.get("u") or "",
-            raw_user_id=params.get("user_id") or "",
-            values=values,
-            actor_source=EventSource.MOR,
+        mor = services.mor_device_create(
+            login=params.get("u") or "", raw_user_id=params.get("user_id") or "", values=values
         )
-        if mor is None:
-            caller = caller_for(params)
-            if not params.get("user_id"):
-                raise MorError(DONT_BE_SO_SMART)
-            user = managed_user(caller, params["user_id"])
-            mor = services.mor_device_create(caller=caller, user=user, values=values, actor=self.actor(caller))
         return xml_page(
             [("status", CREATED), ("id", mor.device_id), ("username", mor.username), ("password", mor.secret)]
         )

@@ -593,9 +593,7 @@ def test_activate_takes_a_fixed_number_of_queries(billing, customer, media_agent
     assert response.json()["cameras_count"] == storages
 
 
-def test_a_refused_activation_reads_the_device_to_learn_why(
-    billing, customer, media_agent, django_assert_num_queries
-):
+def test_a_refused_activation_reads_the_device_to_learn_why(billing, customer, media_agent, django_assert_num_queries):
     _warm(billing)
     media_agent.status = DeviceStatus.RESERVED
     media_agent.save()

@@ -69,12 +69,3 @@ def test_production_sends_security_headers(client, settings):
     assert secure["Strict-Transport-Security"].startswith("max-age=31536000")
     assert secure["X-Content-Type-Options"] == "nosniff"
     assert secure["X-Frame-Options"] == "DENY"
-
-
-def test_the_wsgi_application_keeps_what_it_loaded_out_of_garbage_collection():
-    code = "import gc, config.wsgi; print(gc.get_threshold()[0], gc.get_freeze_count())"
-    done = production_python("-c", code, **PRODUCTION_ENV)
-    assert done.returncode == 0, done.stderr
-    threshold, frozen = map(int, done.stdout.split())
-    assert threshold == 50_000
-    assert frozen > 10_000  # Django, the apps and their models

@@ -2,11 +2,11 @@
 
 import pytest
 
-from devices.choices import AccountRole, DeviceStatus, EventSource
-from devices.models import Account, Device, DeviceEvent
-from devices.services import Actor
+from devices.choices import AccountRole, DeviceStatus
+from devices.models import Account, Device
 from mor_api import services
 from mor_api.auth import SIGNED_PARAMS, expected_hash
+from mor_api.errors import MorError
 from mor_api.models import DeviceGroup, MorDevice
 from mor_api.services import DeviceInput, group_primary
 from tests.factories import AccountFactory
@@ -332,51 +332,21 @@ def test_device_create_takes_one_query(mor, admin_account, user, pin, django_ass
         "device_create", u="admin", user_id=user.pk, description="x", **({} if pin is None else {"pin": pin})
     )
     # One INSERT of the device that finds the caller, the user and the group, and inserts the event and the
-    # SIP line (mor_api.conditional).
+    # SIP line (devices.sql).
     with django_assert_num_queries(1):
         assert parse(mor.post("device_create", params)).findtext("status") == "Device created"
 
 
 @pytest.mark.django_db(transaction=True)
-def test_device_create_for_a_new_user_takes_the_step_by_step_path(mor, admin_account, user, django_assert_num_queries):
+def test_device_create_for_a_new_user_makes_its_primary_group_then_the_device(
+    mor, admin_account, user, django_assert_num_queries
+):
     params = signed("device_create", u="admin", user_id=user.pk, pin=2, description="x")
-    # The one statement finds no primary group and writes nothing; then caller, user, primary group (none:
-    # SAVEPOINT, INSERT, RELEASE), pin free?, SAVEPOINT, INSERT device, INSERT event (the core service, in
-    # this transaction), username free?, INSERT SIP data, RELEASE.
-    with django_assert_num_queries(14):
+    # The one statement finds no primary group and writes nothing; then the checks: caller, user, primary group
+    # (none: SELECT, SAVEPOINT, INSERT, RELEASE), pin free?; then the one statement again.
+    with django_assert_num_queries(10):
         assert parse(mor.post("device_create", params)).findtext("status") == "Device created"
     assert DeviceGroup.objects.get(account=user).is_primary
-
-
-def test_the_one_statement_writes_what_the_step_by_step_path_writes(admin_account, user):
-    group_primary(user)
-    values = DeviceInput(description="Desk phone", pin="4321", caller_id="+3705")
-    fast = services.mor_device_create_for_login(
-        login="ADMIN", raw_user_id=str(user.pk), values=values, actor_source=EventSource.MOR
-    )
-    stepwise = services.mor_device_create(
-        caller=admin_account,
-        user=user,
-        values=DeviceInput(description="Desk phone", pin="4322", caller_id="+3705"),
-        actor=Actor(source=EventSource.MOR, name=admin_account.login),
-    )
-    assert fast is not None
-
-    def written(mor: MorDevice) -> dict:
-        stored = MorDevice.objects.select_related("device").get(pk=mor.pk)
-        event = DeviceEvent.objects.filter(device=stored.device).values(*EVENT_FIELDS).get()
-        return {
-            "device": {f: getattr(stored.device, f) for f in ("type", "name", "status", "account_id", "mac")},
-            "event": {**event, "details": {**event["details"], "pin": "<pin>"}},
-            "line": (stored.group_id, stored.description, stored.caller_id, len(stored.username), len(stored.secret)),
-        }
-
-    assert written(fast) == written(stepwise)
-    assert MorDevice.objects.get(pk=fast.pk).pin == "4321"
-    assert (fast.username, fast.secret) == (
-        MorDevice.objects.get(pk=fast.pk).username,
-        MorDevice.objects.get(pk=fast.pk).secret,
-    )
 
 
 @pytest.mark.parametrize(
@@ -394,12 +364,9 @@ def test_the_one_statement_writes_what_the_step_by_step_path_writes(admin_accoun
     ],
     ids=lambda change: next(iter(change)) + "=" + str(next(iter(change.values())))[:10],
 )
-def test_anything_but_the_common_case_writes_nothing_in_one_statement(admin_account, user, change):
+def test_anything_but_the_common_case_is_refused_and_writes_nothing(admin_account, user, change):
     group_primary(user)
-    taken = services.mor_device_create_for_login(
-        login="admin", raw_user_id=str(user.pk), values=DeviceInput(pin="555"), actor_source=EventSource.MOR
-    )
-    assert taken is not None
+    services.mor_device_create(login="admin", raw_user_id=str(user.pk), values=DeviceInput(pin="555"))
     if "role" in change:
         Account.objects.filter(pk=admin_account.pk).update(role=change["role"])
     if "user_status" in change:
@@ -411,13 +378,10 @@ def test_anything_but_the_common_case_writes_nothing_in_one_statement(admin_acco
         devicegroup_id=change.get("devicegroup_id"),
         description=change.get("description"),
     )
-    result = services.mor_device_create_for_login(
-        login=change.get("login", "admin"),
-        raw_user_id=change.get("raw_user_id", str(user.pk)),
-        values=values,
-        actor_source=EventSource.MOR,
-    )
-    assert result is None
+    with pytest.raises(MorError):
+        services.mor_device_create(
+            login=change.get("login", "admin"), raw_user_id=change.get("raw_user_id", str(user.pk)), values=values
+        )
     assert MorDevice.objects.count() == 1
     assert Device.objects.count() == 1
 
