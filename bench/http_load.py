@@ -265,6 +265,22 @@ def request_makers(data: dict, *, probes: bool = False) -> dict:
             },
             200,
         ),
+        # A MAC no device has yet: each request is the device's first registration.
+        "registry first registration": lambda i: (
+            "POST",
+            "/api/v2/device",
+            {
+                "json": {
+                    "mac_address": mac("CC", i + 1),
+                    "device_os": "Android",
+                    "device_version": "14",
+                    "device_type": "Mobile",
+                    "app_version": "2.0",
+                    "app_name": "MyApp",
+                }
+            },
+            200,
+        ),
         "billing reserve": lambda i: (
             "POST",
             "/api/v1/billing/devices/reserve",
