@@ -2,13 +2,13 @@
 
 import time
 
-from django.db import connection
 from django.http import JsonResponse
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from devices import sql
 from devices.client_ip import client_ip
 from licensing.errors import error_body
 from mor_api.xml import xml_error
@@ -26,9 +26,7 @@ def healthz(request):
 def readyz(request):
     """The database answers: one round trip."""
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+        sql.ping()
     except Exception as exc:  # any database failure means "not ready", never a 500 page
         return JsonResponse({"status": "unavailable", "database": type(exc).__name__}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})

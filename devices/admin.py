@@ -4,14 +4,13 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.db import connection
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from devices import bulk, services
+from devices import bulk, services, sql
 from devices.choices import EventSource
 from devices.errors import DomainError
 from devices.macs import InvalidMac, normalize_mac, try_normalize_mac
@@ -35,19 +34,7 @@ class DeviceTypeFilter(admin.SimpleListFilter):
     parameter_name = "type"
 
     def lookups(self, request, model_admin):
-        table = Device._meta.db_table
-        sql = f"""
-            WITH RECURSIVE types(type) AS (
-                SELECT MIN(type) FROM {table}
-                UNION ALL
-                SELECT (SELECT MIN(d.type) FROM {table} d WHERE d.type > types.type)
-                FROM types WHERE types.type IS NOT NULL
-            )
-            SELECT type FROM types WHERE type IS NOT NULL
-        """  # noqa: S608 - the table name is ours, no input reaches this SQL
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            return [(row[0], row[0]) for row in cursor.fetchall()]
+        return [(name, name) for name in sql.device_types_in_use()]
 
     def queryset(self, request, queryset):
         return queryset.filter(type=self.value()) if self.value() else queryset
@@ -272,23 +259,7 @@ class DeviceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Deactivate selected devices", permissions=["change"])
     def deactivate(self, request, queryset):
-        done, failures = 0, []
-        for device in queryset.select_related(None).only(
-            "pk", "mac", "serial_number", "uuid", "status", "status_until"
-        ):
-            try:
-                services.device_deactivate(device=device, actor=staff_actor(request))
-                done += 1
-            except DomainError as error:
-                failures.append(f"{device}: {error.message}")
-        if failures:
-            self.message_user(
-                request,
-                f"{done} device(s) deactivated, {len(failures)} failed: " + "; ".join(failures[:10]),
-                messages.WARNING,
-            )
-        else:
-            self.message_user(request, f"{done} device(s) deactivated.", messages.SUCCESS)
+        self._run_bulk(request, queryset, bulk.devices_deactivate_many, "deactivated")
 
 
 class AccountAdminForm(forms.ModelForm):

@@ -6,7 +6,9 @@ where the transition leads is reported unchanged instead of refused.
 """
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -26,9 +28,8 @@ class BulkOutcome:
 
 
 def _apply_many(transition: Transition, pks, *, actor: Actor, **params) -> BulkOutcome:
-    pks = list(dict.fromkeys(pks))
-    devices = Device.objects.filter(pk__in=pks)
-    applied = services.transition_apply(transition, devices, actor=actor, named=len(pks), **params)
+    named = services.Named(pks=tuple(dict.fromkeys(pks)))
+    applied = services.transition_apply(transition, named, actor=actor, **params)
     outcome = BulkOutcome(changed=[changed.device for changed in applied.changed])
     for device in applied.refused:
         if transition.done(device):
@@ -50,7 +51,21 @@ def devices_unreserve_many(*, pks, actor: Actor) -> BulkOutcome:
 
 def devices_ban_many(*, pks, reason: str, actor: Actor) -> BulkOutcome:
     """Ban devices; already banned ones keep their ban (and its reason) unchanged."""
-    return _apply_many(services.BAN, pks, actor=actor, reason=reason)
+    return _apply_many(services.BAN, pks, actor=actor, reason=reason[:255], banned_by=actor.name[:150])
+
+
+def devices_deactivate_many(*, pks, actor: Actor, leave_reserved: bool = False) -> BulkOutcome:
+    """Start the deactivation of active devices; those deactivating already are unchanged, others fail.
+
+    With DEVICE_DEACTIVATION_SECONDS 0 the deactivations end in the same transaction.
+    """
+    until = timezone.now() + timedelta(seconds=settings.DEVICE_DEACTIVATION_SECONDS)
+    with transaction.atomic():
+        outcome = _apply_many(services.DEACTIVATE, pks, actor=actor, until=until, leave_reserved=leave_reserved)
+        if outcome.changed and settings.DEVICE_DEACTIVATION_SECONDS <= 0:
+            ended = services.settle(named=services.Named(pks=tuple(d.pk for d in outcome.changed)), actor=actor)
+            outcome.changed = [c.device for c in ended]
+    return outcome
 
 
 def devices_unban_many(*, pks, actor: Actor) -> BulkOutcome:
@@ -61,38 +76,25 @@ def devices_unban_many(*, pks, actor: Actor) -> BulkOutcome:
 Settled = tuple[int, str, str, str]  # device id, uuid, from status, to status
 
 
-class _DryRun(Exception):
-    def __init__(self, settled: list[Settled]):
-        self.settled = settled
-
-
 def transitions_process(*, actor: Actor, batch_size: int = 1000, dry_run: bool = False) -> list[Settled]:
     """Complete every overdue initialization and deactivation, one transaction per batch.
 
     Rows locked by a request are skipped: that request completes them itself.
-    Returns the transitions made; with dry_run, the ones that would be (all
-    of them are made in one transaction, then rolled back).
+    Returns the transitions made; with dry_run, the ones that would be (read,
+    nothing locked or written).
     """
-    if not dry_run:
-        return _settle_in_batches(actor=actor, batch_size=batch_size)
-    try:
-        with transaction.atomic():
-            raise _DryRun(_settle_in_batches(actor=actor, batch_size=batch_size))
-    except _DryRun as dry:
-        return dry.settled
-
-
-def _settle_in_batches(*, actor: Actor, batch_size: int) -> list[Settled]:
     overdue = Device.objects.overdue(timezone.now()).order_by("pk")
+    if dry_run:
+        due = overdue.annotate(to_status=services.overdue_to_status())
+        return [(d.pk, str(d.uuid), d.status, d.to_status) for d in due.only("pk", "uuid", "status").iterator()]
     done: list[Settled] = []
     while True:
         with transaction.atomic():
-            batch = list(
-                overdue.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[:batch_size]
-            )
-            if not batch:
+            batch = overdue.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)
+            pks = tuple(batch[:batch_size])
+            if not pks:
                 return done
-            settled = services.settle(devices=Device.objects.filter(pk__in=batch), actor=actor)
+            settled = services.settle(named=services.Named(pks=pks), actor=actor)
             done.extend((c.device.pk, str(c.device.uuid), c.from_status, c.device.status) for c in settled)
 
 
@@ -179,17 +181,15 @@ def devices_import_many(entries: list[Imported], *, actor: Actor) -> None:
         fields = sorted({name for _device, changes in updated for name in changes} | {"updated_at"})
         Device.objects.bulk_update([device for device, _changes in updated], fields)
     events = [
-        services.build_event(action=EventAction.REGISTERED, actor=actor, now=now, device=d, to_status=d.status)
-        for d in new
+        services.audit_event(d, EventAction.REGISTERED, actor=actor, now=now, details={}, from_status="") for d in new
     ]
     events += [
-        services.build_event(
-            action=EventAction.UPDATED,
+        services.audit_event(
+            d,
+            EventAction.UPDATED,
             actor=actor,
             now=now,
-            device=d,
             from_status=c["status"][0] if "status" in c else d.status,
-            to_status=d.status,
             details={k: [str(o) if o else o, str(n) if n else n] for k, (o, n) in c.items()},
         )
         for d, c in updated

@@ -19,13 +19,20 @@ from devices.macs import format_mac
 
 
 class AccountQuerySet(models.QuerySet):
+    def not_deleted(self):
+        return self.filter(deleted_at__isnull=True)
+
     def usable(self):
         """The accounts that may receive devices: active and not deleted."""
-        return self.filter(status=AccountStatus.ACTIVE, deleted_at__isnull=True)
+        return self.not_deleted().filter(status=AccountStatus.ACTIVE)
 
-    def with_login(self, login: str):
-        """The account with this login in any letter case (served by the unique index on LOWER(login))."""
-        return self.annotate(login_ci=Lower("login")).filter(login_ci=login.strip().lower())
+    def with_login(self, login):
+        """The account with this login (a string, or an expression) in any letter case.
+
+        Served by the unique index on LOWER(login).
+        """
+        value = login if hasattr(login, "resolve_expression") else models.Value(login.strip())
+        return self.annotate(login_ci=Lower("login")).filter(login_ci=Lower(value))
 
 
 class Account(models.Model):
@@ -134,13 +141,19 @@ class DeviceQuerySet(models.QuerySet):
     def overdue(self, now=None):
         return self.filter(overdue(now or timezone.now()))
 
+    def banned(self):
+        return self.filter(is_banned=True)
+
+    def not_banned(self):
+        return self.filter(is_banned=False)
+
     def reservable(self):
-        return self.filter(status=DeviceStatus.AVAILABLE, is_banned=False)
+        return self.not_banned().filter(status=DeviceStatus.AVAILABLE)
 
     def activatable(self, *, skip_reserve_check: bool = False):
         """Available and not banned; reserved too with skip_reserve_check."""
         statuses = [DeviceStatus.AVAILABLE, DeviceStatus.RESERVED] if skip_reserve_check else [DeviceStatus.AVAILABLE]
-        return self.filter(status__in=statuses, is_banned=False)
+        return self.not_banned().filter(status__in=statuses)
 
     def reserved(self):
         return self.filter(status=DeviceStatus.RESERVED)
@@ -149,10 +162,10 @@ class DeviceQuerySet(models.QuerySet):
         return self.filter(status=DeviceStatus.ACTIVE)
 
     def initialization_due(self, now):
-        return self.filter(status=DeviceStatus.INITIALIZING, status_until__lte=now)
+        return self.filter(overdue(now), status=DeviceStatus.INITIALIZING)
 
     def deactivation_due(self, now):
-        return self.filter(status=DeviceStatus.DEACTIVATING, status_until__lte=now)
+        return self.filter(overdue(now), status=DeviceStatus.DEACTIVATING)
 
 
 class Device(models.Model):

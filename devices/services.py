@@ -9,7 +9,9 @@ doesn't match, the device is locked and read to learn why, an overdue
 transient state is completed, and the transition is tried once more on it.
 """
 
+import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,12 +19,26 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    Case,
+    CharField,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    UUIDField,
+    Value,
+    When,
+)
 from django.utils import timezone
 from django_guid import get_guid
 
 from devices import sql
-from devices.choices import TRANSIENT_STATUSES, DeviceStatus, EventAction, EventSource
+from devices.choices import DeviceStatus, EventAction, EventSource
 from devices.errors import (
     AccountNotUsable,
     DeviceAlreadyActive,
@@ -37,7 +53,7 @@ from devices.errors import (
     DomainError,
 )
 from devices.models import Account, ApiKey, ClientActivity, ClientAppInfo, Device, DeviceEvent, overdue
-from devices.selectors import device_identity, one_or_none
+from devices.selectors import DeviceRef, device_identity, one_or_none
 from devices.signals import device_ownership_ended
 
 
@@ -46,19 +62,21 @@ class Actor:
     """Who asked for a change: the protocol or tool, and the key, login, user or command name."""
 
     source: EventSource
-    name: "str | sql.Ref" = ""  # a Ref: the name a creation's statement finds (e.g. the caller's login)
+    name: str = ""
 
 
-def build_event(*, action: EventAction, actor: Actor, now: datetime, **values) -> DeviceEvent:
-    """An unsaved audit event by `actor` now, with this request's id."""
-    return DeviceEvent(
-        action=action,
-        source=actor.source,
-        actor=actor.name if isinstance(actor.name, sql.Ref) else actor.name[:254],
-        request_id=(get_guid() or "")[:64],
-        created_at=now,
-        **values,
-    )
+def event_values(actor: Actor, now: datetime, details: dict | None = None, *, actor_name=None) -> dict:
+    """What every statement's audit event records of the call: who, its request id, when, and plain details."""
+    return {
+        "actor": (actor.name if actor_name is None else actor_name)[:254],
+        "request_id": (get_guid() or "")[:64],
+        "now": now,
+        "details": sql.details_json(details or {}),
+    }
+
+
+def _now() -> sql.Slot:
+    return sql.Slot("now", DateTimeField())
 
 
 # The error each state gives to an operation that does not accept it.
@@ -81,107 +99,126 @@ def _ban_or_state_error(device: Device, **params) -> DomainError:
 # -- the transitions -------------------------------------------------------------------------------------------------
 
 
+def _no_refusal(device: Device, **params) -> DomainError:
+    raise AssertionError("this transition applies to every device it is given")
+
+
 @dataclass(frozen=True)
 class Transition:
-    """One lifecycle transition. Its callables take the call's parameters (`now`, `actor` and its own)."""
+    """One lifecycle transition.
+
+    `applies_to` and `writes` build querysets and expressions from their
+    keyword arguments: the call's values as Slots (named in `slots`, with
+    their field), and the others (`shape`) as they are, each one a shape
+    of the statement. `refusal` and `details` take the call's values.
+    """
 
     action: EventAction
     applies_to: Callable[..., QuerySet]  # the devices it changes
     writes: Callable[..., dict[str, Any]]  # model field -> value or expression (updated_at is added)
-    refusal: Callable[..., DomainError]  # why a device it doesn't apply to is refused
+    refusal: Callable[..., DomainError] = _no_refusal  # why a device it doesn't apply to is refused
     done: Callable[[Device], bool] = lambda device: False  # already where it leads: bulk work leaves it unchanged
-    details: Callable[..., dict] = lambda **params: {}
-    owner: bool = False  # it reads the owner (for the event's details and the caller)
-    precondition: Callable[..., None] = lambda **params: None  # checked before looking at the device
+    details: Callable[..., dict] = lambda **params: {}  # plain values, sql.Old(...), sql.OwnerLogin()
+    slots: dict[str, Any] = field(default_factory=dict)  # values of each call: name -> their field
+    shape: tuple[str, ...] = ()  # the other parameters: each value makes its own statement
+    owner: bool = False  # the caller reads the owner
+    settles_first: bool = True  # an overdue device is completed before the transition is tried on it
+    precondition: Callable[..., None] = lambda **params: None  # checked before a refusal looks at the device
 
 
-def _accounts_usable(accounts: QuerySet, **params) -> None:
-    if not accounts.exists():
+def _usable_accounts(account_by: str) -> QuerySet:
+    """The account to receive a device, by login (any case) or id, when it may: a queryset of at most one."""
+    accounts = Account.objects.usable().order_by()
+    if account_by == "login":
+        return accounts.with_login(sql.Slot("account", CharField()))
+    return accounts.filter(pk=sql.Slot("account", BigIntegerField()))
+
+
+def _accounts_usable(*, account_by: str, account, **params) -> None:
+    lookup = Account.objects.with_login(account) if account_by == "login" else Account.objects.filter(pk=account)
+    if not lookup.usable().exists():
         raise AccountNotUsable()
 
 
-def _activation_refusal(device: Device, *, skip_reserve_check: bool, **params) -> DomainError:
-    if device.is_banned:
-        return DeviceBanned()
-    if skip_reserve_check and device.status == DeviceStatus.RESERVED:
-        return DeviceNotActive()  # unreachable but for a race: the rule applies to it
-    return _state_error(device, otherwise=DeviceNotActive)
+def _activation_refusal(device: Device, **params) -> DomainError:
+    return DeviceBanned() if device.is_banned else _state_error(device, otherwise=DeviceNotActive)
 
 
 RESERVE = Transition(
     action=EventAction.RESERVED,
-    applies_to=lambda **params: Device.objects.reservable(),
-    writes=lambda **params: {"status": DeviceStatus.RESERVED},
+    applies_to=lambda **p: Device.objects.reservable(),
+    writes=lambda **p: {"status": DeviceStatus.RESERVED},
     refusal=_ban_or_state_error,
     done=lambda device: device.status == DeviceStatus.RESERVED,
 )
 UNRESERVE = Transition(
     action=EventAction.UNRESERVED,
-    applies_to=lambda **params: Device.objects.reserved(),
-    writes=lambda **params: {"status": DeviceStatus.AVAILABLE},
-    refusal=lambda device, **params: _state_error(device, otherwise=DeviceNotReserved),
+    applies_to=lambda **p: Device.objects.reserved(),
+    writes=lambda **p: {"status": DeviceStatus.AVAILABLE},
+    refusal=lambda device, **p: _state_error(device, otherwise=DeviceNotReserved),
     done=lambda device: device.status == DeviceStatus.AVAILABLE,
 )
-# `accounts`: the account to receive the device, as a queryset of usable accounts (at most one).
 ACTIVATE = Transition(
     action=EventAction.ACTIVATED,
-    applies_to=lambda accounts, skip_reserve_check, **params: Device.objects.activatable(
+    applies_to=lambda account_by, skip_reserve_check, **p: Device.objects.activatable(
         skip_reserve_check=skip_reserve_check
-    ).filter(Exists(accounts)),
-    writes=lambda accounts, name, now, **params: {
+    ).filter(Exists(_usable_accounts(account_by))),
+    writes=lambda account_by, with_name, now, **p: {
         "status": DeviceStatus.ACTIVE,
-        "account": Subquery(accounts.values("pk")[:1]),
+        "account": Subquery(_usable_accounts(account_by).values("pk")[:1]),
         "activated_at": now,
-        **({} if name is None else {"name": name}),
+        **({"name": sql.Slot("name", CharField())} if with_name else {}),
     },
     refusal=_activation_refusal,
-    details=lambda **params: {"account": sql.OwnerLogin()},
+    details=lambda **p: {"account": sql.OwnerLogin()},
+    slots={"account": None, "name": CharField()},  # the account's field depends on account_by
+    shape=("account_by", "skip_reserve_check", "with_name"),
     owner=True,
     precondition=_accounts_usable,
 )
 DEACTIVATE = Transition(
     action=EventAction.DEACTIVATION_STARTED,
-    applies_to=lambda **params: Device.objects.active(),
-    writes=lambda leave_reserved, now, **params: {
+    applies_to=lambda **p: Device.objects.active(),
+    writes=lambda until, leave_reserved, **p: {
         "status": DeviceStatus.DEACTIVATING,
-        "status_until": now + timedelta(seconds=settings.DEVICE_DEACTIVATION_SECONDS),
+        "status_until": until,
         "leave_reserved": leave_reserved,
     },
-    refusal=lambda device, **params: _state_error(device, otherwise=DeviceNotActive),
-    details=lambda leave_reserved, **params: {"leave_reserved": leave_reserved, "account": sql.OwnerLogin()},
-    owner=True,
+    refusal=lambda device, **p: _state_error(device, otherwise=DeviceNotActive),
+    done=lambda device: device.status == DeviceStatus.DEACTIVATING,
+    details=lambda leave_reserved, **p: {"leave_reserved": leave_reserved, "account": sql.OwnerLogin()},
+    slots={"until": DateTimeField(), "leave_reserved": BooleanField()},
 )
 BAN = Transition(
     action=EventAction.BANNED,
-    applies_to=lambda **params: Device.objects.filter(is_banned=False),
-    writes=lambda reason, actor, now, **params: {
+    applies_to=lambda **p: Device.objects.not_banned(),
+    writes=lambda reason, banned_by, now, **p: {
         "is_banned": True,
-        "ban_reason": reason[:255],
+        "ban_reason": reason,
         "banned_at": now,
-        "banned_by": actor.name[:150],
+        "banned_by": banned_by,
     },
-    refusal=lambda device, **params: DomainError(),  # a ban applies to every device not banned
     done=lambda device: device.is_banned,
-    details=lambda reason, **params: {"reason": reason[:255]},
+    details=lambda reason, **p: {"reason": reason},
+    slots={"reason": CharField(), "banned_by": CharField()},
 )
 UNBAN = Transition(
     action=EventAction.UNBANNED,
-    applies_to=lambda **params: Device.objects.filter(is_banned=True),
-    writes=lambda **params: {"is_banned": False, "ban_reason": "", "banned_at": None, "banned_by": ""},
-    refusal=lambda device, **params: DomainError(),
+    applies_to=lambda **p: Device.objects.banned(),
+    writes=lambda **p: {"is_banned": False, "ban_reason": "", "banned_at": None, "banned_by": ""},
     done=lambda device: not device.is_banned,
-    details=lambda **params: {"previous_reason": sql.Old("ban_reason")},
+    details=lambda **p: {"previous_reason": sql.Old("ban_reason")},
 )
 FINISH_INITIALIZATION = Transition(
     action=EventAction.INITIALIZATION_FINISHED,
-    applies_to=lambda now, **params: Device.objects.initialization_due(now),
-    writes=lambda **params: {"status": DeviceStatus.AVAILABLE, "status_until": None},
-    refusal=lambda device, **params: DomainError(),
+    applies_to=lambda now, **p: Device.objects.initialization_due(now),
+    writes=lambda **p: {"status": Value(DeviceStatus.AVAILABLE), "status_until": None},
+    settles_first=False,
 )
 FINISH_DEACTIVATION = Transition(
     action=EventAction.DEACTIVATION_FINISHED,
-    applies_to=lambda now, **params: Device.objects.deactivation_due(now),
-    writes=lambda **params: {
+    applies_to=lambda now, **p: Device.objects.deactivation_due(now),
+    writes=lambda **p: {
         "status": Case(
             When(leave_reserved=True, then=Value(DeviceStatus.RESERVED)), default=Value(DeviceStatus.AVAILABLE)
         ),
@@ -190,8 +227,43 @@ FINISH_DEACTIVATION = Transition(
         "account": None,
         "activated_at": None,
     },
-    refusal=lambda device, **params: DomainError(),
+    settles_first=False,
 )
+SETTLE = (FINISH_INITIALIZATION, FINISH_DEACTIVATION)
+
+
+@dataclass(frozen=True)
+class Named:
+    """The devices a call names: by identity fields (one device; one statement per shape) or by ids (a set)."""
+
+    identity: dict[str, Any] = field(default_factory=dict)
+    pks: tuple[int, ...] | None = None
+
+    @property
+    def count(self) -> int:
+        return 1 if self.pks is None else len(self.pks)
+
+    @property
+    def key(self) -> tuple | None:
+        return None if self.pks is not None else tuple(sorted(self.identity))
+
+    def values(self) -> dict[str, Any]:
+        return {f"named:{name}": value for name, value in self.identity.items()}
+
+    def rows(self) -> QuerySet:
+        """The devices named, to read with the ORM."""
+        return (
+            Device.objects.filter(pk__in=self.pks) if self.pks is not None else Device.objects.filter(**self.identity)
+        )
+
+    def queryset(self) -> QuerySet:
+        """The devices named, for a statement's builder: the identity's values are Slots (see values())."""
+        if self.pks is not None:
+            return Device.objects.filter(pk__in=self.pks)
+        fields = {"pk": BigIntegerField(), "uuid": UUIDField()}
+        return Device.objects.filter(
+            **{name: sql.Slot(f"named:{name}", fields.get(name, CharField())) for name in self.identity}
+        )
 
 
 @dataclass
@@ -203,89 +275,140 @@ class Applied:
 
 
 def transition_apply(
-    transition: Transition, devices: QuerySet, *, actor: Actor, named: int, also: dict | None = None, **params
+    transition: Transition, named: Named, *, actor: Actor, also: dict | None = None, **params
 ) -> Applied:
-    """Apply a transition to the devices of `devices`: the one writer of every lifecycle change.
+    """Apply a transition to the devices `named`: the one writer of every lifecycle change.
 
     One statement changes the devices it applies to and writes their events.
-    The others are locked and read; an overdue transient state among them is
-    completed (that is a fact whatever the caller does next) and the
-    transition is tried once more on those. The rest are `refused`, as read:
-    the caller raises `transition.refusal(device)` or, in bulk work, reports
-    them unchanged when `transition.done(device)`. `named`: how many devices
-    `devices` names at most (when all of them changed, nothing is read).
+    The others are locked and read, with whether the transition applies to
+    them now (one may have changed meanwhile) and whether an overdue
+    transient state is to be completed first (a fact, whatever the caller
+    does next); for those the transition is tried once more. The rest are
+    `refused`, as read: the caller raises `transition.refusal(device)` or,
+    in bulk work, reports them unchanged when `transition.done(device)`.
     """
-    now = timezone.now()
-    params = {**params, "now": now, "actor": actor}
-    applied = Applied(changed=_statement(transition, devices, actor=actor, now=now, also=also, params=params))
-    if len(applied.changed) >= named:
+    key, build, values = _statement_parts(transition, named, actor=actor, also=also, params=params)
+    applied = Applied(changed=sql.transition(key, build, values))
+    if len(applied.changed) >= named.count:
         return applied
-    unchanged = devices.exclude(pk__in=[c.device.pk for c in applied.changed]) if applied.changed else devices
+    changed_ids = [c.device.pk for c in applied.changed]
     with transaction.atomic():
-        rest = list(unchanged.order_by("pk").select_for_update(of=("self",)))
-        if any(_is_overdue(device, now) for device in rest):
-            settle(devices=Device.objects.filter(pk__in=[d.pk for d in rest]), actor=actor)
-            retried = Device.objects.filter(pk__in=[d.pk for d in rest])
-            applied.changed += _statement(
-                transition, retried, actor=actor, now=timezone.now(), also=also, params=params
+        with sql.bound(values):  # the rule's Slots are this call's values
+            rest = list(
+                named.rows()
+                .exclude(pk__in=changed_ids)
+                .annotate(
+                    is_overdue=ExpressionWrapper(overdue(timezone.now()), output_field=BooleanField()),
+                    applies=Exists(build().rule.filter(pk=OuterRef("pk"))),
+                )
+                .order_by("pk")
+                .select_for_update(of=("self",))
             )
-            again = {c.device.pk for c in applied.changed}
-            rest = list(Device.objects.filter(pk__in=[d.pk for d in rest if d.pk not in again]).order_by("pk"))
-    applied.refused = rest
+        again = [device.pk for device in rest if device.is_overdue or device.applies]
+        if again:
+            if any(device.is_overdue for device in rest):
+                settle(named=Named(pks=tuple(d.pk for d in rest if d.is_overdue)), actor=actor)
+            retried = _statement(transition, Named(pks=tuple(again)), actor=actor, also=also, params=params)
+            applied.changed += retried
+            done = {c.device.pk for c in retried}
+            reread = Device.objects.in_bulk([pk for pk in again if pk not in done])
+            rest = [reread.get(d.pk, d) for d in rest if d.pk not in done]
+        applied.refused = rest
     return applied
 
 
-def _statement(transition: Transition, devices: QuerySet, *, actor: Actor, now, also, params) -> list[sql.Changed]:
-    return sql.transition(
-        devices,
-        rule=transition.applies_to(**params),
-        values={**transition.writes(**params), "updated_at": now},
-        event=build_event(action=transition.action, actor=actor, now=now),
-        details=transition.details(**params),
-        owner=transition.owner,
-        also=also,
-    )
+def _statement_parts(transition: Transition, named: Named, *, actor: Actor, also, params: dict) -> tuple:
+    """The shape, builder and values of a transition's statement over the devices named."""
+    now = timezone.now()
+    shape = {name: params[name] for name in transition.shape}
+    values = {
+        **named.values(),
+        **{name: params[name] for name in transition.slots},
+        **event_values(actor, now, transition.details(**params)),
+    }
+    key = (transition.action, named.key, tuple(sorted(shape.items())), tuple(also or ()), actor.source)
+
+    def build() -> sql.TransitionPlan:
+        slots = {name: sql.Slot(name, f or CharField()) for name, f in transition.slots.items()}
+        arguments = {**slots, **shape, "now": _now()}
+        rule = transition.applies_to(**arguments)
+        if transition.settles_first:
+            rule = rule.exclude(overdue(_now()))
+        return sql.TransitionPlan(
+            devices=named.queryset(),
+            rule=rule,
+            writes={**transition.writes(**arguments), "updated_at": _now()},
+            action=transition.action,
+            source=actor.source,
+            details=transition.details(**params),
+            owner=transition.owner,
+            also=also or {},
+        )
+
+    return key, build, values
 
 
-def _is_overdue(device: Device, now: datetime) -> bool:
-    return device.status in TRANSIENT_STATUSES and device.status_until is not None and device.status_until <= now
+def _statement(transition: Transition, named: Named, *, actor: Actor, also, params: dict) -> list[sql.Changed]:
+    return sql.transition(*_statement_parts(transition, named, actor=actor, also=also, params=params))
 
 
-def settle(*, devices: QuerySet, actor: Actor) -> list[sql.Changed]:
-    """Complete the overdue initializations and deactivations among `devices`, with their events.
+def settle(*, named: Named, actor: Actor) -> list[sql.Changed]:
+    """Complete the overdue initializations and deactivations among the devices named, with their events.
 
     A finished deactivation ends the ownership: protocol apps clear what
     belonged to it (devices.signals), in the same transaction.
     """
-    now = timezone.now()
-    params = {"now": now, "actor": actor}
     with transaction.atomic():
-        finished = _statement(FINISH_INITIALIZATION, devices, actor=actor, now=now, also=None, params=params)
-        ended = _statement(FINISH_DEACTIVATION, devices, actor=actor, now=now, also=None, params=params)
+        finished = _statement(FINISH_INITIALIZATION, named, actor=actor, also=None, params={})
+        ended = _statement(FINISH_DEACTIVATION, named, actor=actor, also=None, params={})
         if ended:
             device_ownership_ended.send(sender=Device, device_ids=[c.device.pk for c in ended])
     return finished + ended
 
 
-DeviceName = "Device | int | uuid.UUID | DeviceRef"
+def overdue_to_status():
+    """Where an overdue device's transient state leads, as the FINISH_* transitions write it (an expression)."""
+    return Case(
+        When(status=DeviceStatus.INITIALIZING, then=FINISH_INITIALIZATION.writes()["status"]),
+        default=FINISH_DEACTIVATION.writes()["status"],
+    )
 
 
-def _named(device: DeviceName) -> QuerySet:
+DeviceName = Device | int | uuid.UUID | DeviceRef
+
+
+def _named(device: DeviceName) -> Named:
     identity = device_identity(device)
     if not identity:
         raise DeviceNotFound()
-    return Device.objects.filter(**identity)
+    return Named(identity=identity)
 
 
 def _apply_one(transition: Transition, device: DeviceName, *, actor: Actor, also=None, **params) -> sql.Changed:
     """Apply a transition to one device; raise the refusal's error (DeviceNotFound when it names none)."""
-    applied = transition_apply(transition, _named(device), actor=actor, named=1, also=also, **params)
-    if applied.changed:
-        return applied.changed[0]
-    transition.precondition(**params)
-    if not applied.refused:
-        raise DeviceNotFound()
-    raise transition.refusal(applied.refused[0], **params)
+    failure = None
+    with transaction.atomic() if transition is DEACTIVATE and _at_once() else _nothing():
+        applied = transition_apply(transition, _named(device), actor=actor, also=also, **params)
+        if applied.changed:
+            changed = applied.changed[0]
+            if transition is DEACTIVATE and _at_once():
+                ended = settle(named=Named(pks=(changed.device.pk,)), actor=actor)
+                changed = ended[0] if ended else changed
+            return changed
+        try:
+            transition.precondition(**params)
+            failure = transition.refusal(applied.refused[0], **params) if applied.refused else DeviceNotFound()
+        except DomainError as error:
+            failure = error
+    raise failure
+
+
+def _at_once() -> bool:
+    return settings.DEVICE_DEACTIVATION_SECONDS <= 0
+
+
+def _nothing():
+    return nullcontext()
 
 
 # -- one device ------------------------------------------------------------------------------------------------------
@@ -307,7 +430,7 @@ def device_unreserve(*, device: DeviceName, actor: Actor) -> Device:
 def device_activate(
     *,
     device: DeviceName,
-    account: "Account | QuerySet[Account]",
+    account: "Account | str",
     actor: Actor,
     name: str | None = None,
     skip_reserve_check: bool = False,
@@ -315,19 +438,21 @@ def device_activate(
 ) -> Device:
     """Add an available device (or a reserved one, with skip_reserve_check) to a usable account.
 
-    `account` is an account or a queryset naming one (e.g. by login). Raises
+    `account` is an account, or a login (any letter case). Raises
     AccountNotUsable when it names no usable account, then DeviceNotFound,
     DeviceBanned, DeviceReserved without skip_reserve_check, or the state's
     error. Returns the device with its owner, annotated with `also`.
     """
-    accounts = account if isinstance(account, QuerySet) else Account.objects.filter(pk=account.pk)
+    by_login = isinstance(account, str)
     return _apply_one(
         ACTIVATE,
         device,
         actor=actor,
         also=also,
-        accounts=accounts.usable().order_by(),
+        account_by="login" if by_login else "pk",
+        account=account.strip().lower() if by_login else account.pk,
         name=name,
+        with_name=name is not None,
         skip_reserve_check=skip_reserve_check,
     ).device
 
@@ -340,17 +465,13 @@ def device_deactivate(*, device: DeviceName, actor: Actor, leave_reserved: bool 
     same transaction. Raises DeviceNotActive for an available device, or
     the state's error.
     """
-    if settings.DEVICE_DEACTIVATION_SECONDS > 0:
-        return _apply_one(DEACTIVATE, device, actor=actor, leave_reserved=leave_reserved).device
-    with transaction.atomic():
-        deactivated = _apply_one(DEACTIVATE, device, actor=actor, leave_reserved=leave_reserved).device
-        ended = settle(devices=Device.objects.filter(pk=deactivated.pk), actor=actor)
-    return ended[0].device if ended else deactivated
+    until = timezone.now() + timedelta(seconds=settings.DEVICE_DEACTIVATION_SECONDS)
+    return _apply_one(DEACTIVATE, device, actor=actor, until=until, leave_reserved=leave_reserved).device
 
 
 def device_ban(*, device: DeviceName, reason: str, actor: Actor) -> bool:
     """Ban a device; its status does not change. False when it was banned already."""
-    return _apply_or_done(BAN, device, actor=actor, reason=reason)
+    return _apply_or_done(BAN, device, actor=actor, reason=reason[:255], banned_by=actor.name[:150])
 
 
 def device_unban(*, device: DeviceName, actor: Actor) -> bool:
@@ -359,7 +480,7 @@ def device_unban(*, device: DeviceName, actor: Actor) -> bool:
 
 
 def _apply_or_done(transition: Transition, device: DeviceName, *, actor: Actor, **params) -> bool:
-    applied = transition_apply(transition, _named(device), actor=actor, named=1, **params)
+    applied = transition_apply(transition, _named(device), actor=actor, **params)
     if not applied.changed and not applied.refused:
         raise DeviceNotFound()
     return bool(applied.changed)
@@ -371,18 +492,24 @@ def device_check_activatable(*, device: DeviceName, actor: Actor) -> None:
     An overdue transient state is completed first. Raises DeviceNotFound,
     DeviceBanned, or the state's error when the device is not available.
     """
-    devices = _named(device)
-    if (devices & Device.objects.activatable()).exists():
-        return
-    found = list(devices)
-    if not found:
+    named = _named(device)
+    now = timezone.now()
+    found = one_or_none(
+        Device.objects.filter(**named.identity).annotate(
+            is_activatable=Exists(Device.objects.activatable().exclude(overdue(now)).filter(pk=OuterRef("pk"))),
+            is_overdue=ExpressionWrapper(overdue(now), output_field=BooleanField()),
+        )
+    )
+    if found is None:
         raise DeviceNotFound()
-    if _is_overdue(found[0], timezone.now()):
-        settle(devices=devices, actor=actor)
-        if (devices & Device.objects.activatable()).exists():
+    if found.is_activatable:
+        return
+    if found.is_overdue:
+        settle(named=Named(pks=(found.pk,)), actor=actor)
+        if Device.objects.activatable().filter(pk=found.pk).exists():
             return
-        found = list(devices)
-    raise _activation_refusal(found[0], skip_reserve_check=False)
+        found.refresh_from_db()
+    raise _activation_refusal(found)
 
 
 # -- creating devices ------------------------------------------------------------------------------------------------
@@ -395,6 +522,18 @@ def initial_status(now: datetime) -> tuple[str, datetime | None]:
     return DeviceStatus.INITIALIZING, now + timedelta(seconds=seconds)
 
 
+def _new_device(status: str, **fields) -> Device:
+    """A device for a creation plan: what changes from call to call is a Slot."""
+    return Device(
+        uuid=sql.Slot("uuid", UUIDField()),
+        status=status,
+        status_until=sql.Slot("until", DateTimeField()) if status == DeviceStatus.INITIALIZING else None,
+        created_at=_now(),
+        updated_at=_now(),
+        **fields,
+    )
+
+
 def device_register(
     *,
     type: str,
@@ -404,23 +543,22 @@ def device_register(
     name: str = "",
     version: str = "",
 ) -> Device:
-    """Create a device, initializing for DEVICE_INITIALIZATION_SECONDS (available when 0).
+    """Create a device, initializing for DEVICE_INITIALIZATION_SECONDS (available when 0); one statement.
 
     `mac` must already be canonical. Raises DeviceConflict when the MAC or the
     type and serial number belong to another device.
     """
     now = timezone.now()
     status, until = initial_status(now)
-    device = Device(
-        type=type,
-        mac=mac or None,
-        serial_number=serial_number or None,
-        name=name,
-        version=version,
-        status=status,
-        status_until=until,
-    )
-    created = _create(device, EventAction.REGISTERED, actor=actor, now=now, skip_conflict=True)
+    given = {"type": type, "mac": mac or None, "serial_number": serial_number or None, "name": name, "version": version}
+    slotted = {key: sql.Slot(key, CharField()) for key, value in given.items() if value is not None}
+
+    def build() -> sql.CreationPlan:
+        device = _new_device(status, **{key: None for key in given} | slotted)
+        return sql.CreationPlan(device=device, action=EventAction.REGISTERED, source=actor.source, skip_conflict=True)
+
+    values = {**given, "uuid": uuid.uuid4(), "until": until, **event_values(actor, now)}
+    created = sql.create(("register", status, tuple(sorted(slotted)), actor.source), build, values)
     if created is None:
         raise DeviceConflict()
     return created.device
@@ -428,51 +566,47 @@ def device_register(
 
 def device_create_active(
     *,
+    key: tuple,
     type: str,
     actor: Actor,
-    account: "Account | sql.Ref | None",
-    name: "str | sql.Ref" = "",
-    action: EventAction = EventAction.ACTIVATED,
-    details: dict | None = None,
-    gate: sql.Gate | None = None,
-    rows: tuple = (),
+    account: sql.Ref,
+    name: "sql.Ref | sql.Slot",
+    action: EventAction,
+    details: dict,
+    gate: Callable[[], sql.Gate],
+    rows: Callable[[], tuple],
+    values: dict,
+    actor_name: "sql.Ref | None" = None,
 ) -> sql.Created | None:
     """Create a device that is active from its first moment (a licensed edge device, a SIP line): one statement.
 
-    It has no MAC or serial number; `account` may be None (a license without
-    an owner). `gate` is the row the creation needs (e.g. a license with a
+    It has no MAC or serial number; it belongs to the account the gate's row
+    names. `gate()` builds the row the creation needs (e.g. a license with a
     free activation, taken by the same statement): none found, nothing is
-    written and None is returned. `rows` are the protocol's rows that belong
-    to the device; their `device` and values from the gate are sql.Ref(...).
-    Writes one event, `action`, with `details`. Raises AccountNotUsable for
-    an account given as an instance that may not own devices.
+    written and None is returned. `rows()` builds the protocol's rows that
+    belong to the device, whose `device` is sql.Ref("device", "id"). Both
+    take the call's `values` as Slots; `key` names the statement's shape
+    (each protocol's own). Writes one event, `action`, with `details`, by
+    `actor` (or the name the gate's row gives, `actor_name`).
     """
-    if isinstance(account, Account):
-        gate = gate or sql.Gate(pick=Account.objects.usable().filter(pk=account.pk))
     now = timezone.now()
-    device = Device(
-        type=type,
-        name=name,
-        status=DeviceStatus.ACTIVE,
-        account_id=account.pk if isinstance(account, Account) else account,
-        activated_at=now,
-    )
-    created = _create(device, action, actor=actor, now=now, details=details, gate=gate, rows=rows)
-    if created is None and isinstance(account, Account) and gate.pick.model is Account:
-        raise AccountNotUsable()
-    return created
 
+    def build() -> sql.CreationPlan:
+        device = _new_device(
+            DeviceStatus.ACTIVE, type=type, name=name, account_id=account, activated_at=_now(), mac=None
+        )
+        return sql.CreationPlan(
+            device=device,
+            action=action,
+            source=actor.source,
+            details=details,
+            gate=gate(),
+            rows=rows(),
+            actor=actor_name or sql.Slot("actor"),
+        )
 
-def _create(device: Device, action: EventAction, *, actor: Actor, now: datetime, details=None, **options):
-    event = build_event(
-        action=action,
-        actor=actor,
-        now=now,
-        device_id=sql.Ref("device", "id"),
-        to_status=device.status,
-        details=details or {},
-    )
-    return sql.create(device, event, **options)
+    call = {**values, "uuid": uuid.uuid4(), **event_values(actor, now, details)}
+    return sql.create(("active", *key, actor.source), build, call)
 
 
 _CLIENT_APP_FIELDS = ("device_os", "device_version", "app_name", "app_version")
@@ -501,29 +635,45 @@ def device_register_client(
     """
     now = timezone.now()
     reported = dict(device_os=device_os, device_version=device_version, app_name=app_name, app_version=app_version)
-    seen = _client_seen(mac=mac, device_type=device_type, reported=reported, ip=ip, now=now)
+    values = {"mac": mac, "type": device_type, "ip": ip, "now": now, **reported}
+    seen = _client_seen(values, with_ip=ip is not None)
     if seen is not None:
         return seen, False
     status, until = initial_status(now)
-    device = Device(
-        mac=mac,
-        type=device_type,
-        version=device_version,
-        status=status,
-        status_until=until,
-        is_online=True,
-        last_seen_at=now,
-    )
-    app = ClientAppInfo(device_id=sql.Ref("device", "id"), ip=ip, **reported)
-    created = _create(
-        device, EventAction.REGISTERED, actor=actor, now=now, details=reported, rows=(app,), skip_conflict=True
-    )
+
+    def build() -> sql.CreationPlan:
+        text = {name: sql.Slot(name, CharField()) for name in ("mac", "type", *reported)}
+        device = _new_device(
+            status,
+            mac=text["mac"],
+            type=text["type"],
+            version=text["device_version"],
+            is_online=True,
+            last_seen_at=_now(),
+        )
+        app = ClientAppInfo(
+            device_id=sql.Ref("device", "id"),
+            ip=sql.Slot("ip", ClientAppInfo._meta.get_field("ip")) if ip is not None else None,
+            updated_at=_now(),
+            **{name: text[name] for name in reported},
+        )
+        return sql.CreationPlan(
+            device=device,
+            action=EventAction.REGISTERED,
+            source=actor.source,
+            details=dict(reported),
+            rows=(app,),
+            skip_conflict=True,
+        )
+
+    call = {**values, "uuid": uuid.uuid4(), "until": until, **event_values(actor, now, reported)}
+    created = sql.create(("client", status, ip is not None, actor.source), build, call)
     if created is not None:
         return created.device, True
     return _device_update_client(mac=mac, device_type=device_type, reported=reported, ip=ip, actor=actor, now=now)
 
 
-def _client_seen(*, mac: str, device_type: str, reported: dict, ip: str | None, now: datetime) -> Device | None:
+def _client_seen(values: dict, *, with_ip: bool) -> Device | None:
     """Mark the device with this MAC seen if nothing it reports changed; one statement. None otherwise.
 
     Nothing changed: the same type and version, the same client app and ip,
@@ -532,14 +682,23 @@ def _client_seen(*, mac: str, device_type: str, reported: dict, ip: str | None, 
     committed meanwhile (whose client app this statement can't see) sends
     the report to the locking path.
     """
-    same_app = ClientAppInfo.objects.filter(device=OuterRef("pk"), ip=ip, **reported)
-    devices = (
-        Device.objects.filter(mac=mac, type=device_type, version=reported["device_version"])
-        .filter(updated_at=Subquery(Device.objects.filter(mac=mac).order_by().values("updated_at")))
-        .exclude(overdue(now))
-        .filter(Exists(same_app))
-    )
-    return sql.update_one(devices, {"is_online": True, "last_seen_at": now, "updated_at": now})
+
+    def build():
+        text = {name: sql.Slot(name, CharField()) for name in ("mac", "type", *_CLIENT_APP_FIELDS)}
+        ip = {"ip": sql.Slot("ip", ClientAppInfo._meta.get_field("ip"))} if with_ip else {"ip__isnull": True}
+        same_app = ClientAppInfo.objects.filter(
+            device=OuterRef("pk"), **ip, **{name: text[name] for name in _CLIENT_APP_FIELDS}
+        )
+        snapshot = Device.objects.filter(mac=text["mac"]).order_by().values("updated_at")
+        devices = (
+            Device.objects.filter(mac=text["mac"], type=text["type"], version=text["device_version"])
+            .filter(updated_at=Subquery(snapshot))
+            .exclude(overdue(_now()))
+            .filter(Exists(same_app))
+        )
+        return devices, {"is_online": True, "last_seen_at": _now(), "updated_at": _now()}
+
+    return sql.update_one(("client_seen", with_ip), build, values)
 
 
 @transaction.atomic
@@ -547,11 +706,15 @@ def _device_update_client(
     *, mac: str, device_type: str, reported: dict[str, str], ip: str | None, actor: Actor, now: datetime
 ) -> tuple[Device, bool]:
     devices = Device.objects.filter(mac=mac)
-    device = one_or_none(devices.select_for_update(of=("self",)))
+    device = one_or_none(
+        devices.annotate(is_overdue=ExpressionWrapper(overdue(now), output_field=BooleanField())).select_for_update(
+            of=("self",)
+        )
+    )
     if device is None:
         raise DeviceConflict()  # taken by a type and serial number: the insert was skipped, no MAC matches
-    if _is_overdue(device, now):
-        settle(devices=devices, actor=actor)
+    if device.is_overdue:
+        settle(named=Named(pks=(device.pk,)), actor=actor)
         device = devices.get()
     # Read under the lock: a report committed while this one waited has changed it.
     info = one_or_none(ClientAppInfo.objects.filter(device=device))
@@ -579,16 +742,29 @@ def _device_update_client(
             info.save()
         changes.update(app_changes)
     if changes:
-        build_event(
-            action=EventAction.CLIENT_UPDATED,
-            actor=actor,
-            now=now,
-            device=device,
-            from_status=device.status,
-            to_status=device.status,
-            details=changes,
-        ).save(force_insert=True)
+        _record(device, EventAction.CLIENT_UPDATED, actor=actor, now=now, details=changes)
     return device, False
+
+
+def audit_event(
+    device: Device, action: EventAction, *, actor: Actor, now: datetime, details: dict, from_status: str | None = None
+) -> DeviceEvent:
+    """An unsaved audit event of a change the ORM writes (not a lifecycle transition: those write their own)."""
+    return DeviceEvent(
+        device=device,
+        action=action,
+        from_status=device.status if from_status is None else from_status,
+        to_status=device.status,
+        source=actor.source,
+        actor=actor.name[:254],
+        request_id=(get_guid() or "")[:64],
+        details=details,
+        created_at=now,
+    )
+
+
+def _record(device: Device, action: EventAction, *, actor: Actor, now: datetime, details: dict) -> None:
+    audit_event(device, action, actor=actor, now=now, details=details).save(force_insert=True)
 
 
 def _save_or_conflict(device: Device, **save_kwargs) -> None:
@@ -639,7 +815,7 @@ def device_update(*, device: DeviceName, actor: Actor, recorded: dict | None = N
     unknown = set(values) - set(DEVICE_EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"device_update() does not change {sorted(unknown)}")
-    locked = one_or_none(_named(device).select_for_update(of=("self",)))
+    locked = one_or_none(Device.objects.filter(**_named(device).identity).select_for_update(of=("self",)))
     if locked is None:
         raise DeviceNotFound()
     values = {k: (v or None) if k in ("mac", "serial_number") else v for k, v in values.items()}
@@ -649,17 +825,8 @@ def device_update(*, device: DeviceName, actor: Actor, recorded: dict | None = N
             setattr(locked, key, value)
         _save_or_conflict(locked, update_fields=[*changes, "updated_at"])
     changes |= recorded or {}
-    if not changes:
-        return locked
-    build_event(
-        action=EventAction.UPDATED,
-        actor=actor,
-        now=timezone.now(),
-        device=locked,
-        from_status=locked.status,
-        to_status=locked.status,
-        details=changes,
-    ).save(force_insert=True)
+    if changes:
+        _record(locked, EventAction.UPDATED, actor=actor, now=timezone.now(), details=changes)
     return locked
 
 
@@ -698,6 +865,6 @@ def api_key_revoke(*, api_key: ApiKey) -> bool:
     """Revoke a key and drop it from the authentication cache. Returns False when it was revoked already."""
     from devices.authentication import api_key_cache_key
 
-    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    revoked = ApiKey.objects.active().filter(pk=api_key.pk).update(revoked_at=timezone.now())
     cache.delete(api_key_cache_key(api_key.secret_hash))
     return bool(revoked)

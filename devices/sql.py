@@ -3,28 +3,103 @@
 The statements are assembled from querysets: their WHERE, their SET expressions
 and their SELECTs are compiled by Django, so each rule they apply is the
 queryset method that states it (`Device.objects.reservable()`,
-`Account.objects.usable()`, `License.objects.usable()`, ...), here and
+`Account.objects.usable()`, `License.objects.activatable()`, ...), here and
 everywhere else.
+
+A statement is built once per shape: its builder makes the querysets with a
+`Slot` wherever a value changes from call to call, Django compiles them, and
+the SQL is kept; each call binds its values into it. Building and compiling
+querysets costs more than the database work of the statement itself.
 
 On PostgreSQL a statement is one round trip: data-modifying CTEs lock the
 rows, change them and insert the audit events, and PostgreSQL re-checks a
 WHERE on the newest version of a row that a concurrent transaction has just
 changed (READ COMMITTED), so of two concurrent requests for one device exactly
 one matches. SQLite (`make run`) has no data-modifying CTEs: there the same
-steps run one after another in a transaction, which SQLite serialises.
+querysets run one after another in a transaction, which SQLite serialises.
 """
 
+import contextvars
+import functools
 import json
-from contextlib import nullcontext
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Model, QuerySet
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.db.models import Expression, Model, QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.sql.subqueries import UpdateQuery
 
 from devices.models import Account, Device, DeviceEvent
+
+# -- values bound at each call ------------------------------------------------------------------------------------
+
+_binding: contextvars.ContextVar[dict | None] = contextvars.ContextVar("binding", default=None)
+
+
+class Slot(Expression):
+    """A value that changes from call to call: compiled as a parameter, bound when the statement runs.
+
+    `output_field` says how the value is written (as Django writes it for
+    that field). A builder never sees the value, so it can't transform it:
+    whatever the value needs (a lower-case login, a deadline) is computed by
+    the caller.
+    """
+
+    def __init__(self, name: str, output_field=None):
+        super().__init__(output_field=output_field or TextField())
+        self.name = name
+
+    def as_sql(self, compiler, connection):
+        bound = _binding.get()
+        if bound is not None:  # executed as it is built (SQLite)
+            return "%s", [self.output_field.get_db_prep_value(bound[self.name], connection)]
+        return "%s", [self]
+
+
+@contextmanager
+def bound(values: dict):
+    """Within it, Slots compile to these values: querysets built with Slots run as they are."""
+    token = _binding.set(values)
+    try:
+        yield
+    finally:
+        _binding.reset(token)
+
+
+def _bind(params: list, values: dict) -> list:
+    return [p.output_field.get_db_prep_value(values[p.name], connection) if isinstance(p, Slot) else p for p in params]
+
+
+_statements: dict[Hashable, tuple] = {}
+
+
+def _prepared(key: Hashable, render: Callable[[], tuple]) -> tuple:
+    """The SQL, parameters (Slots where values go) and facts `render()` gives for this shape, built once.
+
+    A key with None in it (a statement over a list of ids, say) is rendered every time. So is everything on
+    SQLite, where the Slots are bound as the querysets compile.
+    """
+    if _binding.get() is not None or _uncached(key):
+        return render()
+    found = _statements.get(key)
+    if found is None:
+        found = _statements[key] = render()
+    return found
+
+
+def _uncached(key) -> bool:
+    return key is None or (isinstance(key, tuple) and any(_uncached(part) for part in key))
+
+
+def _postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# -- compiling querysets --------------------------------------------------------------------------------------------
 
 
 def _quote(name: str) -> str:
@@ -32,7 +107,7 @@ def _quote(name: str) -> str:
 
 
 def _columns(model: type[Model], alias: str) -> str:
-    return ", ".join(f"{alias}.{_quote(field.column)}" for field in model._meta.concrete_fields)
+    return ", ".join(f"{alias}.{_quote(f.column)}" for f in model._meta.concrete_fields)
 
 
 def _returning(model: type[Model]) -> str:
@@ -44,19 +119,23 @@ def _width(model: type[Model]) -> int:
     return len(model._meta.concrete_fields)
 
 
-def _postgresql() -> bool:
-    return connection.vendor == "postgresql"
-
-
 def _select(queryset: QuerySet) -> tuple[str, list]:
     sql, params = queryset.query.sql_with_params()
     return sql, list(params)
 
 
 def _update(queryset: QuerySet, values: dict[str, Any]) -> tuple[str, list]:
-    """`UPDATE <table> SET <values> WHERE <the queryset's filters>`, as QuerySet.update() would run it."""
+    """`UPDATE <table> SET <values> WHERE <the queryset's filters>`, as QuerySet.update() would run it.
+
+    Only filters on the table itself: Django turns a filter through a join
+    into `pk IN (SELECT ...)`, which PostgreSQL would not re-check on a row a
+    concurrent transaction changes.
+    """
     query = queryset.query.chain(UpdateQuery)
     query.add_update_values(values)
+    query.get_initial_alias()
+    if query.count_active_tables() != 1:
+        raise ValueError("a conditional UPDATE filters on its own table only; use Exists() for other tables")
     sql, params = query.get_compiler(connection=connection).as_sql()
     return sql, list(params)
 
@@ -68,43 +147,69 @@ def _fetch(sql: str, params: list) -> list[tuple]:
 
 
 def from_row(model: type[Model], row) -> Model:
-    """An instance of `model` from a row of all its concrete columns, read as the ORM reads them."""
-    values = [
-        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-        for field, value in zip(model._meta.concrete_fields, row, strict=True)
-    ]
-    return model.from_db(connection.alias, [field.attname for field in model._meta.concrete_fields], values)
+    """An instance of `model` from a row of all its concrete columns, converted as the ORM converts them."""
+    names, converters = _converters(model, connection.vendor)
+    values = list(row)
+    for index, column, converts in converters:
+        for convert in converts:
+            values[index] = convert(values[index], column, connection)
+    return model.from_db(connection.alias, names, values)
 
 
-def update_one(queryset: QuerySet, values: dict[str, Any]) -> Model | None:
-    """`queryset.update(**values)` of at most one row, giving the row as written (None when none matched)."""
-    model = queryset.model
-    update_sql, params = _update(queryset, values)
-    rows = _fetch(f"{update_sql} {_returning(model)}", params)
+@functools.cache
+def _converters(model: type[Model], vendor: str) -> tuple[list[str], list[tuple]]:
+    """The attribute names of a model's columns, and the backend's and fields' converters of those that have any."""
+    names, converters = [], []
+    for index, f in enumerate(model._meta.concrete_fields):
+        names.append(f.attname)
+        column = f.get_col(model._meta.db_table)
+        converts = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if converts:
+            converters.append((index, column, converts))
+    return names, converters
+
+
+def update_one(key: Hashable, build: Callable[[], tuple[QuerySet, dict]], values: dict) -> Model | None:
+    """`queryset.update(**writes)` of at most one row, giving the row as written (None when none matched).
+
+    `build()` gives the queryset and the writes, with Slots for `values`.
+    """
+    with bound(values) if not _postgresql() else nullcontext():
+        sql, params, model = _prepared(("update_one", key), lambda: _render_update_one(*build()))
+        rows = _fetch(sql, _bind(params, values))
     return from_row(model, rows[0]) if rows else None
 
 
-def select_after_update(read: QuerySet, touch: QuerySet, values: dict[str, Any]) -> list[dict]:
-    """The rows of `read` (a .values() queryset), and `touch.update(**values)`, in one statement.
+def _render_update_one(queryset: QuerySet, writes: dict) -> tuple:
+    sql, params = _update(queryset, writes)
+    return f"{sql} {_returning(queryset.model)}", params, queryset.model
 
-    The read sees the rows as they were before the update (on PostgreSQL a
-    data-modifying CTE runs beside the SELECT, on SQLite the SELECT runs
-    first).
+
+def select_after_update(key: Hashable, build: Callable[[], tuple[QuerySet, QuerySet, dict]], values: dict) -> list:
+    """The rows of a `.values()` queryset, and an update of another, in one statement.
+
+    `build()` gives (read, touch, writes). The read sees the rows as they
+    were before the update (on PostgreSQL a data-modifying CTE runs beside
+    the SELECT; on SQLite the SELECT runs first).
     """
-    read_sql, read_params = _select(read)
-    update_sql, update_params = _update(touch, values)
     if not _postgresql():
-        rows = list(read)
-        with connection.cursor() as cursor:
-            cursor.execute(update_sql, update_params)
-        return rows
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH touched AS ({update_sql}) {read_sql}", [*update_params, *read_params])
-        names = [column.name for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        with bound(values):
+            read, touch, writes = build()
+            rows = list(read)
+            touch.update(**writes)
+            return rows
+    sql, params, names = _prepared(("select_after_update", key), lambda: _render_select_after_update(*build()))
+    return [dict(zip(names, row, strict=True)) for row in _fetch(sql, _bind(params, values))]
 
 
-# -- what a statement writes that comes from the rows it works on ------------------------------------------------------
+def _render_select_after_update(read: QuerySet, touch: QuerySet, writes: dict) -> tuple:
+    read_sql, read_params = _select(read)
+    update_sql, update_params = _update(touch, writes)
+    names = [*read.query.values_select, *read.query.annotation_select]
+    return f"WITH touched AS ({update_sql}) {read_sql}", [*update_params, *read_params], names
+
+
+# -- what an audit event records ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -116,7 +221,7 @@ class Old:
 
 @dataclass(frozen=True)
 class OwnerLogin:
-    """An event detail: the login of the account that owns the device after the change (before, if none then)."""
+    """An event detail: the login of the account that owns the device after the change."""
 
 
 @dataclass(frozen=True)
@@ -127,30 +232,34 @@ class Ref:
     attname: str
 
 
-def _details_sql(details: dict, *, old: str, owner: str) -> tuple[str, list]:
-    """A jsonb expression of event details whose values may be Old(...), OwnerLogin() or Ref(...)."""
-    static = {key: value for key, value in details.items() if not isinstance(value, Old | OwnerLogin | Ref)}
+def details_json(details: dict) -> str:
+    """The details an event records that are plain values, as the JSON the statement starts from."""
+    plain = {k: v for k, v in details.items() if not isinstance(v, Old | OwnerLogin | Ref)}
+    return json.dumps(plain, cls=DjangoJSONEncoder)
+
+
+def _details_sql(details: dict, *, old: str = "", owner: str = "") -> tuple[str, list]:
+    """The jsonb of an event's details: the plain ones (Slot "details", details_json()), and Old, OwnerLogin, Ref."""
     parts, params = [], []
     for key, value in details.items():
-        if isinstance(value, Old):
+        if isinstance(value, Old) and old:
             parts.append(f"%s::text, {old}.{_quote(Device._meta.get_field(value.field).column)}")
-        elif isinstance(value, OwnerLogin):
+        elif isinstance(value, OwnerLogin) and owner:
             parts.append(f"%s::text, {owner}.{_quote('login')}")
         elif isinstance(value, Ref):
             parts.append(f"%s::text, {value.step}.{_quote(value.attname)}")
+        elif isinstance(value, Old | OwnerLogin):
+            raise ValueError(f"{key}: this statement has no row before the change, nor an owner to read")
         else:
             continue
         params.append(key)
-    sql = "%s::jsonb"
-    params.insert(0, json.dumps(static))
-    if parts:
-        sql += f" || jsonb_build_object({', '.join(parts)})"
-    return sql, params
+    sql = "%s::jsonb" + (f" || jsonb_build_object({', '.join(parts)})" if parts else "")
+    return sql, [Slot("details"), *params]
 
 
-def _details_value(details: dict, *, old: dict, owner: Account | None, refs: dict[str, Model]) -> dict:
-    """The same details as _details_sql(), computed from the rows in Python."""
-    value = {}
+def _details_value(details: dict, values: dict, *, old: dict, owner: Account | None, refs: dict) -> dict:
+    """The same details as _details_sql(), from the rows in Python."""
+    value = json.loads(values["details"])
     for key, item in details.items():
         if isinstance(item, Old):
             value[key] = old[item.field]
@@ -158,72 +267,98 @@ def _details_value(details: dict, *, old: dict, owner: Account | None, refs: dic
             value[key] = owner.login if owner is not None else None
         elif isinstance(item, Ref):
             value[key] = getattr(refs[item.step], item.attname)
-        else:
-            value[key] = item
     return value
+
+
+def _event_row(action: str, source: str, values: dict, **row) -> DeviceEvent:
+    return DeviceEvent(
+        action=action,
+        source=source,
+        actor=values["actor"],
+        request_id=values["request_id"],
+        created_at=values["now"],
+        **row,
+    )
 
 
 _EVENT_COLUMNS = ("device_id", "action", "from_status", "to_status", "source", "actor", "request_id", "details")
 
 
-# -- transitions -----------------------------------------------------------------------------------------------------
+# -- transitions ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TransitionPlan:
+    """What a transition statement does, built with Slots (see transition())."""
+
+    devices: QuerySet  # the devices named; locked in id order
+    rule: QuerySet  # those the transition applies to
+    writes: dict[str, Any]  # model field -> value or expression
+    action: str
+    source: str
+    details: dict = field(default_factory=dict)  # plain values come from the "details" value; Old, OwnerLogin
+    owner: bool = False  # read the devices' owners (for the caller)
+    also: dict = field(default_factory=dict)  # expressions over the device, read with it (as annotations)
 
 
 @dataclass
 class Changed:
-    device: Device  # as written, with its owner set when the transition reads it, and `also` as attributes
+    device: Device  # as written, with its owner set when read, and `also` as attributes
     from_status: str
 
 
-def transition(
-    devices: QuerySet,
-    *,
-    rule: QuerySet,
-    values: dict[str, Any],
-    event: DeviceEvent,
-    details: dict | None = None,
-    owner: bool = False,
-    also: dict | None = None,
-) -> list[Changed]:
-    """Change the devices of `devices` that are also in `rule` to `values`, and write an event for each; one statement.
+def transition(key: Hashable, build: Callable[[], TransitionPlan], values: dict) -> list[Changed]:
+    """Change the devices a plan names and its rule applies to, with an audit event each; one statement.
 
-    The devices are locked in primary-key order first (so two sets never
-    deadlock), and the rule is checked on the locked rows. `event` is the
-    unsaved template of each event (action, source, actor, request id,
-    time); its from and to statuses are each device's, its details
-    `details` (values may be Old(...) and OwnerLogin()). `owner`: read the
-    devices' accounts too. `also`: expressions over the device (e.g. a
-    Subquery with OuterRef("pk")) read with it, set on it as annotations are.
-    Returns what changed, by id; devices that did not match are unchanged.
+    The devices are locked in id order first (so two sets never deadlock),
+    and the rule is checked on the locked rows. Each event has the action
+    and source of the plan, each device's from and to status, and the
+    call's `values` "actor", "request_id", "now" and "details" (the plain
+    details, details_json()). Returns what changed, by id.
     """
-    details = details or {}
-    old_fields = sorted({value.field for value in details.values() if isinstance(value, Old)})
-    owner = owner or any(isinstance(value, OwnerLogin) for value in details.values())
-    locking = devices.order_by("pk").values("id", "status", *old_fields)
     if not _postgresql():
-        return _transition_stepwise(locking, rule, values, event, details, old_fields, owner, also or {})
+        with bound(values):
+            return _transition_stepwise(build(), values)
+    sql, params, plan = _prepared(("transition", key), lambda: _render_transition(build()))
+    width = _width(Device)
+    changed = []
+    for row in _fetch(sql, _bind(params, values)):
+        device = from_row(Device, row[:width])
+        if plan.owner:
+            owner_row = row[width + 1 : width + 1 + _width(Account)]
+            device.account = None if owner_row[0] is None else from_row(Account, owner_row)
+        for name, value in zip(plan.also, row[len(row) - len(plan.also) :] if plan.also else (), strict=True):
+            setattr(device, name, value)
+        changed.append(Changed(device=device, from_status=row[width]))
+    return changed
 
-    lock_sql, lock_params = _select(locking)
-    update_sql, update_params = _update(rule.filter(pk__in=RawSQL("SELECT id FROM locked", ())), values)
+
+def _render_transition(plan: TransitionPlan) -> tuple:
+    old_fields = sorted({v.field for v in plan.details.values() if isinstance(v, Old)})
+    owner = plan.owner or any(isinstance(v, OwnerLogin) for v in plan.details.values())
+    plan.owner = owner
+    table = _quote(Device._meta.db_table)
+    lock_sql, lock_params = _select(plan.devices.order_by("pk").values("id", "status", *old_fields))
+    update_sql, update_params = _update(plan.rule.filter(pk__in=RawSQL("SELECT id FROM locked", ())), plan.writes)
     accounts = _quote(Account._meta.db_table)
-    details_sql, details_params = _details_sql(details, old="locked", owner="owner")
+    details_sql, details_params = _details_sql(plan.details, old="locked", owner="owner")
     owner_join = f"LEFT JOIN {accounts} AS owner ON owner.id = changed.account_id" if owner else ""
     selected = f"{_columns(Device, 'changed')}, locked.status"
     if owner:
         selected += f", {_columns(Account, 'owner')}"
     also_join, also_params = "", []
-    if also:
+    if plan.also:
         also_sql, also_params = _select(
             Device.objects.order_by()
             .filter(pk__in=RawSQL("SELECT id FROM changed", ()))
-            .annotate(**also)
-            .values("id", *also)
+            .annotate(**plan.also)
+            .values("id", *plan.also)
         )
-        selected += "".join(f", also.{_quote(name)}" for name in also)
+        selected += "".join(f", also.{_quote(name)}" for name in plan.also)
         also_join = f"JOIN ({also_sql}) AS also ON also.id = changed.id"
     # Identifiers come from the models; every value is a parameter.
     sql = f"""
-        WITH locked AS MATERIALIZED ({lock_sql} FOR UPDATE),
+        WITH locked AS MATERIALIZED ({lock_sql} FOR UPDATE OF {table}),
         changed AS ({update_sql} {_returning(Device)}),
         logged AS (
             INSERT INTO {_quote(DeviceEvent._meta.db_table)} ({", ".join(_EVENT_COLUMNS)}, created_at)
@@ -233,62 +368,54 @@ def transition(
         SELECT {selected} FROM changed JOIN locked ON locked.id = changed.id {owner_join} {also_join}
         ORDER BY changed.id
     """  # noqa: S608
-    event_params = [event.action, event.source, event.actor, event.request_id, *details_params, event.created_at]
-    rows = _fetch(sql, [*lock_params, *update_params, *event_params, *also_params])
-    width = _width(Device)
-    changed = []
-    for row in rows:
-        device = from_row(Device, row[:width])
-        if owner:
-            account_row = row[width + 1 : width + 1 + _width(Account)]
-            device.account = None if account_row[0] is None else from_row(Account, account_row)
-        if also:
-            for name, value in zip(also, row[len(row) - len(also) :], strict=True):
-                setattr(device, name, value)
-        changed.append(Changed(device=device, from_status=row[width]))
-    return changed
+    event_params = [plan.action, plan.source, Slot("actor"), Slot("request_id"), *details_params, _now()]
+    params = [*lock_params, *update_params, *event_params, *also_params]
+    return sql, params, plan
 
 
-def _transition_stepwise(locking, rule, values, event, details, old_fields, owner, also) -> list[Changed]:
+def _now() -> Slot:
+    from django.db.models import DateTimeField
+
+    return Slot("now", DateTimeField())
+
+
+def _transition_stepwise(plan: TransitionPlan, values: dict) -> list[Changed]:
+    old_fields = sorted({v.field for v in plan.details.values() if isinstance(v, Old)})
+    owner = plan.owner or any(isinstance(v, OwnerLogin) for v in plan.details.values())
     with transaction.atomic():
-        old = {row["id"]: row for row in locking}
+        old = {row["id"]: row for row in plan.devices.order_by("pk").values("id", "status", *old_fields)}
         if not old:
             return []
-        update_sql, update_params = _update(rule.filter(pk__in=list(old)), values)
+        update_sql, update_params = _update(plan.rule.filter(pk__in=list(old)), plan.writes)
         rows = _fetch(f"{update_sql} {_returning(Device)}", update_params)
         devices = sorted((from_row(Device, row) for row in rows), key=lambda device: device.pk)
         accounts = Account.objects.in_bulk({d.account_id for d in devices if d.account_id}) if owner else {}
-        extras = (
-            {row["id"]: row for row in Device.objects.filter(pk__in=[d.pk for d in devices]).annotate(**also).values()}
-            if also
-            else {}
-        )
+        extras = Device.objects.filter(pk__in=[d.pk for d in devices]).annotate(**plan.also).in_bulk()
         changed, events = [], []
         for device in devices:
             if owner:
                 device.account = accounts.get(device.account_id)
+            for name in plan.also:
+                setattr(device, name, getattr(extras[device.pk], name))
             before = old[device.pk]
+            details = _details_value(plan.details, values, old=before, owner=device.account if owner else None, refs={})
             events.append(
-                DeviceEvent(
+                _event_row(
+                    plan.action,
+                    plan.source,
+                    values,
                     device=device,
-                    action=event.action,
                     from_status=before["status"],
                     to_status=device.status,
-                    source=event.source,
-                    actor=event.actor,
-                    request_id=event.request_id,
-                    details=_details_value(details, old=before, owner=device.account if owner else None, refs={}),
-                    created_at=event.created_at,
+                    details=details,
                 )
             )
-            for name in also:
-                setattr(device, name, extras[device.pk][name])
             changed.append(Changed(device=device, from_status=before["status"]))
         DeviceEvent.objects.bulk_create(events)
         return changed
 
 
-# -- creations -------------------------------------------------------------------------------------------------------
+# -- creations ------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -308,182 +435,244 @@ class Gate:
 
 
 @dataclass
+class CreationPlan:
+    """A device, its event and the protocol's rows that belong to it, built with Slots and Refs (see create())."""
+
+    device: Device
+    action: str
+    source: str
+    details: dict = field(default_factory=dict)
+    gate: Gate | None = None
+    rows: tuple[Model, ...] = ()
+    skip_conflict: bool = False  # a MAC or type and serial number another device has: create nothing
+    actor: "Slot | Ref" = field(default_factory=lambda: Slot("actor"))  # or the gate's, e.g. the caller's login
+
+
+@dataclass
 class Created:
     device: Device
     gate: dict[str, Any]
     rows: list[Model]
 
 
-def create(
-    device: Device,
-    event: DeviceEvent,
-    *,
-    gate: Gate | None = None,
-    rows: tuple[Model, ...] = (),
-    skip_conflict: bool = False,
-) -> Created | None:
+def create(key: Hashable, build: Callable[[], CreationPlan], values: dict) -> Created | None:
     """Insert a device, its event and the protocol's rows that belong to it; one statement.
 
-    Fields of `device`, `event` (its details included) and `rows` may be
-    Ref("gate", name) or Ref("device", name) (each row's device is the new
-    one). None, with nothing written, when the gate finds no row, or, with
-    `skip_conflict`, when the device's MAC or type and serial number are
-    another's. A unique index the protocol's rows break raises IntegrityError
+    Fields of the plan's device and rows may be Slots, Ref("gate", name) or
+    Ref("device", name) (each row's device is the new one); the event
+    records the call's "actor", "request_id", "now" and "details". None,
+    with nothing written, when the gate finds no row, or, with
+    skip_conflict, when the device's MAC or type and serial number are
+    another's. A unique index a protocol row breaks raises IntegrityError
     (nothing is written).
     """
     if not _postgresql():
-        return _create_stepwise(device, event, gate, rows, skip_conflict)
-    steps, params, names = [], [], []
-    sources = ""
-    if gate is not None:
-        gate_sql, gate_params, names = _gate_sql(gate)
-        steps.append(f"gate AS MATERIALIZED ({gate_sql})")
-        params += gate_params
-        sources = " FROM gate"
-    device_sql, device_params = _insert_select(device)
-    conflict = " ON CONFLICT DO NOTHING" if skip_conflict else ""
-    steps.append(f"device AS ({device_sql}{sources}{conflict} {_returning(Device)})")
-    params += device_params
-    with_device = " FROM device" + (", gate" if gate is not None else "")
-    event_sql, event_params = _insert_select(event)
-    steps.append(f"event AS ({event_sql}{with_device})")
-    params += event_params
-    selected = [_columns(Device, "device")]
-    for index, row in enumerate(rows):
-        row_sql, row_params = _insert_select(row)
-        model = type(row)
-        steps.append(f"row{index} AS ({row_sql}{with_device} {_returning(model)})")
-        params += row_params
-        selected.append(_columns(model, f"row{index}"))
-    if gate is not None:
-        selected.append(", ".join(f"gate.{_quote(name)}" for name in names))
-    tables = ", ".join(["device", *(f"row{index}" for index in range(len(rows))), *(["gate"] if gate else [])])
-    sql = f"WITH {', '.join(steps)} SELECT {', '.join(selected)} FROM {tables}"  # noqa: S608
-    # A unique index a protocol row breaks fails the statement: in a transaction, a savepoint keeps it usable.
-    savepoint = connection.in_atomic_block and any(_may_break_unique(row) for row in rows)
+        with bound(values):
+            return _create_stepwise(build(), values)
+    sql, params, plan, names = _prepared(("create", key), lambda: _render_create(build()))
+    # A row's unique index fails the statement: in a transaction, a savepoint keeps the transaction usable.
+    savepoint = connection.in_atomic_block and any(_may_break_unique(row) for row in plan.rows)
     with transaction.atomic() if savepoint else nullcontext():
-        found = _fetch(sql, params)
+        found = _fetch(sql, _bind(params, values))
     if not found:
         return None
     row = found[0]
-    created_device = from_row(Device, row[: _width(Device)])
+    device = from_row(Device, row[: _width(Device)])
     start, saved = _width(Device), []
-    for model_row in rows:
+    for model_row in plan.rows:
         model = type(model_row)
         saved.append(from_row(model, row[start : start + _width(model)]))
         start += _width(model)
-    return Created(device=created_device, gate=dict(zip(names, row[start:], strict=True)), rows=saved)
-
-
-def _qualifying(gate: Gate) -> QuerySet:
-    return gate.qualifies if gate.qualifies is not None else gate.pick.model.objects.all()
+    return Created(device=device, gate=dict(zip(names, row[start:], strict=True)), rows=saved)
 
 
 def _may_break_unique(row: Model) -> bool:
-    """Whether a row has a unique value of its own (not its key, nor a reference to the new device)."""
-    return any(
-        field.unique and not field.primary_key and not isinstance(getattr(row, field.attname), Ref)
-        for field in type(row)._meta.concrete_fields
+    """Whether a row has a unique value of its own: not its key, nor the reference to the new device."""
+
+    def own(name: str) -> bool:
+        f = type(row)._meta.get_field(name)
+        return not f.primary_key and not isinstance(getattr(row, f.attname), Ref)
+
+    unique = [f.name for f in type(row)._meta.concrete_fields if f.unique]
+    constrained = [name for c in type(row)._meta.constraints for name in getattr(c, "fields", ())]
+    return any(own(name) for name in unique + constrained)
+
+
+def _render_create(plan: CreationPlan) -> tuple:
+    steps, params, names, sources = [], [], [], ""
+    if plan.gate is not None:
+        gate_sql, gate_params, names = _gate_sql(plan.gate)
+        steps.append(f"gate AS MATERIALIZED ({gate_sql})")
+        params += gate_params
+        sources = " FROM gate"
+    device_sql, device_params = _insert_select(plan.device)
+    conflict = " ON CONFLICT DO NOTHING" if plan.skip_conflict else ""
+    steps.append(f"device AS ({device_sql}{sources}{conflict} {_returning(Device)})")
+    params += device_params
+    with_device = " FROM device" + (", gate" if plan.gate is not None else "")
+    event_sql, event_params = _insert_select(_creation_event(plan))
+    steps.append(f"event AS ({event_sql}{with_device})")
+    params += event_params
+    selected = [_columns(Device, "device")]
+    for index, row in enumerate(plan.rows):
+        row_sql, row_params = _insert_select(row)
+        steps.append(f"row{index} AS ({row_sql}{with_device} {_returning(type(row))})")
+        params += row_params
+        selected.append(_columns(type(row), f"row{index}"))
+    if plan.gate is not None:
+        selected.append(", ".join(f"gate.{_quote(name)}" for name in names))
+    tables = ", ".join(["device", *(f"row{index}" for index in range(len(plan.rows))), *(["gate"] * bool(plan.gate))])
+    sql = f"WITH {', '.join(steps)} SELECT {', '.join(selected)} FROM {tables}"  # noqa: S608
+    return sql, params, plan, names
+
+
+def _creation_event(plan: CreationPlan) -> DeviceEvent:
+    return DeviceEvent(
+        device_id=Ref("device", "id"),
+        action=plan.action,
+        from_status="",
+        to_status=plan.device.status,
+        source=plan.source,
+        actor=plan.actor,
+        request_id=Slot("request_id"),
+        details=_Details(plan.details),
+        created_at=_now(),
     )
+
+
+class _Details(dict):
+    """An event's details in a creation plan: written by _details_sql()."""
 
 
 def _gate_sql(gate: Gate) -> tuple[str, list, list[str]]:
     model = gate.pick.model
     if gate.update is None:
-        names = [*(field.attname for field in model._meta.concrete_fields), *gate.pick.query.annotations]
-        picked = gate.pick if gate.qualifies is None else gate.pick.filter(pk__in=gate.qualifies.values("pk"))
-        sql, params = _select(picked.values(*names)[:1])
+        names = [*(f.attname for f in model._meta.concrete_fields), *gate.pick.query.annotations]
+        sql, params = _select(gate.pick.values(*names)[:1])
         return sql, params, names
     pick_sql, pick_params = _select(gate.pick.values("pk")[:1])
     lock = " FOR UPDATE SKIP LOCKED" if gate.skip_locked else ""
-    chosen = _qualifying(gate).filter(pk=RawSQL(f"({pick_sql}{lock})", pick_params))  # noqa: S611 - compiled
+    chosen = gate.qualifies.filter(pk=RawSQL(f"({pick_sql}{lock})", pick_params))  # noqa: S611 - compiled
     sql, params = _update(chosen, gate.update)
-    names = [field.attname for field in model._meta.concrete_fields]
+    names = [f.attname for f in model._meta.concrete_fields]
     return f"{sql} {_returning(model)}", params, names
 
 
 def _insert_select(instance: Model) -> tuple[str, list]:
-    """`INSERT INTO <table> (<columns>) SELECT <values>` of an unsaved instance; its Ref values are column refs.
+    """`INSERT INTO <table> (<columns>) SELECT <values>` of an unsaved instance.
 
-    Each other value is a parameter, prepared as save() would write it
-    (defaults and auto_now included). An automatic primary key is left to
-    the database.
+    A Ref is a column of an earlier step, a Slot a value of the call; any
+    other value is a parameter of the kept statement, the same for every
+    call: a field whose value changes from call to call (a callable default,
+    auto_now) must be a Slot. An automatic primary key is left to the
+    database.
     """
     model = type(instance)
     columns, values, params = [], [], []
-    for field in model._meta.concrete_fields:
-        raw = getattr(instance, field.attname)
-        if field.primary_key and raw is None:
+    for f in model._meta.concrete_fields:
+        raw = getattr(instance, f.attname)
+        if f.primary_key and raw is None:
             continue  # an automatic key: the database numbers the row
-        columns.append(_quote(field.column))
+        per_call = (f.has_default() and callable(f.default)) or getattr(f, "auto_now", False)
+        per_call = per_call or getattr(f, "auto_now_add", False)
+        if per_call and not isinstance(raw, Ref | Slot | _Details):
+            raise ValueError(f"{model.__name__}.{f.name} changes from call to call: give it a Slot")
+        columns.append(_quote(f.column))
         if isinstance(raw, Ref):
             values.append(f"{raw.step}.{_quote(raw.attname)}")
-        elif isinstance(raw, dict) and any(isinstance(v, Ref) for v in raw.values()):
-            sql, details_params = _details_sql(raw, old="", owner="")
+        elif isinstance(raw, _Details):
+            sql, details_params = _details_sql(raw)
             values.append(sql)
             params += details_params
+        elif isinstance(raw, Slot):
+            values.append("%s")
+            params.append(Slot(raw.name, f))
         else:
             values.append("%s")
-            params.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
+            params.append(f.get_db_prep_save(f.pre_save(instance, True), connection))
     sql = f"INSERT INTO {_quote(model._meta.db_table)} ({', '.join(columns)}) SELECT {', '.join(values)}"
     return sql, params
 
 
-def _create_stepwise(device, event, gate, rows, skip_conflict) -> Created | None:
+def _create_stepwise(plan: CreationPlan, values: dict) -> Created | None:
     with transaction.atomic():
-        gate_row = _gate_stepwise(gate) if gate is not None else None
-        if gate is not None and gate_row is None:
+        gate_row = _gate_stepwise(plan.gate) if plan.gate is not None else None
+        if plan.gate is not None and gate_row is None:
             return None
-        refs: dict[str, Any] = {"gate": gate_row}
-        _resolve(device, refs)
-        try:
-            with transaction.atomic():
-                device.save(force_insert=True)
-        except IntegrityError:
-            if skip_conflict:
+        refs: dict[str, Any] = {"gate": _Row(gate_row)}
+        _resolve(plan.device, refs, values)
+        if plan.skip_conflict:
+            conflicts = Device.objects.filter(mac=plan.device.mac) if plan.device.mac else Device.objects.none()
+            if plan.device.serial_number:
+                conflicts |= Device.objects.filter(type=plan.device.type, serial_number=plan.device.serial_number)
+            if conflicts.exists():
                 return None
-            raise
-        refs["device"] = device
-        _resolve(event, refs)
+        plan.device.save(force_insert=True)
+        refs["device"] = plan.device
+        actor = getattr(refs[plan.actor.step], plan.actor.attname) if isinstance(plan.actor, Ref) else None
+        event = _event_row(
+            plan.action,
+            plan.source,
+            values | ({"actor": actor} if actor is not None else {}),
+            device=plan.device,
+            to_status=plan.device.status,
+            details=_details_value(plan.details, values, old={}, owner=None, refs=refs),
+        )
         event.save(force_insert=True)
-        for row in rows:
-            _resolve(row, refs)
+        for row in plan.rows:
+            _resolve(row, refs, values)
             row.save(force_insert=True)
-        return Created(device=device, gate=_values(gate_row), rows=list(rows))
+        return Created(device=plan.device, gate=dict(gate_row or {}), rows=list(plan.rows))
 
 
-def _gate_stepwise(gate: Gate):
+def _gate_stepwise(gate: Gate) -> dict | None:
     model = gate.pick.model
     if gate.update is None:
-        picked = gate.pick if gate.qualifies is None else gate.pick.filter(pk__in=gate.qualifies.values("pk"))
-        found = picked.values(*(f.attname for f in model._meta.concrete_fields), *gate.pick.query.annotations)[:1]
-        row = next(iter(found), None)
-        return None if row is None else _Row(row)
-    chosen = _qualifying(gate).filter(pk__in=list(gate.pick.values_list("pk", flat=True)[:1]))
+        names = [*(f.attname for f in model._meta.concrete_fields), *gate.pick.query.annotations]
+        return next(iter(gate.pick.values(*names)[:1]), None)
+    chosen = gate.qualifies.filter(pk__in=list(gate.pick.values_list("pk", flat=True)[:1]))
     sql, params = _update(chosen, gate.update)
     found = _fetch(f"{sql} {_returning(model)}", params)
-    return None if not found else from_row(model, found[0])
+    if not found:
+        return None
+    row = from_row(model, found[0])
+    return {f.attname: getattr(row, f.attname) for f in model._meta.concrete_fields}
 
 
 class _Row:
     """A gate row read as a dict, with attribute access like a model instance."""
 
-    def __init__(self, values: dict):
-        self.__dict__.update(values)
+    def __init__(self, values: dict | None):
+        self.__dict__.update(values or {})
 
 
-def _values(row) -> dict[str, Any]:
-    if row is None:
-        return {}
-    if isinstance(row, Model):
-        return {field.attname: getattr(row, field.attname) for field in type(row)._meta.concrete_fields}
-    return dict(vars(row))
-
-
-def _resolve(instance: Model, refs: dict[str, Any]) -> None:
-    for field in type(instance)._meta.concrete_fields:
-        value = getattr(instance, field.attname)
+def _resolve(instance: Model, refs: dict[str, Any], values: dict) -> None:
+    for f in type(instance)._meta.concrete_fields:
+        value = getattr(instance, f.attname)
         if isinstance(value, Ref):
-            setattr(instance, field.attname, getattr(refs[value.step], value.attname))
-        elif isinstance(value, dict) and any(isinstance(v, Ref) for v in value.values()):
-            setattr(instance, field.attname, _details_value(value, old={}, owner=None, refs=refs))
+            setattr(instance, f.attname, getattr(refs[value.step], value.attname))
+        elif isinstance(value, Slot):
+            setattr(instance, f.attname, values[value.name])
+
+
+# -- reads the admin and the probes make ------------------------------------------------------------------------------
+
+
+def device_types_in_use() -> list[str]:
+    """The device types in use, read by skipping through the type index rather than scanning the table."""
+    table = _quote(Device._meta.db_table)
+    sql = f"""
+        WITH RECURSIVE types(type) AS (
+            SELECT MIN(type) FROM {table}
+            UNION ALL
+            SELECT (SELECT MIN(d.type) FROM {table} d WHERE d.type > types.type)
+            FROM types WHERE types.type IS NOT NULL
+        )
+        SELECT type FROM types WHERE type IS NOT NULL
+    """  # noqa: S608 - the table name is the model's; no input reaches this SQL
+    return [row[0] for row in _fetch(sql, [])]
+
+
+def ping() -> None:
+    """One round trip to the database; raises when it doesn't answer."""
+    _fetch("SELECT 1", [])

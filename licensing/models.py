@@ -4,6 +4,7 @@ import secrets
 import uuid
 
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from devices.models import Account, Device
@@ -28,22 +29,24 @@ def usable(now, prefix: str = "") -> models.Q:
     )
 
 
+def _owner_usable() -> models.Q:
+    """No owner, or one that may receive devices."""
+    usable_owner = Account.objects.usable().filter(pk=models.OuterRef("account"))
+    return models.Q(account__isnull=True) | models.Exists(usable_owner)
+
+
 class LicenseQuerySet(models.QuerySet):
     def usable(self, now=None):
         return self.filter(usable(now or timezone.now()))
 
     def activatable(self, now=None):
         """Usable, with a free activation, and with no owner or one that may receive devices."""
-        return (
-            self.usable(now)
-            .filter(activations_count__lt=models.F("max_activations"))
-            .filter(models.Q(account__isnull=True) | models.Q(account__in=Account.objects.usable()))
-        )
+        return self.usable(now).filter(activations_count__lt=models.F("max_activations")).filter(_owner_usable())
 
-    def by_key(self, key: str):
-        """The license this key names: the key as sent, else upper-case (keys are typed by hand)."""
-        exact_first = models.Case(models.When(key=key, then=0), default=1)
-        return self.filter(key__in=[key, key.upper()]).order_by(exact_first)
+    def by_key(self, key):
+        """The licenses a key (a string, or an expression) names: as sent, or upper-case; the newest first."""
+        value = key if hasattr(key, "resolve_expression") else models.Value(key)
+        return self.filter(models.Q(key=value) | models.Q(key=Upper(value))).order_by("-pk")
 
     def with_state(self, now=None):
         """Each license with why it would refuse an activation, for the answer that says so."""
@@ -53,6 +56,7 @@ class LicenseQuerySet(models.QuerySet):
             is_exhausted=models.ExpressionWrapper(
                 models.Q(activations_count__gte=models.F("max_activations")), output_field=models.BooleanField()
             ),
+            owner_usable=models.ExpressionWrapper(_owner_usable(), output_field=models.BooleanField()),
         )
 
 

@@ -1,12 +1,27 @@
 """Activation, validation and registration of licenses. Devices are made by the devices services."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery, Value
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    UUIDField,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -60,24 +75,38 @@ def _already_active(session_id: uuid.UUID | None, licenses) -> Activation | None
     return Activation(session=session, created=False)
 
 
-def _activate(gate: sql.Gate, actor: Actor) -> Activation | None:
-    """Take an activation of the gate's license and make the device and its session, in one statement."""
+def _activate(shape: str, pick: Callable[[], QuerySet], values: dict, *, actor: Actor, skip_locked=False):
+    """Take an activation of the license `pick()` finds, and make the device and its session: one statement.
+
+    The license's count goes up only while it is activatable (checked on its
+    newest row, so concurrent activations never exceed max_activations).
+    None, with nothing written, when it isn't.
+    """
     now = timezone.now()
     license = sql.Ref("gate", "key")
     created = device_create_active(
+        key=("license", shape),
         type=DEVICE_TYPE,
         actor=actor,
         account=sql.Ref("gate", "account_id"),
         name=license,
         action=EventAction.LICENSE_ACTIVATED,
         details={"license": license},
-        gate=sql.Gate(
-            pick=gate.pick,
-            qualifies=License.objects.activatable(now),
+        gate=lambda: sql.Gate(
+            pick=pick(),
+            qualifies=License.objects.activatable(sql.Slot("now", DateTimeField())),
             update={"activations_count": F("activations_count") + 1},
-            skip_locked=gate.skip_locked,
+            skip_locked=skip_locked,
         ),
-        rows=(LicenseSession(license_id=sql.Ref("gate", "id"), device_id=sql.Ref("device", "id"), created_at=now),),
+        rows=lambda: (
+            LicenseSession(
+                id=sql.Slot("session", UUIDField()),
+                license_id=sql.Ref("gate", "id"),
+                device_id=sql.Ref("device", "id"),
+                created_at=sql.Slot("now", DateTimeField()),
+            ),
+        ),
+        values={**values, "session": uuid.uuid4(), "now": now},
     )
     if created is None:
         return None
@@ -100,17 +129,20 @@ def license_activate_by_key(*, key: str, session_id: uuid.UUID | None, actor: Ac
     active = _already_active(session_id, License.objects.usable().filter(pk__in=licenses.values("pk")[:1]))
     if active is not None:
         return active
-    activation = _activate(sql.Gate(pick=licenses), actor)
-    if activation is not None:
-        return activation
-    license = licenses.with_state().first()
-    if license is None:
-        raise LicenseNotFound()
-    if not license.is_usable:
-        raise LicenseInvalid()
-    if license.is_exhausted:
-        raise LicenseExhausted()
-    raise AccountNotUsable()
+    for _attempt in range(2):  # the license may have changed between the statement and the read
+        activation = _activate("key", lambda: License.objects.by_key(sql.Slot("key")), {"key": key}, actor=actor)
+        if activation is not None:
+            return activation
+        license = licenses.with_state().first()
+        if license is None:
+            raise LicenseNotFound()
+        if not license.is_usable:
+            raise LicenseInvalid()
+        if license.is_exhausted:
+            raise LicenseExhausted()
+        if not license.owner_usable:
+            raise AccountNotUsable()
+    raise LicenseExhausted()
 
 
 def license_activate_from_pool(*, account: Account, session_id: uuid.UUID | None, actor: Actor) -> Activation:
@@ -122,8 +154,12 @@ def license_activate_from_pool(*, account: Account, session_id: uuid.UUID | None
     active = _already_active(session_id, License.objects.usable().filter(account=account))
     if active is not None:
         return active
-    pool = License.objects.activatable().filter(account=account).order_by("pk")
-    activation = _activate(sql.Gate(pick=pool, skip_locked=True), actor)
+
+    def pool():
+        now = sql.Slot("now", DateTimeField())
+        return License.objects.activatable(now).filter(account=sql.Slot("account", BigIntegerField())).order_by("pk")
+
+    activation = _activate("pool", pool, {"account": account.pk}, actor=actor, skip_locked=True)
     if activation is None:
         raise NoRemainingActivations()
     return activation
@@ -137,17 +173,23 @@ def license_validate(*, session_id: uuid.UUID) -> tuple[LicenseSession | None, b
     time, at most once a minute per session, in the statement that reads it.
     """
     now = timezone.now()
-    device_active = Exists(Device.objects.active().filter(is_banned=False, pk=OuterRef("device_id")))
-    valid = Q(ended_at__isnull=True) & usable(now, prefix="license__") & device_active
-    read = (
-        LicenseSession.objects.filter(pk=session_id)
-        .annotate(valid=ExpressionWrapper(valid, output_field=BooleanField()))
-        .values("id", "created_at", "valid")
-    )
-    stale = LicenseSession.objects.filter(pk=session_id).filter(
-        Q(last_validated_at__isnull=True) | Q(last_validated_at__lt=now - VALIDATION_RESOLUTION)
-    )
-    rows = sql.select_after_update(read, stale, {"last_validated_at": now})
+
+    def build():
+        session, moment = sql.Slot("session", UUIDField()), sql.Slot("now", DateTimeField())
+        device_active = Exists(Device.objects.active().not_banned().filter(pk=OuterRef("device_id")))
+        valid = Q(ended_at__isnull=True) & usable(moment, prefix="license__") & device_active
+        read = (
+            LicenseSession.objects.filter(pk=session)
+            .annotate(valid=ExpressionWrapper(valid, output_field=BooleanField()))
+            .values("id", "created_at", "valid")
+        )
+        stale = LicenseSession.objects.filter(pk=session).filter(
+            Q(last_validated_at__isnull=True) | Q(last_validated_at__lt=sql.Slot("stale_before", DateTimeField()))
+        )
+        return read, stale, {"last_validated_at": moment}
+
+    values = {"session": session_id, "now": now, "stale_before": now - VALIDATION_RESOLUTION}
+    rows = sql.select_after_update(("validate",), build, values)
     if not rows:
         return None, False
     return LicenseSession(id=rows[0]["id"], created_at=rows[0]["created_at"]), rows[0]["valid"]

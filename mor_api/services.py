@@ -7,11 +7,11 @@ from dataclasses import dataclass, fields
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Subquery
+from django.db.models import BigIntegerField, CharField, DateTimeField, Subquery
 
 from devices import services as core
 from devices import sql
-from devices.choices import DeviceStatus, EventSource
+from devices.choices import DeviceStatus, EventAction, EventSource
 from devices.errors import AccountNotUsable
 from devices.models import Account, Device
 from devices.selectors import one_or_none
@@ -134,31 +134,57 @@ def _may_apply(values: DeviceInput) -> bool:
 def _create(*, login: str, raw_user_id: str, values: DeviceInput) -> MorDevice | None:
     if not is_id(raw_user_id):
         return None
-    caller = callers().with_login(login)
-    if values.caller_id:
-        caller = callerid_managers(caller)
-    groups = DeviceGroup.objects.filter(account__in=managed_by(caller).usable().filter(pk=int(raw_user_id)))
-    groups = groups.filter(pk=int(values.devicegroup_id)) if values.devicegroup_id else groups.filter(is_primary=True)
+    by_group = bool(values.devicegroup_id)
+    with_caller_id = bool(values.caller_id)
+
+    def gate() -> sql.Gate:
+        caller = callers().with_login(sql.Slot("login"))
+        if with_caller_id:
+            caller = callerid_managers(caller)
+        user = managed_by(caller).usable().filter(pk=sql.Slot("user_id", BigIntegerField()))
+        groups = DeviceGroup.objects.filter(account__in=user)
+        if by_group:
+            groups = groups.filter(pk=sql.Slot("group_id", BigIntegerField()))
+        else:
+            groups = groups.filter(is_primary=True)
+        return sql.Gate(pick=groups.annotate(caller_login=Subquery(caller.values("login")[:1])))
+
+    def rows() -> tuple:
+        text = {name: sql.Slot(name, CharField()) for name in ("description", "pin", "caller_id", "username", "secret")}
+        return (
+            MorDevice(
+                device_id=sql.Ref("device", "id"),
+                group_id=sql.Ref("gate", "id"),
+                created_at=sql.Slot("now", DateTimeField()),
+                **text,
+            ),
+        )
+
     pin = _random_pin_candidate() if values.pin is None else values.pin or None
-    group = sql.Ref("gate", "id")
-    line = MorDevice(
-        device_id=sql.Ref("device", "id"),
-        group_id=group,
-        description=values.description or "",
-        pin=pin,
-        caller_id=values.caller_id or "",
-        username=_username_candidate(),
-        secret=secrets.token_urlsafe(12),
-    )
+    call = {
+        "login": login.strip().lower(),
+        "user_id": int(raw_user_id),
+        "group_id": int(values.devicegroup_id) if by_group else None,
+        "type": _device_type(values.type),
+        "description": values.description or "",
+        "pin": pin,
+        "caller_id": values.caller_id or "",
+        "username": _username_candidate(),
+        "secret": secrets.token_urlsafe(12),
+    }
     try:
         created = core.device_create_active(
-            type=_device_type(values.type),
-            actor=core.Actor(source=EventSource.MOR, name=sql.Ref("gate", "caller_login")),
+            key=("mor", by_group, with_caller_id),
+            type=sql.Slot("type", CharField()),
+            actor=core.Actor(source=EventSource.MOR),
+            actor_name=sql.Ref("gate", "caller_login"),
             account=sql.Ref("gate", "account_id"),
-            name=values.description or "",
-            details={"pin": pin, "group": group},
-            gate=sql.Gate(pick=groups.annotate(caller_login=Subquery(caller.values("login")[:1]))),
-            rows=(line,),
+            name=sql.Slot("description", CharField()),
+            action=EventAction.ACTIVATED,
+            details={"pin": pin, "group": sql.Ref("gate", "id")},
+            gate=gate,
+            rows=rows,
+            values=call,
         )
     except IntegrityError:
         return None  # a pin or SIP login taken: the checks say which, or a new candidate is drawn

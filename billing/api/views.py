@@ -24,7 +24,6 @@ from devices import services
 from devices.authentication import ApiKeyAuthentication, HasApiKey
 from devices.choices import EventSource
 from devices.errors import DeviceNotFound
-from devices.models import Account
 from devices.selectors import DeviceRef
 from devices.throttling import ApiKeyThrottle
 
@@ -271,7 +270,7 @@ class ActivateView(BillingAPIView):
         data = self.validated(ActivateInputSerializer)
         device = services.device_activate(
             device=self.device_by_ref(data),
-            account=Account.objects.with_login(data["login"]),
+            account=data["login"],
             name=data["name"],
             skip_reserve_check=data["skip_reserve_check"],
             actor=self.actor(),

@@ -118,7 +118,7 @@ def test_deactivate_action(admin_client, settings):
     settings.DEVICE_DEACTIVATION_SECONDS = 300
     active, free = DeviceFactory(active=True), DeviceFactory()
     response = run_action(admin_client, "deactivate", [active, free])
-    assert "1 device(s) deactivated, 1 failed" in messages_of(response)[0]
+    assert "1 device(s) deactivated, 0 unchanged, 1 failed" in messages_of(response)[0]
     active.refresh_from_db()
     assert active.status == DeviceStatus.DEACTIVATING
 

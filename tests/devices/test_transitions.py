@@ -68,7 +68,7 @@ def test_an_activation_for_a_login_in_any_case_is_one_statement_recording_the_ac
     with django_assert_num_queries(1):
         returned = services.device_activate(
             device=DeviceRef(type=device.type, mac=device.mac),
-            account=Account.objects.with_login("owner@EXAMPLE.com"),
+            account="owner@EXAMPLE.com",
             actor=actor,
             name="Door",
         )
@@ -105,7 +105,7 @@ def test_an_activation_for_a_login_that_does_not_apply_changes_nothing(actor, ac
     device = DeviceFactory(**device_kwargs)
     before = _state(device)
     with pytest.raises(DomainError):
-        services.device_activate(device=device, account=Account.objects.with_login("owner@example.com"), actor=actor)
+        services.device_activate(device=device, account="owner@example.com", actor=actor)
     assert _state(device) == before
     assert not DeviceEvent.objects.exists()
 
@@ -188,9 +188,7 @@ def test_reserves_and_activations_racing_for_one_device_have_one_winner(actor):
         if i % 3 == 0:
             return services.device_reserve(device=DeviceRef(type=device.type, mac=device.mac), actor=actor)
         if i % 3 == 1:
-            return services.device_activate(
-                device=device.pk, account=Account.objects.with_login(accounts[i % 10].login), actor=actor
-            )
+            return services.device_activate(device=device.pk, account=accounts[i % 10].login, actor=actor)
         return services.device_activate(device=device.uuid, account=accounts[i % 10], actor=actor)
 
     results = run_in_threads(21, work)
