@@ -6,11 +6,11 @@ no validation, no model instances, a hand-built answer.
 
 - `POST /probe/echo` reads a JSON body and makes one query that writes nothing:
   the cost of a POST with a JSON answer.
-- `POST /probe/activate` runs billing activate's own statement (devices.sql
-  compiles it from the ACTIVATE transition: the account found by login, the
-  device activated, its event written, its storages and cameras counted),
-  committed, and answers the device's id: the cost of the activation's
-  database work alone.
+- `POST /probe/activate` runs billing activate's own service (one statement:
+  the account found by login, the device activated, its event written, its
+  storages and cameras counted), committed, and answers the device's id: the
+  cost of the activation's database work alone, without DRF, the API key or
+  validation.
 
 Served with `gunicorn --pythonpath bench probe:application`; not part of the service.
 """
@@ -24,14 +24,14 @@ from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.urls import include, path
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from billing.selectors import COUNTS
-from devices import services, sql
+from devices import services
 from devices.choices import EventSource
+from devices.errors import DomainError
 from devices.macs import normalize_mac
-from devices.models import Account, Device
+from devices.selectors import DeviceRef
 
 ACTOR = services.Actor(source=EventSource.BILLING, name="probe")
 
@@ -48,27 +48,17 @@ def echo(request):
 @csrf_exempt
 def activate(request):
     body = json.loads(request.body)
-    now = timezone.now()
-    transition = services.ACTIVATE
-    params = {
-        "accounts": Account.objects.usable().with_login(body["login"]).order_by(),
-        "name": body["name"],
-        "skip_reserve_check": False,
-        "now": now,
-        "actor": ACTOR,
-    }
-    changed = sql.transition(
-        Device.objects.filter(type=body["type"], mac=normalize_mac(body["mac"])),
-        rule=transition.applies_to(**params),
-        values={**transition.writes(**params), "updated_at": now},
-        event=services.build_event(action=transition.action, actor=ACTOR, now=now),
-        details=transition.details(**params),
-        owner=transition.owner,
-        also=COUNTS,
-    )
-    if not changed:
+    try:
+        device = services.device_activate(
+            device=DeviceRef(type=body["type"], mac=normalize_mac(body["mac"])),
+            account=body["login"],
+            name=body["name"],
+            actor=ACTOR,
+            also=COUNTS,
+        )
+    except DomainError:
         return JsonResponse({"message": "nothing activated"}, status=400)
-    return JsonResponse({"id": changed[0].device.pk}, status=201)
+    return JsonResponse({"id": device.pk}, status=201)
 
 
 urlpatterns = [

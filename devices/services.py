@@ -343,6 +343,7 @@ def _statement_parts(transition: Transition, named: Named, *, actor: Actor, also
             details=transition.details(**params),
             owner=transition.owner,
             also=also or {},
+            one=named.pks is None,
         )
 
     return key, build, values

@@ -29,7 +29,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import Expression, Model, QuerySet, TextField
+from django.db.models import BooleanField, Expression, Model, QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.sql.subqueries import UpdateQuery
 
@@ -138,6 +138,16 @@ def _update(queryset: QuerySet, values: dict[str, Any]) -> tuple[str, list]:
         raise ValueError("a conditional UPDATE filters on its own table only; use Exists() for other tables")
     sql, params = query.get_compiler(connection=connection).as_sql()
     return sql, list(params)
+
+
+def _where(queryset: QuerySet) -> tuple[str, list]:
+    """The WHERE of a queryset over its own table only, as an SQL condition on that table's columns."""
+    query = queryset.query.chain()
+    query.get_initial_alias()
+    if query.count_active_tables() != 1:
+        raise ValueError("a rule filters on its own table only; use Exists() for other tables")
+    sql, params = query.get_compiler(connection=connection).compile(query.where)
+    return sql or "TRUE", list(params)
 
 
 def _fetch(sql: str, params: list) -> list[tuple]:
@@ -299,6 +309,7 @@ class TransitionPlan:
     details: dict = field(default_factory=dict)  # plain values come from the "details" value; Old, OwnerLogin
     owner: bool = False  # read the devices' owners (for the caller)
     also: dict = field(default_factory=dict)  # expressions over the device, read with it (as annotations)
+    one: bool = False  # `devices` names one device by a unique key
 
 
 @dataclass
@@ -338,8 +349,17 @@ def _render_transition(plan: TransitionPlan) -> tuple:
     owner = plan.owner or any(isinstance(v, OwnerLogin) for v in plan.details.values())
     plan.owner = owner
     table = _quote(Device._meta.db_table)
-    lock_sql, lock_params = _select(plan.devices.order_by("pk").values("id", "status", *old_fields))
-    update_sql, update_params = _update(plan.rule.filter(pk__in=RawSQL("SELECT id FROM locked", ())), plan.writes)
+    # Several devices are locked in id order (two sets never deadlock); one is found by its own index, whatever
+    # the planner knows (a fresh database has no statistics, and an ORDER BY would invite the id index).
+    # The rule is checked on the locked rows, their newest versions; the update then takes them by id. So each
+    # step finds its rows by their own keys (a MAC, a uuid, ids), whatever the planner knows of the table (a
+    # fresh database has no statistics). Several devices are locked in id order: two sets never deadlock.
+    rule_sql, rule_params = _where(plan.rule)
+    devices = plan.devices.order_by() if plan.one else plan.devices.order_by("pk")
+    applies = RawSQL(rule_sql, rule_params, output_field=BooleanField())  # noqa: S611 - compiled from the rule
+    lock_sql, lock_params = _select(devices.annotate(applies=applies).values("id", "status", *old_fields, "applies"))
+    set_sql, update_params = _update(Device.objects.all(), plan.writes)
+    update_sql = f"{set_sql} FROM locked WHERE {table}.{_quote('id')} = locked.id AND locked.applies"
     accounts = _quote(Account._meta.db_table)
     details_sql, details_params = _details_sql(plan.details, old="locked", owner="owner")
     owner_join = f"LEFT JOIN {accounts} AS owner ON owner.id = changed.account_id" if owner else ""
@@ -349,10 +369,7 @@ def _render_transition(plan: TransitionPlan) -> tuple:
     also_join, also_params = "", []
     if plan.also:
         also_sql, also_params = _select(
-            Device.objects.order_by()
-            .filter(pk__in=RawSQL("SELECT id FROM changed", ()))
-            .annotate(**plan.also)
-            .values("id", *plan.also)
+            Device.objects.order_by().filter(_among("changed")).annotate(**plan.also).values("id", *plan.also)
         )
         selected += "".join(f", also.{_quote(name)}" for name in plan.also)
         also_join = f"JOIN ({also_sql}) AS also ON also.id = changed.id"
@@ -371,6 +388,16 @@ def _render_transition(plan: TransitionPlan) -> tuple:
     event_params = [plan.action, plan.source, Slot("actor"), Slot("request_id"), *details_params, _now()]
     params = [*lock_params, *update_params, *event_params, *also_params]
     return sql, params, plan
+
+
+def _among(step: str) -> RawSQL:
+    """The devices a step of the statement has: `id = ANY(ARRAY(...))`, evaluated first and looked up by id.
+
+    (`id IN (SELECT ...)` would leave the plan to estimates, which a fresh database doesn't have.)
+    """
+    table = _quote(Device._meta.db_table)
+    sql = f"{table}.{_quote('id')} = ANY(ARRAY(SELECT id FROM {step}))"  # noqa: S608 - our names only
+    return RawSQL(sql, (), output_field=BooleanField())  # noqa: S611
 
 
 def _now() -> Slot:

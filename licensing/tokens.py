@@ -42,4 +42,4 @@ def token_account(*, token: str) -> Account | None:
         account_id = int(claims["sub"])
     except (jwt.InvalidTokenError, ValueError, TypeError):
         return None
-    return one_or_none(Account.objects.filter(pk=account_id, status="active", deleted_at__isnull=True))
+    return one_or_none(Account.objects.usable().filter(pk=account_id))

@@ -52,7 +52,7 @@ def callerid_managers(accounts: QuerySet[Account]) -> QuerySet[Account]:
 
 def managed_by(caller: QuerySet[Account]) -> QuerySet[Account]:
     """The accounts whose devices the caller (a queryset of one) manages: a reseller its own, the others all."""
-    return Account.objects.filter(deleted_at__isnull=True).filter(
+    return Account.objects.not_deleted().filter(
         Q(owner__in=caller.filter(role=AccountRole.RESELLER)) | Exists(caller.exclude(role=AccountRole.RESELLER))
     )
 

@@ -122,13 +122,13 @@ def mor_device_create(*, login: str, raw_user_id: str, values: DeviceInput) -> M
 
 
 def _may_apply(values: DeviceInput) -> bool:
-    """Whether the values alone let the statement apply (the rest it checks itself)."""
-    return (
-        not _problems(values)
-        and (not values.type or values.type in DEVICE_TYPES)
-        and (not values.devicegroup_id or is_id(values.devicegroup_id))
-        and (not values.pin or bool(PIN.match(values.pin)))
-    )
+    """Whether the values alone let the statement apply: the checks of _check_create that need no row."""
+    try:
+        _device_type(values.type)
+    except MorError:
+        return False
+    group_id_ok = not values.devicegroup_id or is_id(values.devicegroup_id)
+    return group_id_ok and not _problems(values) and (not values.pin or bool(PIN.match(values.pin)))
 
 
 def _create(*, login: str, raw_user_id: str, values: DeviceInput) -> MorDevice | None:

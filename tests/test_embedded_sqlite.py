@@ -1,8 +1,8 @@
 """`make run`'s embedded SQLite: every protocol's main path answers there too.
 
-The one-statement paths are PostgreSQL's; on SQLite every request takes the
-locking or step-by-step path. The suite's own database is PostgreSQL, so this
-runs the development settings in a process of their own.
+On SQLite devices.sql runs each statement's steps one after another; the
+services and rules are the same. The suite's own database is PostgreSQL, so
+this runs the development settings in a process of their own.
 """
 
 import json

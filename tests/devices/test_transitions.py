@@ -10,7 +10,7 @@ from django_guid import clear_guid, set_guid
 
 from devices import services
 from devices.choices import DeviceStatus
-from devices.errors import DeviceBanned, DeviceNotFound, DeviceReserved, DomainError
+from devices.errors import AccountNotUsable, DeviceBanned, DeviceNotFound, DeviceReserved
 from devices.models import Account, ClientAppInfo, Device, DeviceEvent
 from devices.selectors import DeviceRef
 from tests.conftest import run_in_threads
@@ -90,21 +90,21 @@ def test_an_activation_for_a_login_in_any_case_is_one_statement_recording_the_ac
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("account_kwargs", "device_kwargs"),
+    ("account_kwargs", "device_kwargs", "error"),
     [
-        ({"status": "blocked"}, {}),
-        ({"deleted_at": timezone.now()}, {}),
-        ({"login": "someone-else@example.com"}, {}),
-        ({}, {"reserved": True}),
-        ({}, {"is_banned": True}),
+        ({"status": "blocked"}, {}, AccountNotUsable),
+        ({"deleted_at": timezone.now()}, {}, AccountNotUsable),
+        ({"login": "someone-else@example.com"}, {}, AccountNotUsable),
+        ({}, {"reserved": True}, DeviceReserved),
+        ({}, {"is_banned": True}, DeviceBanned),
     ],
     ids=["blocked account", "deleted account", "unknown login", "reserved device", "banned device"],
 )
-def test_an_activation_for_a_login_that_does_not_apply_changes_nothing(actor, account_kwargs, device_kwargs):
+def test_an_activation_for_a_login_that_does_not_apply_changes_nothing(actor, account_kwargs, device_kwargs, error):
     AccountFactory(**{"login": "owner@example.com", **account_kwargs})
     device = DeviceFactory(**device_kwargs)
     before = _state(device)
-    with pytest.raises(DomainError):
+    with pytest.raises(error):
         services.device_activate(device=device, account="owner@example.com", actor=actor)
     assert _state(device) == before
     assert not DeviceEvent.objects.exists()
@@ -265,6 +265,40 @@ def test_an_unchanged_report_completes_an_overdue_initialization_first(actor):
     _register(actor)
     assert _state(device)["status"] == DeviceStatus.AVAILABLE
     assert device.events.order_by("id").last().action == "initialization_finished"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_report_racing_a_committed_change_is_not_lost(actor):
+    """B reports the old app version while A's change is uncommitted: B must win, as it came last."""
+    device, _ = _register(actor)
+    a_changed, b_started = threading.Event(), threading.Event()
+
+    def a():
+        try:
+            with transaction.atomic():
+                _register(actor, app_version="3.0")  # the locking path: holds the row until commit
+                a_changed.set()
+                b_started.wait(10)
+                time.sleep(0.5)  # B is now waiting for the row lock
+        finally:
+            connections.close_all()
+
+    def b():
+        try:
+            a_changed.wait(10)
+            b_started.set()
+            _register(actor, app_version="2.0")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    versions = [e.details["app_version"] for e in device.events.filter(action="client_updated").order_by("id")]
+    assert versions == [["2.0", "3.0"], ["3.0", "2.0"]]
+    assert device.client_app.__class__.objects.get(device=device).app_version == "2.0"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,7 +3,7 @@
 import pytest
 
 from devices.choices import AccountRole, DeviceStatus
-from devices.models import Account, Device
+from devices.models import Account, Device, DeviceEvent
 from mor_api import services
 from mor_api.auth import SIGNED_PARAMS, expected_hash
 from mor_api.errors import MorError
@@ -350,21 +350,23 @@ def test_device_create_for_a_new_user_makes_its_primary_group_then_the_device(
 
 
 @pytest.mark.parametrize(
-    "change",
+    ("change", "error"),
     [
-        {"login": "nobody"},
-        {"raw_user_id": "0"},
-        {"pin": "12a"},
-        {"pin": "taken"},
-        {"type": "Telegraph"},
-        {"devicegroup_id": "999999"},
-        {"description": "x" * 256},
-        {"role": AccountRole.ACCOUNTANT},
-        {"user_status": "blocked"},
+        ({"login": "nobody"}, "Dont be so smart"),
+        ({"raw_user_id": "0"}, "User was not found"),
+        ({"pin": "12a"}, "Pin must be numeric"),
+        ({"pin": "taken"}, "Pin is already used"),
+        ({"type": "Telegraph"}, "Device type invalid"),
+        ({"devicegroup_id": "999999"}, "Device group invalid"),
+        ({"description": "x" * 256}, "Device was not created"),
+        ({"role": AccountRole.ACCOUNTANT}, "Dont be so smart"),
+        ({"user_status": "blocked"}, "Device was not created"),
     ],
-    ids=lambda change: next(iter(change)) + "=" + str(next(iter(change.values())))[:10],
+    ids=lambda value: (
+        (next(iter(value)) + "=" + str(next(iter(value.values())))[:10]) if isinstance(value, dict) else ""
+    ),
 )
-def test_anything_but_the_common_case_is_refused_and_writes_nothing(admin_account, user, change):
+def test_anything_but_the_common_case_is_refused_and_writes_nothing(admin_account, user, change, error):
     group_primary(user)
     services.mor_device_create(login="admin", raw_user_id=str(user.pk), values=DeviceInput(pin="555"))
     if "role" in change:
@@ -378,12 +380,38 @@ def test_anything_but_the_common_case_is_refused_and_writes_nothing(admin_accoun
         devicegroup_id=change.get("devicegroup_id"),
         description=change.get("description"),
     )
-    with pytest.raises(MorError):
+    with pytest.raises(MorError) as refused:
         services.mor_device_create(
             login=change.get("login", "admin"), raw_user_id=change.get("raw_user_id", str(user.pk)), values=values
         )
+    assert refused.value.text == error
     assert MorDevice.objects.count() == 1
     assert Device.objects.count() == 1
+
+
+def test_device_create_writes_the_device_its_event_and_its_sip_line(admin_account, user):
+    group = group_primary(user)
+    values = DeviceInput(description="Desk phone", pin="4321", caller_id="+3705")
+    line = services.mor_device_create(login="ADMIN", raw_user_id=str(user.pk), values=values)
+    stored = MorDevice.objects.select_related("device").get(pk=line.pk)
+    assert {f: getattr(stored.device, f) for f in ("type", "name", "status", "account_id", "mac")} == {
+        "type": "SIP",
+        "name": "Desk phone",
+        "status": "active",
+        "account_id": user.pk,
+        "mac": None,
+    }
+    event = DeviceEvent.objects.filter(device=stored.device).values(*EVENT_FIELDS).get()
+    assert (event["action"], event["from_status"], event["to_status"]) == ("activated", "", "active")
+    assert (event["source"], event["actor"], event["details"]) == ("mor", "admin", {"pin": "4321", "group": group.pk})
+    assert (stored.group_id, stored.description, stored.pin, stored.caller_id) == (
+        group.pk,
+        "Desk phone",
+        "4321",
+        "+3705",
+    )
+    assert (len(stored.username), len(stored.secret)) == (10, 16)
+    assert (line.username, line.secret, line.device_id) == (stored.username, stored.secret, stored.device_id)
 
 
 @pytest.mark.parametrize(

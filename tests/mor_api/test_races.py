@@ -27,7 +27,7 @@ def test_ten_concurrent_creates_with_the_same_pin_create_one(db):
 
 
 def test_ten_concurrent_creates_with_the_same_pin_in_an_existing_group_create_one(db):
-    # The group exists, so each request takes the one-statement path; the unique pin settles the race.
+    # The group exists, so each request is the one statement at once; the unique pin settles the race.
     AccountFactory(login="admin", role=AccountRole.ADMIN)
     user = AccountFactory()
     group_primary(user)
@@ -100,7 +100,7 @@ def test_concurrent_updates_of_one_device_all_land_one_after_another(lines):
 def test_an_update_and_a_create_racing_for_one_pin_give_it_to_one(lines):
     line = lines[0]
     user_id = line.device.account_id
-    group_primary(line.device.account)  # so that the create takes its one-statement path too
+    group_primary(line.device.account)  # so that the create is the one statement at once too
     for round_, pin in enumerate(["70001", "70002", "70003", "70004", "70005"]):
         update = {**signed("device_update", u="admin", device=lines[round_].device_id), "pin": pin}
         create = signed("device_create", u="admin", user_id=user_id, pin=pin)
