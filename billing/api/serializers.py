@@ -5,6 +5,7 @@ from collections.abc import Mapping
 
 from rest_framework import serializers
 
+from devices.api.base import ResponseSerializer, Serializer
 from devices.api.fields import LaravelBooleanField, MessageCharField, laravel_string_messages
 from devices.choices import DeviceStatus
 from devices.macs import InvalidMac, normalize_mac
@@ -31,7 +32,7 @@ def _string(name: str, *, max_length: int, required: bool = True, help_text: str
 # -- input ---------------------------------------------------------------------------------
 
 
-class DeviceRefInputSerializer(serializers.Serializer):
+class DeviceRefInputSerializer(Serializer):
     """A device named by its type and its MAC and/or serial number."""
 
     type = _string("type", max_length=32, help_text="A device type, e.g. mediaagent.")
@@ -161,7 +162,7 @@ class StatusWordField(serializers.CharField):
         return STATUS_WORDS[value]
 
 
-class ReservedDeviceSerializer(serializers.Serializer):
+class ReservedDeviceSerializer(ResponseSerializer):
     id = serializers.IntegerField()
     type = serializers.CharField()
     uuid = serializers.UUIDField()
@@ -175,7 +176,7 @@ class ReservedDeviceSerializer(serializers.Serializer):
     is_online = serializers.BooleanField()
 
 
-class UserSerializer(serializers.Serializer):
+class UserSerializer(ResponseSerializer):
     id = serializers.IntegerField()
     login = serializers.CharField()
     name = serializers.CharField()
@@ -188,14 +189,14 @@ class UserSerializer(serializers.Serializer):
     billing_properties = serializers.ListField(child=serializers.JSONField())
 
 
-class StorageSerializer(serializers.Serializer):
+class StorageSerializer(ResponseSerializer):
     id = serializers.IntegerField()
     path = serializers.CharField()
     usage = serializers.FloatField()
     capacity = serializers.IntegerField()
 
 
-class ActivatedDeviceSerializer(serializers.Serializer):
+class ActivatedDeviceSerializer(ResponseSerializer):
     id = serializers.IntegerField()
     serial_number = BlankAsNullCharField(allow_null=True)
     mac = BlankAsNullCharField(allow_null=True)
@@ -209,15 +210,15 @@ class ActivatedDeviceSerializer(serializers.Serializer):
     cameras_count = serializers.IntegerField()
 
 
-class MessageSerializer(serializers.Serializer):
+class MessageSerializer(Serializer):
     message = serializers.CharField()
 
 
-class StateErrorSerializer(serializers.Serializer):
+class StateErrorSerializer(Serializer):
     message = serializers.CharField()
     code = serializers.IntegerField(help_text="33600, 33599, 33601, 33603, 33610, 33622 or 1000.")
 
 
-class ValidationErrorSerializer(serializers.Serializer):
+class ValidationErrorSerializer(Serializer):
     message = serializers.CharField()
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))

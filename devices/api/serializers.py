@@ -4,6 +4,7 @@ import re
 
 from rest_framework import serializers
 
+from devices.api.base import Serializer
 from devices.api.fields import MessageCharField
 from devices.macs import InvalidMac, normalize_mac
 
@@ -23,7 +24,7 @@ def _required_text(name: str, max_length: int = 64, help_text: str = "") -> seri
     return MessageCharField(messages=_field_messages(name), max_length=max_length, help_text=help_text)
 
 
-class MacAddressInputSerializer(serializers.Serializer):
+class MacAddressInputSerializer(Serializer):
     mac_address = _required_text("mac_address", 32, "The device's MAC address, in any usual spelling.")
 
     def validate_mac_address(self, value: str) -> str:
@@ -90,13 +91,13 @@ class DeviceActivityInputSerializer(MacAddressInputSerializer):
         return attrs
 
 
-class DeviceRegisterDataSerializer(serializers.Serializer):
+class DeviceRegisterDataSerializer(Serializer):
     mac_address = serializers.CharField(help_text="The canonical MAC: 12 upper-case hex digits.")
     status = serializers.IntegerField(help_text="1: the device is registered and enabled.")
     ban_status = serializers.IntegerField(help_text="1: the device is banned, 0: it is not.")
 
 
-class ConfigsDataSerializer(serializers.Serializer):
+class ConfigsDataSerializer(Serializer):
     device_management = serializers.IntegerField(help_text="1: bans are enforced; anything else: disabled.")
 
 
@@ -116,7 +117,7 @@ def envelope_serializer(name: str, data_serializer, *, with_errors: bool = False
             required=False,
             help_text="Messages per field, when fields were at fault.",
         )
-    return type(name, (serializers.Serializer,), fields)
+    return type(name, (Serializer,), fields)
 
 
 DeviceEnvelopeSerializer = envelope_serializer("DeviceEnvelope", DeviceRegisterDataSerializer())

@@ -3,40 +3,41 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from devices.api.base import Serializer
 from devices.api.fields import StrictCharField
 from licensing.models import DeviceLicenseStatus
 
 
-class LoginInputSerializer(serializers.Serializer):
+class LoginInputSerializer(Serializer):
     username = StrictCharField(max_length=254)
     password = StrictCharField(max_length=1024, trim_whitespace=False)
     issueJWT = serializers.BooleanField(required=False, default=False)
 
 
-class JwtSerializer(serializers.Serializer):
+class JwtSerializer(Serializer):
     token = serializers.CharField()
     token_expires = serializers.IntegerField(help_text="Unix seconds.")
 
 
-class LoginUserSerializer(serializers.Serializer):
+class LoginUserSerializer(Serializer):
     ID = serializers.IntegerField()
     display_name = serializers.CharField()
     user_email = serializers.CharField()
     user_login = serializers.CharField()
 
 
-class FeatureFlagsSerializer(serializers.Serializer):
+class FeatureFlagsSerializer(Serializer):
     isVendor = serializers.BooleanField()
     isWhitelabeled = serializers.BooleanField()
 
 
-class LoginDataSerializer(serializers.Serializer):
+class LoginDataSerializer(Serializer):
     jwt = JwtSerializer(allow_null=True, help_text="Null unless issueJWT was true.")
     user = LoginUserSerializer()
     feature_flags = FeatureFlagsSerializer()
 
 
-class LicenseActivateInputSerializer(serializers.Serializer):
+class LicenseActivateInputSerializer(Serializer):
     licenseKey = StrictCharField(
         required=False,
         allow_blank=True,
@@ -46,17 +47,17 @@ class LicenseActivateInputSerializer(serializers.Serializer):
     )
 
 
-class SessionIdSerializer(serializers.Serializer):
+class SessionIdSerializer(Serializer):
     id = serializers.UUIDField()
     timestamp = serializers.IntegerField(help_text="Unix seconds of the activation.")
 
 
-class ActivateDataSerializer(serializers.Serializer):
+class ActivateDataSerializer(Serializer):
     sessionId = SessionIdSerializer()
     licenseKey = StrictCharField()
 
 
-class ValidateDataSerializer(serializers.Serializer):
+class ValidateDataSerializer(Serializer):
     isValid = serializers.BooleanField()
 
 
@@ -79,7 +80,7 @@ class ManufacturerIdField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class ManufacturerSerializer(serializers.Serializer):
+class ManufacturerSerializer(Serializer):
     name = StrictCharField(max_length=255)
     id = ManufacturerIdField()
 
@@ -93,14 +94,14 @@ class DeviceLicenseStatusField(serializers.IntegerField):
     pass
 
 
-class DeviceLicenseInputSerializer(serializers.Serializer):
+class DeviceLicenseInputSerializer(Serializer):
     manufacturer = ManufacturerSerializer()
     model = StrictCharField(max_length=255)
     serial_number = StrictCharField(max_length=256, trim_whitespace=False)
     manufacture_date = serializers.DateField(input_formats=["iso-8601"], help_text="YYYY-MM-DD.")
 
 
-class DeviceLicenseDataSerializer(serializers.Serializer):
+class DeviceLicenseDataSerializer(Serializer):
     serial_number = serializers.CharField()
     manufacturer = ManufacturerSerializer()
     model = serializers.CharField()
@@ -115,12 +116,12 @@ def envelope(name: str, data_serializer):
     """The FLECS envelope around `data`, for the schema."""
     return type(
         name,
-        (serializers.Serializer,),
+        (Serializer,),
         {"data": data_serializer, "statusCode": serializers.IntegerField(), "statusText": serializers.CharField()},
     )
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(Serializer):
     reason = serializers.CharField()
     statusCode = serializers.IntegerField()
     statusText = serializers.CharField()

@@ -2,12 +2,14 @@
 
 from rest_framework import serializers
 
+from devices.api.base import Serializer
+
 
 def _param(help_text: str) -> serializers.CharField:
     return serializers.CharField(required=False, allow_blank=True, help_text=help_text)
 
 
-class SignedCallSerializer(serializers.Serializer):
+class SignedCallSerializer(Serializer):
     u = serializers.CharField(help_text="The login of the calling account (admin, reseller or accountant).")
     hash = serializers.CharField(
         help_text="Lower-case hex SHA1 of the signed parameters' values (in order, only those sent and not empty) "
