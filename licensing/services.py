@@ -59,10 +59,8 @@ class Activation:
     created: bool  # False: the session sent was already active (204)
 
 
-def _already_active(session_id: uuid.UUID | None, licenses) -> Activation | None:
+def _already_active(session_id: uuid.UUID, licenses) -> Activation | None:
     """The session sent, when it is an active session of one of `licenses`: the device is active already."""
-    if session_id is None:
-        return None
     session = one_or_none(
         LicenseSession.objects.select_related("device", "license").filter(
             pk=session_id, ended_at__isnull=True, license__in=licenses
@@ -125,15 +123,16 @@ def license_activate_by_key(*, key: str, session_id: uuid.UUID | None, actor: Ac
     LicenseNotFound, LicenseInvalid (revoked or expired), LicenseExhausted,
     AccountNotUsable (its owner may not receive devices), SessionDeviceBanned.
     """
-    licenses = License.objects.by_key(key)
-    active = _already_active(session_id, License.objects.usable().filter(pk__in=licenses.values("pk")[:1]))
-    if active is not None:
-        return active
+    if session_id is not None:
+        named = License.objects.by_key(key).values("pk")[:1]
+        active = _already_active(session_id, License.objects.usable().filter(pk__in=named))
+        if active is not None:
+            return active
     for _attempt in range(2):  # the license may have changed between the statement and the read
         activation = _activate("key", lambda: License.objects.by_key(sql.Slot("key")), {"key": key}, actor=actor)
         if activation is not None:
             return activation
-        license = licenses.with_state().first()
+        license = License.objects.by_key(key).with_state().first()
         if license is None:
             raise LicenseNotFound()
         if not license.is_usable:
@@ -151,9 +150,10 @@ def license_activate_from_pool(*, account: Account, session_id: uuid.UUID | None
     Takes that key with SKIP LOCKED: concurrent pool activations never get
     the same key. Raises NoRemainingActivations, SessionDeviceBanned.
     """
-    active = _already_active(session_id, License.objects.usable().filter(account=account))
-    if active is not None:
-        return active
+    if session_id is not None:
+        active = _already_active(session_id, License.objects.usable().filter(account=account))
+        if active is not None:
+            return active
 
     def pool():
         now = sql.Slot("now", DateTimeField())

@@ -4,7 +4,7 @@ import hashlib
 import hmac
 
 from django.conf import settings
-from django.db.models import Exists, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from devices.choices import AccountRole
 from devices.models import Account
@@ -39,9 +39,13 @@ def check_hash(params: dict[str, str], call: str) -> None:
 
 def callers() -> QuerySet[Account]:
     """The accounts that may call the API: active admins and resellers, and accountants allowed to create devices."""
-    return Account.objects.usable().filter(
-        Q(role__in=[AccountRole.ADMIN, AccountRole.RESELLER])
-        | Q(role=AccountRole.ACCOUNTANT, mor_permissions__can_create_devices=True)
+    return (
+        Account.objects.usable()
+        .order_by()
+        .filter(
+            Q(role__in=[AccountRole.ADMIN, AccountRole.RESELLER])
+            | Q(role=AccountRole.ACCOUNTANT, mor_permissions__can_create_devices=True)
+        )
     )
 
 
@@ -52,9 +56,8 @@ def callerid_managers(accounts: QuerySet[Account]) -> QuerySet[Account]:
 
 def managed_by(caller: QuerySet[Account]) -> QuerySet[Account]:
     """The accounts whose devices the caller (a queryset of one) manages: a reseller its own, the others all."""
-    return Account.objects.not_deleted().filter(
-        Q(owner__in=caller.filter(role=AccountRole.RESELLER)) | Exists(caller.exclude(role=AccountRole.RESELLER))
-    )
+    manages = caller.filter(~Q(role=AccountRole.RESELLER) | Q(pk=OuterRef("owner")))
+    return Account.objects.not_deleted().order_by().filter(Exists(manages))
 
 
 def caller_for(login: str, *, denied: str = DONT_BE_SO_SMART) -> Account:

@@ -142,7 +142,7 @@ def _create(*, login: str, raw_user_id: str, values: DeviceInput) -> MorDevice |
         if with_caller_id:
             caller = callerid_managers(caller)
         user = managed_by(caller).usable().filter(pk=sql.Slot("user_id", BigIntegerField()))
-        groups = DeviceGroup.objects.filter(account__in=user)
+        groups = DeviceGroup.objects.order_by().filter(account__in=user)
         if by_group:
             groups = groups.filter(pk=sql.Slot("group_id", BigIntegerField()))
         else:
