@@ -6,7 +6,6 @@ from uuid import UUID
 
 from django.db.models import Model, Q, QuerySet
 
-from devices.errors import DeviceNotFound
 from devices.models import Device
 
 
@@ -52,14 +51,6 @@ def device_identity(device: "Device | int | uuid.UUID | DeviceRef") -> dict[str,
     if isinstance(device, uuid.UUID):
         return {"uuid": device}
     return {"pk": device.pk if isinstance(device, Device) else device}
-
-
-def device_get_by_ref(*, type: str, mac: str | None = None, serial_number: str | None = None) -> Device:
-    """The device of this type with this canonical MAC and/or serial number. Raises DeviceNotFound."""
-    device = one_or_none(Device.objects.filter(DeviceRef(type, mac, serial_number).lookup()))
-    if device is None:
-        raise DeviceNotFound()
-    return device
 
 
 def device_by_mac(mac: str) -> Device | None:

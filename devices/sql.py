@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, Expression, Model, QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.sql.subqueries import UpdateQuery
+from psycopg import sql as psycopg_sql
 
 from devices.models import Account, Device, DeviceEvent
 
@@ -83,11 +84,12 @@ def _prepared(key: Hashable, render: Callable[[], tuple]) -> tuple:
     A key with None in it (a statement over a list of ids, say) is rendered every time. So is everything on
     SQLite, where the Slots are bound as the querysets compile.
     """
+    found = _statements.get(key)
+    if found is not None and _binding.get() is None:
+        return found
     if _binding.get() is not None or _uncached(key):
         return render()
-    found = _statements.get(key)
-    if found is None:
-        found = _statements[key] = render()
+    found = _statements[key] = render()
     return found
 
 
@@ -110,9 +112,11 @@ def _columns(model: type[Model], alias: str) -> str:
     return ", ".join(f"{alias}.{_quote(f.column)}" for f in model._meta.concrete_fields)
 
 
-def _returning(model: type[Model]) -> str:
+def _returning(model: type[Model], *, qualified: bool = True) -> str:
     """`RETURNING` every column of a model's table, in field order (as from_row() reads them)."""
-    return f"RETURNING {_columns(model, _quote(model._meta.db_table))}"
+    if qualified:
+        return f"RETURNING {_columns(model, _quote(model._meta.db_table))}"
+    return f"RETURNING {', '.join(_quote(f.column) for f in model._meta.concrete_fields)}"
 
 
 def _width(model: type[Model]) -> int:
@@ -148,6 +152,15 @@ def _where(queryset: QuerySet) -> tuple[str, list]:
         raise ValueError("a rule filters on its own table only; use Exists() for other tables")
     sql, params = query.get_compiler(connection=connection).compile(query.where)
     return sql or "TRUE", list(params)
+
+
+def _literal(value) -> str:
+    """A constant written into a statement, quoted by psycopg (`%` doubled: the statement still has parameters).
+
+    It keeps a statement's parameters few: psycopg converts a statement of
+    more than 50 parameters (or 4 KiB) anew on every call instead of once.
+    """
+    return psycopg_sql.Literal(value).as_string(connection.connection).replace("%", "%%")
 
 
 def _fetch(sql: str, params: list) -> list[tuple]:
@@ -250,21 +263,18 @@ def details_json(details: dict) -> str:
 
 def _details_sql(details: dict, *, old: str = "", owner: str = "") -> tuple[str, list]:
     """The jsonb of an event's details: the plain ones (Slot "details", details_json()), and Old, OwnerLogin, Ref."""
-    parts, params = [], []
+    parts = []
     for key, value in details.items():
         if isinstance(value, Old) and old:
-            parts.append(f"%s::text, {old}.{_quote(Device._meta.get_field(value.field).column)}")
+            parts.append(f"{_literal(key)}::text, {old}.{_quote(Device._meta.get_field(value.field).column)}")
         elif isinstance(value, OwnerLogin) and owner:
-            parts.append(f"%s::text, {owner}.{_quote('login')}")
+            parts.append(f"{_literal(key)}::text, {owner}.{_quote('login')}")
         elif isinstance(value, Ref):
-            parts.append(f"%s::text, {value.step}.{_quote(value.attname)}")
+            parts.append(f"{_literal(key)}::text, {value.step}.{_quote(value.attname)}")
         elif isinstance(value, Old | OwnerLogin):
             raise ValueError(f"{key}: this statement has no row before the change, nor an owner to read")
-        else:
-            continue
-        params.append(key)
     sql = "%s::jsonb" + (f" || jsonb_build_object({', '.join(parts)})" if parts else "")
-    return sql, [Slot("details"), *params]
+    return sql, [Slot("details")]
 
 
 def _details_value(details: dict, values: dict, *, old: dict, owner: Account | None, refs: dict) -> dict:
@@ -331,73 +341,75 @@ def transition(key: Hashable, build: Callable[[], TransitionPlan], values: dict)
         with bound(values):
             return _transition_stepwise(build(), values)
     sql, params, plan = _prepared(("transition", key), lambda: _render_transition(build()))
-    width = _width(Device)
+    width, also = _width(Device), len(plan.also)
     changed = []
     for row in _fetch(sql, _bind(params, values)):
         device = from_row(Device, row[:width])
-        if plan.owner:
-            owner_row = row[width + 1 : width + 1 + _width(Account)]
-            device.account = None if owner_row[0] is None else from_row(Account, owner_row)
-        for name, value in zip(plan.also, row[len(row) - len(plan.also) :] if plan.also else (), strict=True):
+        for name, value in zip(plan.also, row[width : width + also], strict=True):
             setattr(device, name, value)
-        changed.append(Changed(device=device, from_status=row[width]))
+        if plan.owner:
+            owner_row = row[width + also + 1 :]
+            device.account = None if owner_row[0] is None else from_row(Account, owner_row)
+        changed.append(Changed(device=device, from_status=row[width + also]))
     return changed
 
 
 def _render_transition(plan: TransitionPlan) -> tuple:
     old_fields = sorted({v.field for v in plan.details.values() if isinstance(v, Old)})
-    owner = plan.owner or any(isinstance(v, OwnerLogin) for v in plan.details.values())
-    plan.owner = owner
+    plan.owner = owner = plan.owner or any(isinstance(v, OwnerLogin) for v in plan.details.values())
     table = _quote(Device._meta.db_table)
-    # Several devices are locked in id order (two sets never deadlock); one is found by its own index, whatever
-    # the planner knows (a fresh database has no statistics, and an ORDER BY would invite the id index).
-    # The rule is checked on the locked rows, their newest versions; the update then takes them by id. So each
-    # step finds its rows by their own keys (a MAC, a uuid, ids), whatever the planner knows of the table (a
-    # fresh database has no statistics). Several devices are locked in id order: two sets never deadlock.
     rule_sql, rule_params = _where(plan.rule)
-    devices = plan.devices.order_by() if plan.one else plan.devices.order_by("pk")
-    applies = RawSQL(rule_sql, rule_params, output_field=BooleanField())  # noqa: S611 - compiled from the rule
-    lock_sql, lock_params = _select(devices.annotate(applies=applies).values("id", "status", *old_fields, "applies"))
     set_sql, update_params = _update(Device.objects.all(), plan.writes)
-    update_sql = f"{set_sql} FROM locked WHERE {table}.{_quote('id')} = locked.id AND locked.applies"
+    # Each step finds its rows by their own keys (a MAC, a uuid, ids), whatever the planner knows of the table
+    # (a fresh database has no statistics).
+    if plan.one:
+        # The row as read is changed only if no transaction changed it since (its xmin), so the status and the
+        # fields the event records are those it had; if one did, nothing matches and the caller locks and looks.
+        seen = RawSQL(f"{table}.xmin", (), output_field=TextField())  # noqa: S611 - our names only
+        lock_sql, lock_params = _select(
+            plan.devices.order_by().annotate(seen=seen).values("id", "status", *old_fields, "seen")
+        )
+        update_sql = f"{set_sql} FROM locked WHERE {table}.id = locked.id AND {table}.xmin = locked.seen AND {rule_sql}"
+        update_params += rule_params
+    else:
+        # Several devices are locked in id order (two sets never deadlock), and the rule is checked on the
+        # locked rows, their newest versions.
+        applies = RawSQL(rule_sql, rule_params, output_field=BooleanField())  # noqa: S611 - compiled from the rule
+        devices = plan.devices.order_by("pk").annotate(applies=applies)
+        lock_sql, lock_params = _select(devices.values("id", "status", *old_fields, "applies"))
+        lock_sql += f" FOR UPDATE OF {table}"
+        update_sql = f"{set_sql} FROM locked WHERE {table}.id = locked.id AND locked.applies"
     accounts = _quote(Account._meta.db_table)
     details_sql, details_params = _details_sql(plan.details, old="locked", owner="owner")
     owner_join = f"LEFT JOIN {accounts} AS owner ON owner.id = changed.account_id" if owner else ""
-    selected = f"{_columns(Device, 'changed')}, locked.status"
+    selected = "changed.*, locked.status"
     if owner:
         selected += f", {_columns(Account, 'owner')}"
-    also_join, also_params = "", []
+    # What the caller reads with the devices (billing's counts), computed by the UPDATE's RETURNING.
+    returning, also_params = _returning(Device), []
     if plan.also:
-        also_sql, also_params = _select(
-            Device.objects.order_by().filter(_among("changed")).annotate(**plan.also).values("id", *plan.also)
-        )
-        selected += "".join(f", also.{_quote(name)}" for name in plan.also)
-        also_join = f"JOIN ({also_sql}) AS also ON also.id = changed.id"
-    # Identifiers come from the models; every value is a parameter.
+        query = Device.objects.annotate(**plan.also).query
+        compiler = query.get_compiler(connection=connection)
+        for name in plan.also:
+            also_sql, params = compiler.compile(query.annotations[name])
+            returning += f", {also_sql} AS {_quote(name)}"
+            also_params += params
+    # Identifiers come from the models; values are parameters, or constants quoted by _literal().
     sql = f"""
-        WITH locked AS MATERIALIZED ({lock_sql} FOR UPDATE OF {table}),
-        changed AS ({update_sql} {_returning(Device)}),
+        WITH locked AS MATERIALIZED ({lock_sql}),
+        changed AS ({update_sql} {returning}),
         logged AS (
             INSERT INTO {_quote(DeviceEvent._meta.db_table)} ({", ".join(_EVENT_COLUMNS)}, created_at)
-            SELECT changed.id, %s, locked.status, changed.status, %s, %s, %s, {details_sql}, %s
+            SELECT changed.id, {_literal(plan.action)}, locked.status, changed.status, {_literal(plan.source)},
+                %s, %s, {details_sql}, %s
             FROM changed JOIN locked ON locked.id = changed.id {owner_join}
         )
-        SELECT {selected} FROM changed JOIN locked ON locked.id = changed.id {owner_join} {also_join}
+        SELECT {selected} FROM changed JOIN locked ON locked.id = changed.id {owner_join}
         ORDER BY changed.id
     """  # noqa: S608
-    event_params = [plan.action, plan.source, Slot("actor"), Slot("request_id"), *details_params, _now()]
-    params = [*lock_params, *update_params, *event_params, *also_params]
+    event_params = [Slot("actor"), Slot("request_id"), *details_params, _now()]
+    params = [*lock_params, *update_params, *also_params, *event_params]
     return sql, params, plan
-
-
-def _among(step: str) -> RawSQL:
-    """The devices a step of the statement has: `id = ANY(ARRAY(...))`, evaluated first and looked up by id.
-
-    (`id IN (SELECT ...)` would leave the plan to estimates, which a fresh database doesn't have.)
-    """
-    table = _quote(Device._meta.db_table)
-    sql = f"{table}.{_quote('id')} = ANY(ARRAY(SELECT id FROM {step}))"  # noqa: S608 - our names only
-    return RawSQL(sql, (), output_field=BooleanField())  # noqa: S611
 
 
 def _now() -> Slot:
@@ -534,20 +546,21 @@ def _render_create(plan: CreationPlan) -> tuple:
         sources = " FROM gate"
     device_sql, device_params = _insert_select(plan.device)
     conflict = " ON CONFLICT DO NOTHING" if plan.skip_conflict else ""
-    steps.append(f"device AS ({device_sql}{sources}{conflict} {_returning(Device)})")
+    steps.append(f"device AS ({device_sql}{sources}{conflict} {_returning(Device, qualified=False)})")
     params += device_params
     with_device = " FROM device" + (", gate" if plan.gate is not None else "")
     event_sql, event_params = _insert_select(_creation_event(plan))
     steps.append(f"event AS ({event_sql}{with_device})")
     params += event_params
-    selected = [_columns(Device, "device")]
+    # Each step's columns are in field order (its RETURNING, the gate's SELECT): `step.*` reads them so.
+    selected = ["device.*"]
     for index, row in enumerate(plan.rows):
         row_sql, row_params = _insert_select(row)
-        steps.append(f"row{index} AS ({row_sql}{with_device} {_returning(type(row))})")
+        steps.append(f"row{index} AS ({row_sql}{with_device} {_returning(type(row), qualified=False)})")
         params += row_params
-        selected.append(_columns(type(row), f"row{index}"))
+        selected.append(f"row{index}.*")
     if plan.gate is not None:
-        selected.append(", ".join(f"gate.{_quote(name)}" for name in names))
+        selected.append("gate.*")
     tables = ", ".join(["device", *(f"row{index}" for index in range(len(plan.rows))), *(["gate"] * bool(plan.gate))])
     sql = f"WITH {', '.join(steps)} SELECT {', '.join(selected)} FROM {tables}"  # noqa: S608
     return sql, params, plan, names
@@ -589,10 +602,10 @@ def _insert_select(instance: Model) -> tuple[str, list]:
     """`INSERT INTO <table> (<columns>) SELECT <values>` of an unsaved instance.
 
     A Ref is a column of an earlier step, a Slot a value of the call; any
-    other value is a parameter of the kept statement, the same for every
-    call: a field whose value changes from call to call (a callable default,
-    auto_now) must be a Slot. An automatic primary key is left to the
-    database.
+    other value is the same for every call, and a plain one (a string, a
+    number, a flag, NULL) is written into the kept statement: a field whose
+    value changes from call to call (a callable default, auto_now) must be a
+    Slot. An automatic primary key is left to the database.
     """
     model = type(instance)
     columns, values, params = [], [], []
@@ -615,8 +628,12 @@ def _insert_select(instance: Model) -> tuple[str, list]:
             values.append("%s")
             params.append(Slot(raw.name, f))
         else:
-            values.append("%s")
-            params.append(f.get_db_prep_save(f.pre_save(instance, True), connection))
+            value = f.get_db_prep_save(f.pre_save(instance, True), connection)
+            if value is None or isinstance(value, bool | int | str):
+                values.append(_literal(value))
+            else:
+                values.append("%s")
+                params.append(value)
     sql = f"INSERT INTO {_quote(model._meta.db_table)} ({', '.join(columns)}) SELECT {', '.join(values)}"
     return sql, params
 
