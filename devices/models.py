@@ -167,6 +167,33 @@ class DeviceQuerySet(models.QuerySet):
     def deactivation_due(self, now):
         return self.filter(overdue(now), status=DeviceStatus.DEACTIVATING)
 
+    def described_by(self, source):
+        """The devices whose type and version a client's report through `source` describes (SPEC section 4).
+
+        Those `source` registered that nobody else has taken up: no owner,
+        not reserved, and no event from another source but a ban (which is
+        no part of the description) or the completion of a transient state.
+        Anyone else's device is only marked seen, whatever its app reports.
+        """
+        events = DeviceEvent.objects.filter(device=models.OuterRef("pk")).order_by()
+        registered = events.filter(action=EventAction.REGISTERED, source=source)
+        taken_up = events.exclude(source=source).exclude(action__in=_NOT_TAKING_UP)
+        return self.filter(
+            models.Exists(registered),
+            ~models.Exists(taken_up),
+            account__isnull=True,
+            status__in=[DeviceStatus.AVAILABLE, DeviceStatus.INITIALIZING],
+        )
+
+
+# What others may do to a device without taking up its description (DeviceQuerySet.described_by).
+_NOT_TAKING_UP = (
+    EventAction.BANNED,
+    EventAction.UNBANNED,
+    EventAction.INITIALIZATION_FINISHED,
+    EventAction.DEACTIVATION_FINISHED,
+)
+
 
 class Device(models.Model):
     """Every device, whatever protocol brought it in."""

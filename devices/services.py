@@ -28,6 +28,7 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     UUIDField,
@@ -631,13 +632,16 @@ def device_register_client(
     client app and its event (concurrent first registrations of one MAC make
     one device: the others update it). Anything else locks the device,
     re-reads its client app under the lock, and records what changed, with
-    an event. Raises DeviceConflict when a new type would clash with another
-    device's type and serial number.
+    an event. The type and version change only on a device the report
+    describes (Device.objects.described_by(actor.source)): never on one
+    another protocol or an operator manages, whose status, owner and ban no
+    report changes either. Raises DeviceConflict when a new type would
+    clash with another device's type and serial number.
     """
     now = timezone.now()
     reported = dict(device_os=device_os, device_version=device_version, app_name=app_name, app_version=app_version)
     values = {"mac": mac, "type": device_type, "ip": ip, "now": now, **reported}
-    seen = _client_seen(values, with_ip=ip is not None)
+    seen = _client_seen(values, with_ip=ip is not None, source=actor.source)
     if seen is not None:
         return seen, False
     status, until = initial_status(now)
@@ -674,11 +678,17 @@ def device_register_client(
     return _device_update_client(mac=mac, device_type=device_type, reported=reported, ip=ip, actor=actor, now=now)
 
 
-def _client_seen(values: dict, *, with_ip: bool) -> Device | None:
-    """Mark the device with this MAC seen if nothing it reports changed; one statement. None otherwise.
+def _described(source: str) -> Exists:
+    """Whether the report describes the device (its type and version): Device.objects.described_by()."""
+    return Exists(Device.objects.described_by(source).filter(pk=OuterRef("pk")))
 
-    Nothing changed: the same type and version, the same client app and ip,
-    and no overdue transient state. The row must still be the version the
+
+def _client_seen(values: dict, *, with_ip: bool, source: str) -> Device | None:
+    """Mark the device with this MAC seen if nothing it reports changes; one statement. None otherwise.
+
+    Nothing changes: the same client app and ip, no overdue transient state,
+    and the same type and version, or a device the report doesn't describe
+    (another protocol's or an operator's). The row must still be the version the
     statement's snapshot saw (its updated_at): a change another transaction
     committed meanwhile (whose client app this statement can't see) sends
     the report to the locking path.
@@ -692,14 +702,15 @@ def _client_seen(values: dict, *, with_ip: bool) -> Device | None:
         )
         snapshot = Device.objects.filter(mac=text["mac"]).order_by().values("updated_at")
         devices = (
-            Device.objects.filter(mac=text["mac"], type=text["type"], version=text["device_version"])
+            Device.objects.filter(mac=text["mac"])
+            .filter(Q(type=text["type"], version=text["device_version"]) | ~_described(source))
             .filter(updated_at=Subquery(snapshot))
             .exclude(overdue(_now()))
             .filter(Exists(same_app))
         )
         return devices, {"is_online": True, "last_seen_at": _now(), "updated_at": _now()}
 
-    return sql.update_one(("client_seen", with_ip), build, values)
+    return sql.update_one(("client_seen", with_ip, source), build, values)
 
 
 @transaction.atomic
@@ -717,14 +728,17 @@ def _device_update_client(
     if device.is_overdue:
         settle(named=Named(pks=(device.pk,)), actor=actor)
         device = devices.get()
-    # Read under the lock: a report committed while this one waited has changed it.
-    info = one_or_none(ClientAppInfo.objects.filter(device=device))
+    # Read under the lock, by a statement of its own: a report or a transition committed while this one waited
+    # has changed the client app, or who manages the device.
+    read = devices.annotate(described=_described(actor.source)).select_related("client_app").get()
+    info = getattr(read, "client_app", None)
     changes = {}
-    if device.type != device_type:
-        changes["type"] = [device.type, device_type]
-    if device.version != reported["device_version"]:
-        changes["version"] = [device.version, reported["device_version"]]
-    device.type, device.version = device_type, reported["device_version"]
+    if read.described:
+        if device.type != device_type:
+            changes["type"] = [device.type, device_type]
+        if device.version != reported["device_version"]:
+            changes["version"] = [device.version, reported["device_version"]]
+        device.type, device.version = device_type, reported["device_version"]
     device.is_online, device.last_seen_at = True, now
     fields = ["type", "version", "is_online", "last_seen_at", "updated_at"]
     if "type" in changes and device.serial_number:

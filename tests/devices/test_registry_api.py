@@ -237,3 +237,134 @@ def test_register_a_banned_device_reads_device_management_once(client, django_as
     # The one-statement UPDATE of the unchanged device (last seen), SELECT device_management.
     with django_assert_num_queries(2):
         assert post_json(client, SEED_BODY).status_code == 400
+
+
+# -- devices another protocol or an operator manages (SPEC section 4) ------------------------------------------------
+
+BILLING_AGENT_MAC = "A1B2C3D4E5F6"
+
+
+def _billing_post(call: str, body: dict):
+    from django.test import Client
+
+    from devices.services import api_key_create
+
+    secret = api_key_create(name=f"registry-test-{call}")[1]
+    return Client().post(
+        f"/api/v1/billing/devices/{call}",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+
+
+def _media_agent(**fields) -> Device:
+    """A billing media agent as an operator brings one in: import_devices' registration (its event included)."""
+    from devices.choices import EventSource
+    from devices.services import Actor, device_register
+
+    return device_register(
+        type="mediaagent",
+        mac=BILLING_AGENT_MAC,
+        serial_number="MA-1",
+        version="1.1.1.1",
+        actor=Actor(source=EventSource.COMMAND, name="import_devices"),
+        **fields,
+    )
+
+
+def _description(device: Device) -> tuple:
+    device.refresh_from_db()
+    return (device.type, device.version, device.status, device.account_id, device.is_banned)
+
+
+def test_a_report_with_an_available_media_agents_mac_keeps_its_type_and_billing_still_finds_it(client):
+    # given: an operator's media agent that billing has not reserved yet
+    agent = _media_agent()
+    before = _description(agent)
+    # when: an anonymous client reports that MAC as its phone
+    response = post_json(client, {**SEED_BODY, "mac_address": "a1:b2:c3:d4:e5:f6"})
+    # then: its app is recorded, and the device is still billing's media agent
+    assert response.status_code == 200
+    assert response.json()["data"] == {"mac_address": BILLING_AGENT_MAC, "status": 1, "ban_status": 0}
+    assert _description(agent) == before
+    assert ClientAppInfo.objects.get(device=agent).app_name == "MyApp"
+    reserved = _billing_post("reserve", {"type": "mediaagent", "mac": BILLING_AGENT_MAC})
+    assert (reserved.status_code, reserved.json()["type"], reserved.json()["status"]) == (200, "mediaagent", "reserve")
+
+
+def test_a_report_with_an_active_media_agents_mac_changes_none_of_what_billing_manages(client, account):
+    # given: a media agent billing activated for a customer
+    agent = _media_agent()
+    activated = _billing_post(
+        "activate", {"login": account.login, "name": "Hall", "type": "mediaagent", "mac": BILLING_AGENT_MAC}
+    )
+    assert activated.status_code == 201
+    before = _description(agent)
+    # when
+    response = post_json(client, {**SEED_BODY, "device_type": "Tablet", "device_version": "99"})
+    # then
+    assert response.status_code == 200
+    assert _description(agent) == before == ("mediaagent", "1.1.1.1", DeviceStatus.ACTIVE, account.pk, False)
+    deactivated = _billing_post("deactivate", {"type": "mediaagent", "mac": BILLING_AGENT_MAC})
+    assert deactivated.status_code == 204, deactivated.content
+
+
+def test_a_report_keeps_the_type_of_a_client_device_billing_has_taken_up(client):
+    # given: a device the registry added, then reserved by billing under the type the client gave
+    post_json(client, SEED_BODY)
+    assert _billing_post("reserve", {"type": "Mobile", "mac": BILLING_AGENT_MAC}).status_code == 200
+    # when
+    response = post_json(client, {**SEED_BODY, "device_type": "Tablet", "device_version": "15"})
+    # then
+    assert response.status_code == 200
+    device = Device.objects.get()
+    assert (device.type, device.version, device.status) == ("Mobile", "14.5", DeviceStatus.RESERVED)
+    assert device.client_app.device_version == "15"
+
+
+def test_a_report_keeps_the_type_an_operator_gave_a_client_device(client):
+    from devices.choices import EventSource
+    from devices.services import Actor, device_update
+
+    # given
+    post_json(client, SEED_BODY)
+    device = Device.objects.get()
+    device_update(device=device, actor=Actor(source=EventSource.ADMIN, name="operator"), type="mediaagent")
+    # when
+    post_json(client, {**SEED_BODY, "device_version": "15"})
+    # then
+    assert _description(device)[:2] == ("mediaagent", "14.5")
+
+
+def test_a_report_describes_a_device_only_the_registry_has_changed_even_banned(client):
+    from devices.choices import EventSource
+    from devices.services import Actor, device_ban
+
+    # given: a client device an operator banned (a ban is no part of the device's description)
+    post_json(client, SEED_BODY)
+    device = Device.objects.get()
+    device_ban(device=device, reason="stolen", actor=Actor(source=EventSource.ADMIN, name="operator"))
+    # when
+    post_json(client, {**SEED_BODY, "device_type": "Tablet", "device_version": "15"})
+    # then
+    assert _description(device) == ("Tablet", "15", DeviceStatus.AVAILABLE, None, True)
+    event = device.events.filter(action="client_updated").get()
+    assert event.details == {"type": ["Mobile", "Tablet"], "version": ["14.5", "15"], "device_version": ["14.5", "15"]}
+
+
+def test_a_report_of_another_type_for_a_managed_device_with_the_same_app_only_marks_it_seen(
+    client, django_assert_num_queries
+):
+    # given: an operator's media agent, already reported once by the app on it
+    agent = _media_agent()
+    post_json(client, SEED_BODY)
+    events = DeviceEvent.objects.count()
+    Device.objects.filter(pk=agent.pk).update(is_online=False)
+    # when: the same report again: the one statement that marks the device seen, nothing else
+    with django_assert_num_queries(1):
+        assert post_json(client, SEED_BODY).status_code == 200
+    # then
+    assert _description(agent)[:2] == ("mediaagent", "1.1.1.1")
+    assert Device.objects.get(pk=agent.pk).is_online
+    assert DeviceEvent.objects.count() == events
