@@ -305,12 +305,12 @@ class AccountAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ("soft_delete", "restore")
 
-    @admin.action(description="Delete selected accounts (soft: they keep their history)")
+    @admin.action(description="Delete selected accounts (soft: they keep their history)", permissions=["change"])
     def soft_delete(self, request, queryset):
         count = queryset.filter(deleted_at__isnull=True).update(deleted_at=timezone.now())
         self.message_user(request, f"{count} account(s) deleted.", messages.SUCCESS)
 
-    @admin.action(description="Restore selected deleted accounts")
+    @admin.action(description="Restore selected deleted accounts", permissions=["change"])
     def restore(self, request, queryset):
         count = queryset.filter(deleted_at__isnull=False).update(deleted_at=None)
         self.message_user(request, f"{count} account(s) restored.", messages.SUCCESS)
@@ -361,7 +361,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # Revoke instead: a revoked key keeps its history.
         return False
 
-    @admin.action(description="Revoke selected API keys")
+    @admin.action(description="Revoke selected API keys", permissions=["change"])
     def revoke(self, request, queryset):
         count = sum(services.api_key_revoke(api_key=key) for key in queryset)
         self.message_user(request, f"{count} API key(s) revoked.", messages.SUCCESS)

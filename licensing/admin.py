@@ -120,17 +120,17 @@ class LicenseAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/licensing/generate.html", context)
 
-    @admin.action(description="Revoke selected license keys")
+    @admin.action(description="Revoke selected license keys", permissions=["change"])
     def revoke(self, request, queryset):
         count = licenses_revoke(license_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{count} license key(s) revoked.", messages.SUCCESS)
 
-    @admin.action(description="Lift the revocation of selected license keys")
+    @admin.action(description="Lift the revocation of selected license keys", permissions=["change"])
     def unrevoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=False).update(revoked_at=None)
         self.message_user(request, f"{count} license key(s) usable again.", messages.SUCCESS)
 
-    @admin.action(description="Assign selected license keys to an account (type its login)")
+    @admin.action(description="Assign selected license keys to an account (type its login)", permissions=["change"])
     def assign_to_account(self, request, queryset):
         login = request.POST.get("account_login", "")
         account = _account_by_login(login) if login.strip() else None
