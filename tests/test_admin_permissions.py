@@ -34,6 +34,7 @@ def _every_admin_action() -> list[tuple[type, str]]:
 
 
 EVERY_ACTION = _every_admin_action()
+ACTION_IDS = [f"{model._meta.label_lower}:{action}" for model, action in EVERY_ACTION]
 
 
 def _staff(username: str, codenames) -> User:
@@ -84,9 +85,7 @@ def database_rows() -> dict[str, list[dict]]:
     }
 
 
-@pytest.mark.parametrize(
-    ("model", "action"), EVERY_ACTION, ids=[f"{m._meta.label_lower}:{a}" for m, a in EVERY_ACTION]
-)
+@pytest.mark.parametrize(("model", "action"), EVERY_ACTION, ids=ACTION_IDS)
 def test_view_only_staff_can_run_no_action_and_nothing_changes(client, fleet, model, action):
     # given: staff who may view every model and change none
     every_view = Permission.objects.filter(codename__startswith="view_").values_list("codename", flat=True)
@@ -104,9 +103,7 @@ def test_view_only_staff_can_run_no_action_and_nothing_changes(client, fleet, mo
     assert action not in offered_actions(client.get(url))
 
 
-@pytest.mark.parametrize(
-    ("model", "action"), EVERY_ACTION, ids=[f"{m._meta.label_lower}:{a}" for m, a in EVERY_ACTION]
-)
+@pytest.mark.parametrize(("model", "action"), EVERY_ACTION, ids=ACTION_IDS)
 def test_every_action_declares_the_permission_it_needs_and_that_permission_offers_it(client, model, action):
     model_admin = admin.site.get_model_admin(model)
     request = RequestFactory().get("/admin/")
@@ -120,4 +117,3 @@ def test_every_action_declares_the_permission_it_needs_and_that_permission_offer
     page = client.get(reverse(admin_urlname(model._meta, "changelist")))
     assert page.status_code == 200
     assert action in offered_actions(page)
-
