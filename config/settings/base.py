@@ -196,9 +196,13 @@ MOR_API_ALLOW_GET = env.bool("MOR_API_ALLOW_GET", default=False)
 MOR_PIN_LENGTH = env.int("MOR_PIN_LENGTH", default=6)
 MOR_DEFAULT_DEVICE_TYPE = env("MOR_DEFAULT_DEVICE_TYPE", default="SIP")
 
-# Requests per client ip (registry, licensing, MOR) and per API key (billing); empty: no limit.
+# Requests per client ip, each public protocol its own budget (THROTTLE_PUBLIC_RATE: the default of all three), and
+# per API key (billing). Empty: no limit.
+_PUBLIC_RATE = env("THROTTLE_PUBLIC_RATE", default="600/min")
 THROTTLE_RATES = {
-    "public": env("THROTTLE_PUBLIC_RATE", default="600/min") or None,
+    "registry": env("THROTTLE_REGISTRY_RATE", default=_PUBLIC_RATE) or None,
+    "licensing": env("THROTTLE_LICENSING_RATE", default=_PUBLIC_RATE) or None,
+    "mor": env("THROTTLE_MOR_RATE", default=_PUBLIC_RATE) or None,
     "billing": env("THROTTLE_BILLING_RATE", default="6000/min") or None,
 }
 

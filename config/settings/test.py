@@ -21,4 +21,4 @@ LICENSING_JWT_SECRET = env("LICENSING_JWT_SECRET", default="") or SECRET_KEY
 MOR_API_SECRET_KEY = "secret"  # noqa: S105 - the seed's test vector
 MOR_API_ALLOW_GET = False
 # The suite sends many requests from one ip; the throttling tests turn the limits on themselves.
-THROTTLE_RATES = {"public": None, "billing": None}
+THROTTLE_RATES = {}

@@ -39,6 +39,7 @@ class RegistryAPIView(APIView):
     """Base of the registry's views: the envelope on every answer, errors included."""
 
     throttle_classes = [ClientIpThrottle]
+    throttle_scope = "registry"
 
     def initialize_request(self, request, *args, **kwargs):
         self.started_at = time.perf_counter()

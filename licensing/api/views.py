@@ -94,6 +94,7 @@ class LicensingAPIView(APIView):
     # Every body is read as JSON whatever its Content-Type (the C++ runtime sends a form type or none).
     parser_classes = [AnyContentTypeJSONParser]
     throttle_classes = [ClientIpThrottle]
+    throttle_scope = "licensing"
     schema = LicensingAutoSchema()
     unexpected_reason = "Internal Server Error"
     # A field that fails the view's input serializer is a 400 naming it by its path (manufacturer.name).

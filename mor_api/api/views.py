@@ -58,6 +58,7 @@ class MorAPIView(APIView):
     content_negotiation_class = XMLNegotiation
     metadata_class = None
     throttle_classes = [ClientIpThrottle]
+    throttle_scope = "mor"
 
     def get_exception_handler(self):
         return mor_exception_handler

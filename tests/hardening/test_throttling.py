@@ -1,37 +1,61 @@
-"""Rates per client ip on the public protocols and per API key on billing, 429 in each protocol's format."""
+"""Rates per client ip on each public protocol and per API key on billing, 429 in each protocol's format."""
 
 import json
+import uuid
 from xml.etree import ElementTree
 
 import pytest
 import redis
 from django.core.cache import cache
+from django.test import Client
 
 from devices.services import api_key_create
-from tests.conftest import REGISTRY_BODY
+from tests.conftest import REGISTRY_BODY, run_in_threads
 from tests.factories import DeviceFactory
 from tests.mor_api.conftest import signed
 
 pytestmark = pytest.mark.django_db
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
+SESSION = "3f0f7a4e-6c1e-4b8e-9d4a-2f1d5c6b7a80"
+TOO_MANY = {"reason": "Too many requests", "statusCode": 429, "statusText": "Too Many Requests"}
 
 
-def use_redis(settings) -> None:
-    """The cache REDIS_URL sets up, on the machine's Redis (a database of its own, emptied)."""
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    redis.Redis.from_url(REDIS_URL).flushdb()
+@pytest.fixture
+def shared_cache(settings):
+    """The cache REDIS_URL sets up, on the machine's Redis: every thread and process counts in the same place.
+
+    Its keys have a prefix of their own, removed afterwards, so parallel test runs never meet.
+    """
+    prefix = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    yield prefix
+    connection = redis.Redis.from_url(REDIS_URL)
+    for key in connection.scan_iter(f"{prefix}:*"):
+        connection.delete(key)
 
 
 @pytest.fixture(params=["local memory", "redis"])
-def throttled(request, settings):
-    """Two requests a minute, counted in local memory or in Redis."""
+def any_cache(request):
+    """Counted in each process's memory, or in Redis."""
     if request.param == "redis":
-        use_redis(settings)
-    settings.THROTTLE_RATES = {"public": "2/min", "billing": "2/min"}
+        request.getfixturevalue("shared_cache")
     cache.clear()
     yield request.param
     cache.clear()
+
+
+@pytest.fixture
+def throttled(any_cache, settings):
+    """Two requests a minute on every protocol."""
+    settings.THROTTLE_RATES = {"registry": "2/min", "licensing": "2/min", "mor": "2/min", "billing": "2/min"}
+    return any_cache
 
 
 def third(call):
@@ -40,8 +64,24 @@ def third(call):
     return call()
 
 
+def register(client):
+    return client.post("/api/v2/device", REGISTRY_BODY, content_type="application/json")
+
+
+def validate(client):
+    return client.post("/api/v2/device/license/validate", HTTP_X_SESSION_ID=SESSION)
+
+
+def mor_call(client):
+    return client.post("/billing/api/device_create", signed("device_create", u="x", user_id=1))
+
+
+def mor_error(response) -> str | None:
+    return ElementTree.fromstring(response.content).findtext("error")
+
+
 def test_the_registry_answers_429_in_its_envelope(client, throttled):
-    response = third(lambda: client.post("/api/v2/device", REGISTRY_BODY, content_type="application/json"))
+    response = third(lambda: register(client))
     assert response.status_code == 429
     body = response.json()
     assert (body["status"], body["message"], body["data"]) == (429, "Too many requests.", None)
@@ -58,17 +98,16 @@ def test_the_limit_is_per_client_ip(client, throttled, settings):
 
 
 def test_licensing_answers_429_with_its_reason(client, throttled):
-    response = third(
-        lambda: client.post("/api/v2/device/license/validate", HTTP_X_SESSION_ID="3f0f7a4e-6c1e-4b8e-9d4a-2f1d5c6b7a80")
-    )
+    response = third(lambda: validate(client))
     assert response.status_code == 429
-    assert response.json() == {"reason": "Too many requests", "statusCode": 429, "statusText": "Too Many Requests"}
+    assert response.json() == TOO_MANY
+    assert int(response["Retry-After"]) > 0
 
 
 def test_mor_answers_too_many_requests_in_xml(client, throttled):
-    response = third(lambda: client.post("/billing/api/device_create", signed("device_create", u="x", user_id=1)))
+    response = third(lambda: mor_call(client))
     assert response.status_code == 200
-    assert ElementTree.fromstring(response.content).findtext("error") == "Too many requests"
+    assert mor_error(response) == "Too many requests"
     assert int(response["Retry-After"]) > 0
 
 
@@ -90,9 +129,38 @@ def test_billing_is_limited_per_api_key(client, throttled):
     assert check(second_key).status_code == 204
 
 
-def test_the_counts_live_in_redis_when_it_is_configured(client, settings):
-    use_redis(settings)
-    settings.THROTTLE_RATES = {"public": "2/min", "billing": "2/min"}
-    client.post("/api/v2/device", REGISTRY_BODY, content_type="application/json")
-    keys = [k.decode() for k in redis.Redis.from_url(REDIS_URL).keys("*throttle_public_127.0.0.1*")]
-    assert keys, "the throttle's history is in Redis, shared by every app server"
+def test_each_public_protocol_has_a_budget_of_its_own(client, any_cache, settings):
+    # given: one request a minute per protocol, used up on the registry
+    settings.THROTTLE_RATES = {"registry": "1/min", "licensing": "1/min", "mor": "1/min"}
+    assert register(client).status_code == 200
+    assert register(client).status_code == 429
+    # when / then: licensing and MOR still answer that ip, once each
+    assert validate(client).json() == {"data": {"isValid": False}, "statusCode": 200, "statusText": "OK"}
+    assert mor_error(mor_call(client)) != "Too many requests"
+    assert validate(client).json() == TOO_MANY
+    assert mor_error(mor_call(client)) == "Too many requests"
+
+
+def test_the_counts_live_in_redis_when_it_is_configured(client, shared_cache, settings):
+    settings.THROTTLE_RATES = {"registry": "2/min"}
+    register(client)
+    keys = [k.decode() for k in redis.Redis.from_url(REDIS_URL).keys(f"{shared_cache}:*throttle*127.0.0.1*")]
+    assert keys, "the throttle's count is in Redis, shared by every app server"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sixty_four_parallel_clients_never_pass_more_than_the_limit(shared_cache, settings):
+    # given: twenty requests a day (one window for the whole test), counted in Redis
+    settings.THROTTLE_RATES = {"licensing": "20/day"}
+
+    # when: 64 clients of one ip ask four times each, all at once
+    def four_requests(i):
+        client = Client()
+        return [validate(client) for _ in range(4)]
+
+    answers = [answer for each in run_in_threads(64, four_requests) for answer in each]
+
+    # then: exactly twenty got through (none lost, none more); the others got licensing's 429
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] * 20 + [429] * (256 - 20)
+    assert all(answer.json() == TOO_MANY for answer in answers if answer.status_code == 429)
