@@ -305,6 +305,10 @@ class AccountAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ("soft_delete", "restore")
 
+    def has_delete_permission(self, request, obj=None):
+        # Soft delete only: an account's devices, licenses and MOR groups refer to it, and its events name it.
+        return False
+
     @admin.action(description="Delete selected accounts (soft: they keep their history)", permissions=["change"])
     def soft_delete(self, request, queryset):
         count = queryset.filter(deleted_at__isnull=True).update(deleted_at=timezone.now())

@@ -86,6 +86,10 @@ class LicenseAdmin(admin.ModelAdmin):
     inlines = [SessionInline]
     actions = ("revoke", "unrevoke", "assign_to_account")
 
+    def has_delete_permission(self, request, obj=None):
+        # Revoke instead: a key keeps its activations' history, and a deleted key could be typed in again.
+        return False
+
     def get_readonly_fields(self, request, obj=None):
         # A key is typed only when created; afterwards devices depend on it.
         return (*self.readonly_fields, "key") if obj else self.readonly_fields
@@ -156,9 +160,24 @@ class DeviceLicenseAdmin(admin.ModelAdmin):
     list_select_related = ("vendor", "license")
     readonly_fields = ("license", "created_at", "status_display")
     show_full_result_count = False
+    actions = ("revoke",)
+
+    def get_readonly_fields(self, request, obj=None):
+        # The serial number is its license's key: changed here alone, the old serial would still activate.
+        return (*self.readonly_fields, "serial_number") if obj else self.readonly_fields
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_status()
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting the registration would leave its license, so the serial number would still activate:
+        # operators revoke it, and the registration keeps who registered it.
+        return False
+
+    @admin.action(description="Revoke selected device licenses", permissions=["change"])
+    def revoke(self, request, queryset):
+        count = licenses_revoke(license_ids=list(queryset.values_list("license_id", flat=True)))
+        self.message_user(request, f"{count} device license(s) revoked.", messages.SUCCESS)
 
     @admin.display(description="status")
     def status_display(self, obj):

@@ -262,3 +262,24 @@ def test_runtime_configuration_is_editable_in_the_admin(admin_client, client):
 def _constance_form_version(admin_client) -> str:
     page = admin_client.get(reverse("admin:constance_config_changelist"))
     return page.context["form"].initial["version"]
+
+
+def test_accounts_are_soft_deleted_never_deleted_for_good(admin_client):
+    # given
+    account = AccountFactory()
+    changelist = reverse("admin:devices_account_changelist")
+    delete_page = reverse("admin:devices_account_delete", args=[account.pk])
+    # when
+    asked = admin_client.get(delete_page)
+    posted = admin_client.post(delete_page, {"post": "yes"})
+    bulk = admin_client.post(
+        changelist, {"action": "delete_selected", "_selected_action": [account.pk], "post": "yes", "index": 0}
+    )
+    # then
+    assert (asked.status_code, posted.status_code, bulk.status_code) == (403, 403, 302)
+    offered = admin_client.get(changelist).context["action_form"].fields["action"].choices
+    assert [name for name, _label in offered] == ["", "soft_delete", "restore"]
+    assert Account.objects.get(pk=account.pk).deleted_at is None
+    # the soft delete is still there
+    admin_client.post(changelist, {"action": "soft_delete", "_selected_action": [account.pk], "index": 0})
+    assert Account.objects.get(pk=account.pk).deleted_at is not None

@@ -164,3 +164,69 @@ def test_the_device_license_pages_show_the_apis_status_code(admin_client):
     for shown in (b"0 (registered)", b"1 (activated)", b"2 (revoked)"):
         assert shown in listing.content
     assert b"1 (activated)" in page.content
+
+
+def _device_license(serial: str) -> DeviceLicense:
+    license = License.objects.create(key=serial, kind=LicenseKind.DEVICE)
+    return DeviceLicense.objects.create(
+        license=license,
+        vendor=AccountFactory(is_vendor=True),
+        manufacturer_name="Example Manufacturer",
+        manufacturer_id="791",
+        model="IPC-xyz",
+        serial_number=serial,
+        manufacture_date="2025-01-01",
+    )
+
+
+def activate(client, key: str):
+    return client.post("/api/v2/device/license/activate", {"licenseKey": key}, content_type="application/json")
+
+
+@pytest.mark.parametrize("model", [License, DeviceLicense], ids=["license key", "device license"])
+def test_licenses_are_revoked_never_deleted_one_by_one_or_in_bulk(admin_client, model):
+    # given
+    registered = _device_license("SN-KEPT")
+    row = registered if model is DeviceLicense else registered.license
+    opts = model._meta
+    changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    delete_page = reverse(f"admin:{opts.app_label}_{opts.model_name}_delete", args=[row.pk])
+    # when
+    asked = admin_client.get(delete_page)
+    posted = admin_client.post(delete_page, {"post": "yes"})
+    bulk = admin_client.post(
+        changelist, {"action": "delete_selected", "_selected_action": [row.pk], "post": "yes", "index": 0}
+    )
+    # then
+    assert (asked.status_code, posted.status_code, bulk.status_code) == (403, 403, 302)
+    offered = admin_client.get(changelist).context["action_form"].fields["action"].choices
+    assert "delete_selected" not in [name for name, _label in offered]
+    assert DeviceLicense.objects.filter(pk=registered.pk).exists()
+    assert License.objects.filter(pk=registered.license_id).exists()
+
+
+def test_revoking_a_device_license_in_the_admin_stops_its_serial_activating(admin_client, client):
+    # given
+    registered = _device_license("SN-STOLEN")
+    other = _device_license("SN-OTHER")
+    # when
+    response = admin_client.post(
+        reverse("admin:licensing_devicelicense_changelist"),
+        {"action": "revoke", "_selected_action": [registered.pk], "index": 0},
+        follow=True,
+    )
+    # then
+    assert [str(m) for m in response.context["messages"]] == ["1 device license(s) revoked."]
+    refused = activate(client, "SN-STOLEN")
+    assert refused.status_code == 403
+    assert refused.json() == {"reason": "License found but invalid", "statusCode": 403, "statusText": "Forbidden"}
+    assert activate(client, other.serial_number).status_code == 200
+    listing = admin_client.get(reverse("admin:licensing_devicelicense_changelist")).content
+    assert b"2 (revoked)" in listing and b"1 (activated)" in listing
+
+
+def test_a_device_licenses_serial_number_is_read_only_once_registered(admin_client):
+    registered = _device_license("SN-FIXED")
+    page = admin_client.get(reverse("admin:licensing_devicelicense_change", args=[registered.pk]))
+    assert "serial_number" not in page.context["adminform"].form.fields
+    assert b"SN-FIXED" in page.content
