@@ -11,5 +11,9 @@ class DeviceAdminSite(admin.AdminSite):
     index_title = "Fleet"
 
     def index(self, request, extra_context=None):
-        context = {**dashboard_context(), **(extra_context or {})}
+        def may_view(model) -> bool:
+            # The admin's own rule, as for the model's list: view or change permission on it.
+            return self.is_registered(model) and self.get_model_admin(model).has_view_permission(request)
+
+        context = {**dashboard_context(may_view), **(extra_context or {})}
         return super().index(request, extra_context=context)

@@ -1,8 +1,9 @@
 """What the admin's first page shows: a few aggregate queries, whatever the fleet's size."""
 
+from collections.abc import Callable
 from datetime import timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Model, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -87,10 +88,19 @@ def _activations_chart() -> dict:
     }
 
 
-def dashboard_context() -> dict:
-    return {
-        "fleet": _fleet(),
-        "licenses": _licenses(),
-        "activations": _activations_chart(),
-        "latest_events": DeviceEvent.objects.select_related("device").order_by("-created_at", "-id")[:10],
-    }
+def _latest_events():
+    return DeviceEvent.objects.select_related("device").order_by("-created_at", "-id")[:10]
+
+
+# Each panel, the model whose rows it counts or shows, and what makes it.
+PANELS = {
+    "fleet": (Device, _fleet),
+    "licenses": (License, _licenses),
+    "activations": (DeviceEvent, _activations_chart),
+    "latest_events": (DeviceEvent, _latest_events),
+}
+
+
+def dashboard_context(may_view: Callable[[type[Model]], bool]) -> dict:
+    """The panels of the models `may_view` allows: a panel's queries run only for those who see it."""
+    return {name: make() for name, (model, make) in PANELS.items() if may_view(model)}

@@ -1,6 +1,7 @@
 """The admin's first page: how is the fleet?"""
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
 from devices import services
@@ -64,3 +65,58 @@ def test_the_dashboard_takes_a_fixed_number_of_queries(admin_client, django_asse
     # latest events with their devices, the admin's own "recent actions" box.
     with django_assert_num_queries(8):
         assert admin_client.get("/admin/").status_code == 200
+
+
+def _staff(client, *codenames):
+    user = User.objects.create_user("staff", password="unused-password", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client.force_login(user)
+
+
+PANELS = ("fleet", "licenses", "activations", "latest_events")
+
+
+def test_staff_without_permissions_see_no_fleet_data(client, django_assert_num_queries):
+    # given
+    activated = DeviceFactory(type="mediaagent", serial_number="SN-SECRET-FLEET")
+    services.device_activate(device=activated, account=AccountFactory(), actor=ACTOR)
+    License.objects.create(key="K1")
+    _staff(client)
+    # when: session, user, the user's and their groups' permissions, the admin's "recent actions" box;
+    # no panel's query
+    with django_assert_num_queries(5):
+        response = client.get("/admin/")
+    # then
+    assert response.status_code == 200
+    assert [name for name in PANELS if name in response.context] == []
+    html = response.content.decode()
+    assert 'id="dashboard"' not in html
+    assert "activations-chart" not in html and "SN-SECRET-FLEET" not in html and "License keys" not in html
+    assert "have permission to view or edit anything." in html  # the admin's own empty index
+
+
+@pytest.mark.parametrize(
+    ("codenames", "shown"),
+    [
+        (["view_license"], ["licenses"]),
+        (["view_device"], ["fleet"]),
+        (["view_deviceevent"], ["activations", "latest_events"]),
+        (["change_device", "view_deviceevent"], ["fleet", "activations", "latest_events"]),
+    ],
+    ids=["licenses only", "devices only", "events only", "change implies view"],
+)
+def test_each_panel_shows_only_to_those_who_may_view_its_model(client, codenames, shown):
+    # given
+    services.device_activate(device=DeviceFactory(serial_number="SN-SEEN"), account=AccountFactory(), actor=ACTOR)
+    License.objects.create(key="K1")
+    _staff(client, *codenames)
+    # when
+    response = client.get("/admin/")
+    # then
+    assert response.status_code == 200
+    assert [name for name in PANELS if name in response.context] == shown
+    html = response.content.decode()
+    assert ("<h2>Devices</h2>" in html) is ("fleet" in shown)
+    assert ("<h2>License keys</h2>" in html) is ("licenses" in shown)
+    assert ('id="activations-chart"' in html) is ("activations" in shown)
+    assert ('id="latest-events"' in html) is ("latest_events" in shown)
