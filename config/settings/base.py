@@ -197,13 +197,17 @@ MOR_PIN_LENGTH = env.int("MOR_PIN_LENGTH", default=6)
 MOR_DEFAULT_DEVICE_TYPE = env("MOR_DEFAULT_DEVICE_TYPE", default="SIP")
 
 # Requests per client ip, each public protocol its own budget (THROTTLE_PUBLIC_RATE: the default of all three), and
-# per API key (billing). Empty: no limit.
+# per API key (billing); then failures, limited apart from the requests: wrong licensing passwords per login and
+# per ip, unknown license keys (serial numbers can be guessed) per ip. Empty: no limit.
 _PUBLIC_RATE = env("THROTTLE_PUBLIC_RATE", default="600/min")
 THROTTLE_RATES = {
     "registry": env("THROTTLE_REGISTRY_RATE", default=_PUBLIC_RATE) or None,
     "licensing": env("THROTTLE_LICENSING_RATE", default=_PUBLIC_RATE) or None,
     "mor": env("THROTTLE_MOR_RATE", default=_PUBLIC_RATE) or None,
     "billing": env("THROTTLE_BILLING_RATE", default="6000/min") or None,
+    "login_failures": env("THROTTLE_LOGIN_FAILURE_RATE", default="10/hour") or None,
+    "login_failures_ip": env("THROTTLE_LOGIN_FAILURE_IP_RATE", default="30/min") or None,
+    "license_lookup_failures": env("THROTTLE_LICENSE_LOOKUP_FAILURE_RATE", default="10/min") or None,
 }
 
 # Proxies whose X-Forwarded-For is believed when finding a client's ip.

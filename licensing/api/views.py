@@ -13,8 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from devices.choices import EventSource
+from devices.client_ip import client_ip
 from devices.services import Actor
-from devices.throttling import ClientIpThrottle
+from devices.throttling import ClientIpThrottle, failures_limited, login_ident
 from licensing import services
 from licensing.api.parsers import AnyContentTypeJSONParser
 from licensing.api.schema import LicensingAutoSchema
@@ -32,6 +33,7 @@ from licensing.authentication import LicensingTokenAuthentication
 from licensing.errors import (
     BadRequest,
     InvalidToken,
+    LicenseNotFound,
     MissingAuthorization,
     NotVendor,
     Unauthorized,
@@ -160,7 +162,11 @@ class LoginView(LicensingAPIView):
         operation_id="licensing_login",
         tags=[TAG],
         summary="Log in",
-        description="Exchange an account's login and password for a signed, expiring bearer token.",
+        description=(
+            "Exchange an account's login and password for a signed, expiring bearer token.\n\n"
+            "Wrong passwords are limited per login and per client ip, apart from the requests: past either limit "
+            "the answer is a 429 until its window ends (`Retry-After`), even for the right password."
+        ),
         request=LoginInputSerializer,
         examples=[
             OpenApiExample(
@@ -200,9 +206,12 @@ class LoginView(LicensingAPIView):
     )
     def post(self, request):
         values = self.body(LoginInputSerializer)
-        account = services.account_authenticate(username=values["username"], password=values["password"])
-        if account is None:
-            raise WrongCredentials()
+        # Wrong passwords are limited per login and per ip, apart from the requests: each costs a hash.
+        limits = [("login_failures", login_ident(values["username"])), ("login_failures_ip", client_ip(request))]
+        with failures_limited(*limits, failure=WrongCredentials):
+            account = services.account_authenticate(username=values["username"], password=values["password"])
+            if account is None:
+                raise WrongCredentials()
         jwt = None
         if values["issueJWT"]:
             token, expires = token_issue(account=account)
@@ -239,6 +248,8 @@ class ActivateView(LicensingAPIView):
             "for the user license; the Rust runtime posts `application/json`, and the literal `null` for the user "
             "license. No body, `{}` and `null` all mean no key. A body that is not JSON, or JSON that is not an "
             "object, is a 400.\n\n"
+            "A `licenseKey` that is found nowhere counts against a low limit per client ip (serial numbers can be "
+            "guessed): past it, every activation by key from that ip is a 429 until the window ends.\n\n"
             "Send the `X-Session-Id` you were given (the bare id) to learn that the device is already active (204). "
             'Every answer that knows a session carries it in the `X-Session-Id` header as `{"id":…,"timestamp":…}`.'
         ),
@@ -308,9 +319,13 @@ class ActivateView(LicensingAPIView):
         session_id = self.session_id(required=False)
         key = self.body(LicenseActivateInputSerializer).get("licenseKey") or ""
         if key:
-            activation = services.license_activate_by_key(
-                key=key.strip(), session_id=session_id, actor=Actor(source=EventSource.LICENSING, name="license key")
-            )
+            # Serial numbers are keys too and can be guessed: unknown keys are limited per ip.
+            with failures_limited(("license_lookup_failures", client_ip(request)), failure=LicenseNotFound):
+                activation = services.license_activate_by_key(
+                    key=key.strip(),
+                    session_id=session_id,
+                    actor=Actor(source=EventSource.LICENSING, name="license key"),
+                )
         else:
             account = request.auth  # InvalidToken for a bad one
             if account is None:

@@ -11,7 +11,8 @@ from django.test import Client
 
 from devices.services import api_key_create
 from tests.conftest import REGISTRY_BODY, run_in_threads
-from tests.factories import DeviceFactory
+from tests.factories import AccountFactory, DeviceFactory
+from tests.licensing.conftest import PASSWORD, make_license
 from tests.mor_api.conftest import signed
 
 pytestmark = pytest.mark.django_db
@@ -164,3 +165,124 @@ def test_sixty_four_parallel_clients_never_pass_more_than_the_limit(shared_cache
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses == [200] * 20 + [429] * (256 - 20)
     assert all(answer.json() == TOO_MANY for answer in answers if answer.status_code == 429)
+
+
+# -- failures: wrong licensing passwords, unknown license keys -----------------------------------------------------
+
+WRONG_CREDENTIALS = {
+    "reason": "Sorry, the username or password you entered is incorrect.",
+    "statusCode": 403,
+    "statusText": "Forbidden",
+}
+
+
+def log_in(client, username: str, password: str, ip: str = "203.0.113.1"):
+    body = json.dumps({"username": username, "password": password, "issueJWT": True})
+    return client.post("/api/v2/auth/login", body, content_type="application/json", HTTP_X_FORWARDED_FOR=ip)
+
+
+def activate(client, key: str, ip: str = "203.0.113.1"):
+    body = json.dumps({"licenseKey": key})
+    return client.post(
+        "/api/v2/device/license/activate", body, content_type="application/json", HTTP_X_FORWARDED_FOR=ip
+    )
+
+
+@pytest.fixture
+def owner(db):
+    account = AccountFactory(login="owner@example.com")
+    account.set_password(PASSWORD)
+    account.save()
+    return account
+
+
+@pytest.fixture
+def behind_a_proxy(settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+
+
+def assert_too_many(response):
+    assert response.status_code == 429
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == TOO_MANY
+    assert int(response["Retry-After"]) > 0
+
+
+def test_wrong_passwords_for_one_login_are_limited_and_then_even_the_right_one_waits(
+    client, any_cache, settings, behind_a_proxy, owner
+):
+    # given: three failures an hour per login, from three ips, in any letter case
+    settings.THROTTLE_RATES = {"login_failures": "3/hour"}
+    for i, login in enumerate(["owner@example.com", "OWNER@example.com", " Owner@Example.com"]):
+        assert log_in(client, login, "wrong", ip=f"203.0.113.{i}").json() == WRONG_CREDENTIALS
+    # when: the right password, from yet another ip
+    response = log_in(client, "owner@example.com", PASSWORD, ip="198.51.100.7")
+    # then: licensing's 429, and the password was not even checked; other logins are not concerned
+    assert_too_many(response)
+    other = AccountFactory(login="other@example.com")
+    other.set_password(PASSWORD)
+    other.save()
+    assert log_in(client, "other@example.com", PASSWORD).status_code == 200
+
+
+def test_wrong_passwords_from_one_ip_are_limited_across_logins(client, any_cache, settings, behind_a_proxy, owner):
+    settings.THROTTLE_RATES = {"login_failures_ip": "3/min"}
+    for i in range(3):
+        assert log_in(client, f"nobody{i}@example.com", "guess").json() == WRONG_CREDENTIALS
+    assert_too_many(log_in(client, "owner@example.com", PASSWORD))
+    assert log_in(client, "owner@example.com", PASSWORD, ip="203.0.113.2").status_code == 200
+
+
+def test_logging_in_uses_none_of_the_failure_budget(client, any_cache, settings, behind_a_proxy, owner):
+    settings.THROTTLE_RATES = {"login_failures": "1/hour", "login_failures_ip": "1/hour"}
+    assert [log_in(client, "owner@example.com", PASSWORD).status_code for _ in range(3)] == [200, 200, 200]
+    assert log_in(client, "owner@example.com", "wrong").json() == WRONG_CREDENTIALS
+    assert_too_many(log_in(client, "owner@example.com", "wrong"))
+
+
+def test_failed_logins_are_limited_apart_from_the_requests(client, any_cache, settings, behind_a_proxy, owner):
+    # Thirty licensing requests a minute, but only two wrong passwords.
+    settings.THROTTLE_RATES = {"licensing": "30/min", "login_failures_ip": "2/min"}
+    assert [log_in(client, "owner@example.com", "wrong").status_code for _ in range(3)] == [403, 403, 429]
+    assert validate(client).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_wrong_passwords_never_get_past_the_limit(shared_cache, settings):
+    # given: an account, three failures an hour per login, counted in Redis
+    account = AccountFactory(login="target@example.com")
+    account.set_password(PASSWORD)
+    account.save()
+    settings.THROTTLE_RATES = {"login_failures": "3/hour"}
+
+    # when: 32 guessers at once
+    answers = run_in_threads(32, lambda i: log_in(Client(), "target@example.com", f"guess {i}"))
+
+    # then: three were checked and refused, the others were not checked at all
+    assert sorted(answer.status_code for answer in answers) == [403] * 3 + [429] * 29
+
+
+def test_unknown_license_keys_are_limited_per_ip_in_the_flecs_format(client, any_cache, settings, behind_a_proxy):
+    # given: ten failed lookups a minute per ip, used up by guessed serial numbers
+    settings.THROTTLE_RATES = {"license_lookup_failures": "10/min"}
+    for i in range(10):
+        response = activate(client, f"SN-GUESS-{i:04d}")
+        assert response.json() == {"reason": "License not found", "statusCode": 403, "statusText": "Forbidden"}
+    # when: the eleventh, even a real key
+    real = make_license()
+    response = activate(client, real.key)
+    # then: licensing's 429, and nothing was activated; another ip is not concerned
+    assert_too_many(response)
+    real.refresh_from_db()
+    assert real.activations_count == 0
+    assert activate(client, real.key, ip="203.0.113.2").status_code == 200
+
+
+def test_keys_that_exist_use_none_of_the_lookup_budget(client, any_cache, settings, behind_a_proxy):
+    settings.THROTTLE_RATES = {"license_lookup_failures": "1/min"}
+    used_up = make_license(max_activations=0)
+    answers = [activate(client, make_license().key).status_code for _ in range(3)]
+    assert answers == [200, 200, 200]
+    assert activate(client, used_up.key).json()["reason"] == "License found but maximum activations reached"
+    assert activate(client, "AAAAA-BBBBB-CCCCC-DDDDD").json()["reason"] == "License not found"
+    assert_too_many(activate(client, "AAAAA-BBBBB-CCCCC-EEEEE"))
