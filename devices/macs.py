@@ -2,15 +2,16 @@
 
 import re
 
-# a1:b2:c3:d4:e5:f6, a1-b2-c3-d4-e5-f6, a1b2.c3d4.e5f6, a1b2c3d4e5f6 (one separator style each).
+# a1:b2:c3:d4:e5:f6, a1-b2-c3-d4-e5-f6, a1b2.c3d4.e5f6, a1b2c3d4e5f6 (one separator style each). Matched with
+# fullmatch(): `$` would take a value ending in a newline.
 _MAC_SPELLINGS = re.compile(
     r"""
-    ^(?:
+    (?:
         [0-9a-f]{2}(?::[0-9a-f]{2}){5}
       | [0-9a-f]{2}(?:-[0-9a-f]{2}){5}
       | [0-9a-f]{4}(?:\.[0-9a-f]{4}){2}
       | [0-9a-f]{12}
-    )$
+    )
     """,
     re.IGNORECASE | re.VERBOSE,
 )
@@ -26,7 +27,7 @@ def normalize_mac(value: str) -> str:
     if not isinstance(value, str):
         raise InvalidMac("A MAC address must be a string.")
     candidate = value.strip()
-    if not _MAC_SPELLINGS.match(candidate):
+    if not _MAC_SPELLINGS.fullmatch(candidate):
         raise InvalidMac("Not a MAC address: use 12 hex digits, e.g. A1:B2:C3:D4:E5:F6.")
     return candidate.translate(_SEPARATORS).upper()
 

@@ -32,8 +32,13 @@ from mor_api.models import Authentication, DeviceGroup, MorDevice
 
 # The current list of Kolmisoft's device_create page (PJSIP came after the seed's revision).
 DEVICE_TYPES = ("SIP", "PJSIP", "IAX2", "FAX", "Virtual", "H323", "ZAP", "Skype")
-PIN = re.compile(r"^[0-9]+$")
+# Patterns are matched with fullmatch(): `$` would take a value ending in a newline ("424242\n").
+PIN = re.compile(r"[0-9]+")
 LIMITS = {"description": 255, "caller_id": 64, "pin": 20}
+# Values the softswitch writes one to a line (caller id, SIP secret): a line break or a tab in one would start
+# another setting, or a SIP header. Free text (description, comment) may hold them.
+SINGLE_LINE = ("caller_id", "callerid_number", "callerid_name", "password")
+CONTROL = re.compile("[\x01-\x1f\x7f-\x9f\u2028\u2029]")  # NUL has a problem of its own
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ def _group(user: Account, raw: str | None) -> DeviceGroup:
 
 
 def _check_pin(pin: str, *, exclude_pk: int | None = None) -> None:
-    if not PIN.match(pin):
+    if not PIN.fullmatch(pin):
         raise MorError(PIN_NOT_NUMERIC)
     taken = MorDevice.objects.filter(pin=pin)
     if exclude_pk is not None:
@@ -97,8 +102,15 @@ def _problems(values: DeviceInput) -> list[str]:
         value = getattr(values, field)
         if value and len(value) > limit:
             problems.append(f"{field.capitalize().replace('_', ' ')} is longer than {limit} characters")
-        if value and "\x00" in value:
-            problems.append(f"{field.capitalize().replace('_', ' ')} contains a NUL character")
+        problems += _character_problems(field, value or "")
+    return problems
+
+
+def _character_problems(field: str, value: str) -> list[str]:
+    label = field.capitalize().replace("_", " ")
+    problems = [f"{label} contains a NUL character"] if "\x00" in value else []
+    if field in SINGLE_LINE and CONTROL.search(value):
+        problems.append(f"{label} contains a control character")
     return problems
 
 
@@ -128,7 +140,7 @@ def _may_apply(values: DeviceInput) -> bool:
     except MorError:
         return False
     group_id_ok = not values.devicegroup_id or is_id(values.devicegroup_id)
-    return group_id_ok and not _problems(values) and (not values.pin or bool(PIN.match(values.pin)))
+    return group_id_ok and not _problems(values) and (not values.pin or bool(PIN.fullmatch(values.pin)))
 
 
 def _create(*, login: str, raw_user_id: str, values: DeviceInput) -> MorDevice | None:
@@ -305,8 +317,8 @@ RECORDED_FIELDS = (
     "comment",
     "call_limit",
 )
-SIP_LOGIN = re.compile(r"^[A-Za-z0-9_.+-]{1,32}$")
-EXTENSION = re.compile(r"^[a-z0-9#*]{1,40}$")  # the page's "a-z0-9#*"
+SIP_LOGIN = re.compile(r"[A-Za-z0-9_.+-]{1,32}")
+EXTENSION = re.compile(r"[a-z0-9#*]{1,40}")  # the page's "a-z0-9#*"
 TEXT_LIMITS = {"description": 255, "callerid_number": 64, "callerid_name": 64, "password": 64, "comment": 2000}
 MAX_CALL_LIMIT = 2**31 - 1
 
@@ -318,8 +330,7 @@ def _text_problems(changes: DeviceChanges) -> list[str]:
         label = field.capitalize().replace("_", " ")
         if len(value) > limit:
             problems.append(f"{label} is longer than {limit} characters")
-        if "\x00" in value:
-            problems.append(f"{label} contains a NUL character")
+        problems += _character_problems(field, value)
     return problems
 
 
@@ -352,7 +363,7 @@ def _set_authentication(line: MorDevice, changes: DeviceChanges, problems: list[
 
 def _set_fields(line: MorDevice, changes: DeviceChanges, problems: list[str]) -> None:
     if changes.username:
-        if SIP_LOGIN.match(changes.username):
+        if SIP_LOGIN.fullmatch(changes.username):
             line.username = changes.username
         else:
             problems.append("Username must be 1 to 32 letters, digits, '.', '_', '-' or '+'")
@@ -367,7 +378,7 @@ def _set_fields(line: MorDevice, changes: DeviceChanges, problems: list[str]) ->
     if changes.callerid_name or (allow_empty and changes.callerid_name is not None):
         line.callerid_name = changes.callerid_name
     if changes.extension is not None:
-        if changes.extension == "" or EXTENSION.match(changes.extension):
+        if changes.extension == "" or EXTENSION.fullmatch(changes.extension):
             line.extension = changes.extension or None
         else:
             problems.append("Extension may have only a-z, 0-9, # and *")

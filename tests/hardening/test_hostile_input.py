@@ -537,3 +537,299 @@ def test_mor_calls_refuse_json_arrays_and_objects_as_values(client, mor_line, ca
     page = assert_xml_error(post(client, f"/billing/api/{call}", body.encode(), "application/json"))
     assert page.findtext("error").endswith("must be a single value")
     assert written() == before
+
+
+# -- line breaks and other whitespace around a value, in every field ---------------------------------------------
+# A pattern anchored with `$` takes "424242\n" (`$` matches before a final newline). Every field either trims the
+# whitespace around a value (the JSON protocols' text fields, as Laravel does) or refuses the value; a field whose
+# value is kept as sent is free text. None stores an identifier with a line break in it.
+
+AROUND = {
+    "trailing newline": "{}\n",
+    "trailing CRLF": "{}\r\n",
+    "leading newline": "\n{}",
+    "trailing tab": "{}\t",
+    "trailing line separator": "{}\u2028",
+}
+
+
+def around(value: str, how: str) -> str:
+    return AROUND[how].format(value)
+
+
+@pytest.mark.parametrize("how", AROUND)
+@pytest.mark.parametrize("field", list(REGISTRY_BODY))
+def test_registry_trims_the_whitespace_around_every_field(client, field, how):
+    body = {**REGISTRY_BODY, field: around(REGISTRY_BODY[field], how)}
+    response = post(client, "/api/v2/device", json.dumps(body).encode(), "application/json")
+    assert response.status_code == 200, response.content
+    assert response.json()["data"] == {"mac_address": "A1B2C3D4E5F6", "status": 1, "ban_status": 0}
+    device = Device.objects.select_related("client_app").get()
+    app = device.client_app
+    assert (device.mac, device.type, device.version) == ("A1B2C3D4E5F6", "Mobile", "1")
+    assert (app.device_os, app.device_version, app.app_name, app.app_version) == ("iOS", "1", "x", "1")
+
+
+@pytest.mark.parametrize("how", AROUND)
+@pytest.mark.parametrize(
+    ("fields", "screen"),
+    [
+        ({"current_screen": "content_info", "content_id": "5207", "content_type": "1"}, "current_screen"),
+        ({"current_screen": "content_info", "content_id": "5207", "content_type": "1"}, "content_id"),
+        ({"current_screen": "content_info", "content_id": "5207", "content_type": "1"}, "content_type"),
+        ({"current_screen": "home"}, "mac_address"),
+    ],
+    ids=["current_screen", "content_id", "content_type", "mac_address"],
+)
+def test_device_activity_trims_the_whitespace_around_every_field(client, fields, screen, how):
+    DeviceFactory(mac=REGISTRY_BODY["mac_address"])
+    body = {"mac_address": REGISTRY_BODY["mac_address"], **fields}
+    body[screen] = around(body[screen], how)
+    response = post(client, "/api/v2/device_activity", json.dumps(body).encode(), "application/json")
+    assert response.status_code == 200, response.content
+    activity = ClientActivity.objects.get()
+    expected = (
+        fields["current_screen"],
+        int(fields.get("content_id", 0)) or None,
+        int(fields.get("content_type", 0)) or None,
+    )
+    assert (activity.current_screen, activity.content_id, activity.content_type) == expected
+
+
+@pytest.mark.parametrize("how", AROUND)
+def test_device_check_trims_the_whitespace_around_the_mac(client, how):
+    DeviceFactory(mac=REGISTRY_BODY["mac_address"])
+    body = {"mac_address": around("a1:b2:c3:d4:e5:f6", how)}
+    response = post(client, "/api/v2/device_check", json.dumps(body).encode(), "application/json")
+    assert (response.status_code, response.json()["data"]["mac_address"]) == (200, "A1B2C3D4E5F6")
+
+
+BILLING_ACTIVATION = {
+    "login": "user@mail.com",
+    "name": "n",
+    "type": "mediaagent",
+    "mac": "A1B2C3D4E5F6",
+    "serial_number": "SN1",
+}
+
+
+@pytest.mark.parametrize("how", AROUND)
+@pytest.mark.parametrize("field", list(BILLING_ACTIVATION))
+def test_billing_trims_the_whitespace_around_every_text_field(client, api_key, field, how):
+    AccountFactory(login="user@mail.com")
+    DeviceFactory(type="mediaagent", mac="A1B2C3D4E5F6", serial_number="SN1")
+    body = {**BILLING_ACTIVATION, field: around(BILLING_ACTIVATION[field], how)}
+    response = post(
+        client,
+        "/api/v1/billing/devices/activate",
+        json.dumps(body).encode(),
+        "application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_key}",
+    )
+    assert response.status_code == 201, response.content
+    device = Device.objects.select_related("account").get()
+    assert (device.type, device.mac, device.serial_number, device.name) == ("mediaagent", "A1B2C3D4E5F6", "SN1", "n")
+    assert device.account.login == "user@mail.com"
+
+
+@pytest.mark.parametrize("how", AROUND)
+@pytest.mark.parametrize(
+    ("call", "field", "value"),
+    [
+        ("activate", "skip_reserve_check", "1"),
+        ("unreserve", "uuid", "7a593d26-8cfd-47e9-8647-1fb18a36fedb"),
+        ("deactivate", "uuid", "7a593d26-8cfd-47e9-8647-1fb18a36fedb"),
+        ("deactivate", "leave_reserved", "1"),
+    ],
+)
+def test_billing_refuses_a_flag_or_uuid_with_whitespace_around_it_with_422(client, api_key, call, field, value, how):
+    AccountFactory(login="user@mail.com")
+    DeviceFactory(type="mediaagent", mac="A1B2C3D4E5F6", active=True)
+    body = {**BILLING_ACTIVATION, field: around(value, how)} if call == "activate" else {field: around(value, how)}
+    if field == "leave_reserved":
+        body |= {"type": "mediaagent", "mac": "A1B2C3D4E5F6"}
+    before = written()
+    response = post(
+        client,
+        f"/api/v1/billing/devices/{call}",
+        json.dumps(body).encode(),
+        "application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_key}",
+    )
+    assert response.status_code == 422, response.content
+    assert list(response.json()["errors"]) == [field]
+    assert written() == before
+
+
+@pytest.mark.parametrize("how", AROUND)
+def test_licensing_login_trims_the_username_and_takes_the_password_as_sent(client, how):
+    from devices.services import account_create
+
+    account_create(login="user@mail.com", password="correct horse battery")
+    login = {"username": around("user@mail.com", how), "password": "correct horse battery"}
+    assert post(client, "/api/v2/auth/login", json.dumps(login).encode(), FORM).status_code == 200
+    wrong = {"username": "user@mail.com", "password": around("correct horse battery", how)}
+    response = post(client, "/api/v2/auth/login", json.dumps(wrong).encode(), FORM)
+    assert response.status_code == 403
+    bad_flag = {**login, "issueJWT": around("true", how)}
+    response = post(client, "/api/v2/auth/login", json.dumps(bad_flag).encode(), FORM)
+    assert response.json() == {"reason": "Invalid field: issueJWT", "statusCode": 400, "statusText": "Bad Request"}
+
+
+@pytest.mark.parametrize("how", AROUND)
+def test_licensing_activation_trims_the_whitespace_around_a_key(client, how):
+    from licensing.models import License
+
+    License.objects.create(key="ABCDE-FGHIJ-KLMNO-PQRST")
+    body = json.dumps({"licenseKey": around("ABCDE-FGHIJ-KLMNO-PQRST", how)}).encode()
+    response = post(client, "/api/v2/device/license/activate", body, FORM)
+    assert response.status_code == 200, response.content
+    assert response.json()["data"]["licenseKey"] == "ABCDE-FGHIJ-KLMNO-PQRST"
+    assert Device.objects.get().name == "ABCDE-FGHIJ-KLMNO-PQRST"
+
+
+REGISTRATION = {
+    "manufacturer": {"name": "Example Manufacturer", "id": 791},
+    "model": "IPC-xyz",
+    "serial_number": "SN123456789",
+    "manufacture_date": "2025-01-01",
+}
+
+
+@pytest.mark.parametrize("how", AROUND)
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (("manufacturer", "name"), 201),  # text: trimmed
+        (("model",), 201),
+        (("manufacturer", "id"), "Invalid payload: invalid field 'manufacturer.id'"),
+        (("serial_number",), "Invalid serial number format"),
+    ],
+    ids=["manufacturer.name", "model", "manufacturer.id", "serial_number"],
+)
+def test_device_license_registration_trims_text_and_refuses_a_serial_or_id_with_whitespace(client, path, expected, how):
+    token = token_issue(account=AccountFactory(is_vendor=True))[0]
+    body = json.loads(json.dumps(REGISTRATION))
+    parent = body["manufacturer"] if len(path) == 2 else body
+    parent[path[-1]] = around(str(parent[path[-1]]), how)
+    before = written()
+    response = post(
+        client, "/api/v2/device/license", json.dumps(body).encode(), FORM, HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    if expected == 201:
+        assert response.status_code == 201, response.content
+        registered = DeviceLicense.objects.get()
+        assert (registered.manufacturer_name, registered.model, registered.serial_number) == (
+            "Example Manufacturer",
+            "IPC-xyz",
+            "SN123456789",
+        )
+    else:
+        assert response.status_code in (400, 422)
+        assert response.json()["reason"] == expected
+        assert written() == before
+
+
+@pytest.mark.parametrize("how", AROUND)
+def test_device_license_registration_reads_a_date_with_whitespace_around_it_as_that_date(client, how):
+    import datetime
+
+    token = token_issue(account=AccountFactory(is_vendor=True))[0]
+    body = {**REGISTRATION, "manufacture_date": around("2025-01-01", how)}
+    response = post(
+        client, "/api/v2/device/license", json.dumps(body).encode(), FORM, HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    if response.status_code == 201:
+        assert DeviceLicense.objects.get().manufacture_date == datetime.date(2025, 1, 1)
+    else:
+        assert response.json()["reason"] == "Invalid payload: invalid field 'manufacture_date'"
+
+
+# MOR signs what is sent: nothing is trimmed. A value with a line break is refused, except free text (a
+# description, a comment), kept as sent, and `u`, a login, matched as billing and licensing match one.
+# (call, field, value, the <error>, and the <message> when the error has one)
+MOR_AROUND = [
+    ("device_create", "user_id", "{user}", "User was not found", None),
+    ("device_create", "pin", "424242", "Pin must be numeric", None),
+    ("device_create", "type", "SIP", "Device type invalid", None),
+    ("device_create", "devicegroup_id", "{group}", "Device group invalid", None),
+    ("device_create", "caller_id", "37060000000", "Device was not created", "Caller id contains a control character"),
+    ("devices_get", "user_id", "{user}", "User not found", None),
+    ("devices_get", "show_hidden_devices", "1", "show_hidden_devices must be 0 or 1", None),
+    ("device_details_get", "device_id", "{device}", "Device was not found", None),
+    ("device_details_get", "device_u", "{username}", "Device was not found", None),
+    ("device_update", "device", "{device}", "Device was not found", None),
+    ("device_update", "pin", "5555", "Pin must be numeric", None),
+    (
+        "device_update",
+        "username",
+        "line-1",
+        "Device was not updated",
+        "Username must be 1 to 32 letters, digits, '.', '_', '-' or '+'",
+    ),
+    ("device_update", "extension", "101", "Device was not updated", "Extension may have only a-z, 0-9, # and *"),
+    (
+        "device_update",
+        "authentication",
+        "0",
+        "Device was not updated",
+        "Authentication must be 0 (username and password) or 1 (IP address)",
+    ),
+    ("device_update", "hidden", "1", "Device was not updated", "Hidden must be 0 or 1"),
+    ("device_update", "call_limit", "3", "Device was not updated", "Call limit must be a whole number (0: unlimited)"),
+    (
+        "device_update",
+        "callerid_number",
+        "37060000000",
+        "Device was not updated",
+        "Callerid number contains a control character",
+    ),
+    ("device_update", "callerid_name", "Hall", "Device was not updated", "Callerid name contains a control character"),
+    ("device_update", "password", "s3cr3t-pa55", "Device was not updated", "Password contains a control character"),
+    ("device_delete", "device", "{device}", "Device was not found", None),
+]
+
+
+@pytest.mark.parametrize("how", AROUND)
+@pytest.mark.parametrize(
+    ("call", "field", "value", "error", "message"), MOR_AROUND, ids=[f"{c}-{f}" for c, f, *_ in MOR_AROUND]
+)
+def test_mor_refuses_identifiers_with_whitespace_around_them_and_changes_nothing(
+    client, mor_line, call, field, value, error, message, how
+):
+    user = mor_line.device.account
+    names = {"user": user.pk, "device": mor_line.device_id, "group": mor_line.group_id, "username": mor_line.username}
+    params = {"user_id": str(user.pk)} if call in ("device_create", "devices_get") else {}
+    if call in ("device_update", "device_delete"):
+        params["device"] = str(mor_line.device_id)
+    if call == "device_details_get" and field == "device_u":
+        params = {}
+    params[field] = around(value.format(**names), how)
+    before = (written(), list(MorDevice.objects.values()))
+    page = assert_xml_error(client.post(f"/billing/api/{call}", _signed(call, **params)))
+    assert page.findtext("error") == error
+    assert [m.text for m in page.findall("message")] == ([message] if message else [])
+    assert (written(), list(MorDevice.objects.values())) == before
+
+
+@pytest.mark.parametrize("how", AROUND)
+@pytest.mark.parametrize("field", ["description", "comment"])
+def test_mor_keeps_free_text_as_sent(client, mor_line, field, how):
+    from tests.mor_api.conftest import parse
+
+    value = around("Front desk", how)
+    call, params = ("device_update", {"device": str(mor_line.device_id), field: value})
+    if field == "description":
+        assert parse(client.post("/billing/api/device_update", _signed(call, **params))).findtext("error") is None
+    else:
+        assert parse(client.post("/billing/api/device_update", _signed(call, **params))).findtext("error") is None
+    mor_line.refresh_from_db()
+    assert getattr(mor_line, field) == value
+
+
+@pytest.mark.parametrize("how", AROUND)
+def test_mor_matches_the_caller_s_login_as_the_other_protocols_match_one(client, mor_line, how):
+    user = mor_line.device.account
+    params = _signed("devices_get", user_id=str(user.pk)) | {"u": around("admin", how)}
+    page = ElementTree.fromstring(client.post("/billing/api/devices_get", params).content)
+    assert page.find("devices/device/device_id").text == str(mor_line.device_id)
