@@ -78,7 +78,17 @@ class Account(models.Model):
         self.password = make_password(raw_password) if raw_password else ""
 
     def check_password(self, raw_password: str) -> bool:
-        return bool(self.password) and check_password(raw_password, self.password)
+        """Whether it is the password; a right one hashed another way than today's is rehashed, as Django does."""
+        if not self.password:
+            return False
+        hashed = self.password
+
+        def rehash(raw: str) -> None:
+            self.set_password(raw)
+            # Only if the password is still the one checked: a change meanwhile wins.
+            Account.objects.filter(pk=self.pk, password=hashed).update(password=self.password)
+
+        return check_password(raw_password, hashed, rehash)
 
 
 class ApiKeyQuerySet(models.QuerySet):
