@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import Q
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -325,6 +326,17 @@ class ApiKeyAddForm(forms.ModelForm):
         model = ApiKey
         fields = ("name",)
 
+    def clean_name(self):
+        # The model's constraint holds only among active keys, which the form can't check (revoked_at isn't
+        # one of its fields): say so here, as create_api_key does, rather than fail on save.
+        name = self.cleaned_data["name"]
+        existing = ApiKey.objects.active().filter(name=name).first()
+        if existing is not None:
+            raise forms.ValidationError(
+                f"An active API key named {name} exists already ({existing.prefix}…): revoke it first."
+            )
+        return name
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
@@ -349,17 +361,20 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             return
         key, secret = services.api_key_create(name=form.cleaned_data["name"])
-        obj.pk = key.pk
-        self.message_user(
-            request,
-            format_html(
-                "The API key <strong>{}</strong> is <code class='api-key-secret'>{}</code> — copy it now: "
-                "it is shown only this once.",
-                key.name,
-                secret,
-            ),
-            messages.WARNING,
-        )
+        obj.pk, obj.prefix, obj.created_at = key.pk, key.prefix, key.created_at
+        obj.secret = secret  # for response_add only: never stored
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # The secret is shown in the answer to the POST that made it. A message would carry it to the next
+        # page in the messages cookie (signed, not encrypted) or the session table; this page is never cached.
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "API key created",
+            "key": obj,
+            "secret": obj.secret,
+        }
+        return TemplateResponse(request, "admin/devices/apikey/created.html", context)
 
     def has_delete_permission(self, request, obj=None):
         # Revoke instead: a revoked key keeps its history.

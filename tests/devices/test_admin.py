@@ -4,6 +4,7 @@ import re
 
 import pytest
 from constance import config
+from django.contrib.sessions.models import Session
 from django.urls import reverse
 
 from devices.choices import DeviceStatus
@@ -185,15 +186,36 @@ def test_editing_a_device_goes_through_the_service_and_is_audited(admin_client):
 
 
 def test_an_api_key_secret_is_shown_once_and_only_its_hash_is_kept(admin_client):
-    response = admin_client.post(reverse("admin:devices_apikey_add"), {"name": "billing"}, follow=True)
-    message = messages_of(response)[0]
-    secret = re.search(r"<code class='api-key-secret'>([^<]+)</code>", message).group(1)
+    # when
+    response = admin_client.post(reverse("admin:devices_apikey_add"), {"name": "billing"})
+    # then: the answer to the POST shows it, and is never cached
+    assert response.status_code == 200
+    secret = re.search(r'<code class="api-key-secret">([^<]+)</code>', response.content.decode()).group(1)
+    assert "no-store" in response["Cache-Control"]
     key = ApiKey.objects.get()
     assert secret.startswith(key.prefix + ".")
     assert key.secret_hash == ApiKey.hash_secret(secret)
     assert secret not in key.secret_hash
-    page = admin_client.get(reverse("admin:devices_apikey_change", args=[key.pk])).content.decode()
-    assert secret not in page
+    # and nothing else holds it: no cookie (the messages cookie is signed, not encrypted), no session, no page
+    assert "messages" not in response.cookies
+    assert all(secret not in morsel.value for morsel in response.cookies.values())
+    assert all(secret not in str(session.get_decoded()) for session in Session.objects.all())
+    for url in [reverse("admin:devices_apikey_changelist"), reverse("admin:devices_apikey_change", args=[key.pk])]:
+        page = admin_client.get(url)
+        assert page.status_code == 200
+        assert secret not in page.content.decode()
+
+
+def test_the_same_name_posted_again_makes_no_second_key(admin_client):
+    admin_client.post(reverse("admin:devices_apikey_add"), {"name": "billing"})
+    again = admin_client.post(reverse("admin:devices_apikey_add"), {"name": "billing"})  # a reload of the answer
+    assert again.status_code == 200
+    assert "api-key-secret" not in again.content.decode()
+    prefix = ApiKey.objects.get().prefix
+    assert again.context["adminform"].form.errors == {
+        "name": [f"An active API key named billing exists already ({prefix}…): revoke it first."]
+    }
+    assert ApiKey.objects.count() == 1
 
 
 def test_an_account_password_set_in_the_admin_is_hashed(admin_client):
