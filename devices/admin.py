@@ -4,6 +4,7 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.contrib.auth import password_validation
 from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -284,6 +285,21 @@ class AccountAdminForm(forms.ModelForm):
             "billing_properties",
             "deleted_at",
         )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["new_password"].help_text += password_validation.password_validators_help_text_html()
+
+    def _post_clean(self):
+        super()._post_clean()
+        # Django's password validators (AUTH_PASSWORD_VALIDATORS), after the instance has the form's login and
+        # name, as Django's own user forms do.
+        password = self.cleaned_data.get("new_password")
+        if password:
+            try:
+                password_validation.validate_password(password, self.instance)
+            except forms.ValidationError as error:
+                self.add_error("new_password", error)
 
     def save(self, commit=True):
         account = super().save(commit=False)

@@ -241,6 +241,42 @@ def test_an_account_password_set_in_the_admin_is_hashed(admin_client):
     assert account.check_password("s3cret-pass")
 
 
+def _account_form_data(admin_client, url, **values) -> dict:
+    data = {"type": "user", "status": "active", "role": "user", "billing_properties": "[]", **values}
+    return {**data, **inline_management_data(admin_client.get(url))}
+
+
+@pytest.mark.parametrize(
+    ("password", "errors"),
+    [
+        ("a", ["This password is too short. It must contain at least 8 characters.", "This password is too common."]),
+        ("12345678", ["This password is too common.", "This password is entirely numeric."]),
+    ],
+    ids=["one letter", "common and numeric"],
+)
+def test_an_account_password_set_in_the_admin_must_pass_djangos_validators(admin_client, password, errors):
+    # given
+    account = AccountFactory(login="kept@example.com")
+    account.set_password("the-first-good-password")
+    account.save()
+    add, change = reverse("admin:devices_account_add"), reverse("admin:devices_account_change", args=[account.pk])
+    # when
+    added = admin_client.post(
+        add, _account_form_data(admin_client, add, login="new@example.com", new_password=password)
+    )
+    changed = admin_client.post(
+        change, _account_form_data(admin_client, change, login="kept@example.com", new_password=password)
+    )
+    # then: the form again, with Django's own messages, and nothing saved
+    for response in (added, changed):
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors == {"new_password": errors}
+    assert not Account.objects.filter(login="new@example.com").exists()
+    account.refresh_from_db()
+    assert account.check_password("the-first-good-password")
+    assert "at least 8 characters" in admin_client.get(add).content.decode()  # the rules, under the field
+
+
 def test_account_logins_are_unique_whatever_their_case(admin_client):
     AccountFactory(login="Someone@Example.com")
     url = reverse("admin:devices_account_add")
