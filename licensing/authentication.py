@@ -10,7 +10,8 @@ class LicensingTokenAuthentication(BaseAuthentication):
     """`Authorization: Bearer <token>` from POST /api/v2/auth/login: the account is `request.auth`.
 
     No header: no account (`request.auth` is None). A header that is not a
-    valid, unexpired token of an active account raises InvalidToken. The
+    valid, unexpired token of an active account, issued since its password
+    was last set, raises InvalidToken. The
     licensing views authenticate lazily (LicensingAPIView.perform_authentication),
     so an activation by key never reads the token.
     """

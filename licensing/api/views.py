@@ -163,7 +163,8 @@ class LoginView(LicensingAPIView):
         tags=[TAG],
         summary="Log in",
         description=(
-            "Exchange an account's login and password for a signed, expiring bearer token.\n\n"
+            "Exchange an account's login and password for a signed, expiring bearer token. The token ends when the "
+            "account's password is set again, and is refused while the account is blocked or deleted.\n\n"
             "Wrong passwords are limited per login and per client ip, apart from the requests: past either limit "
             "the answer is a 429 until its window ends (`Retry-After`), even for the right password."
         ),

@@ -1,12 +1,21 @@
 """Account passwords (Argon2, rehashed on login) and the licensing tokens bound to them."""
 
+import time
+
+import jwt
 import pytest
 from django.contrib.auth.hashers import make_password
+from django.utils import timezone
 
 from config.settings import base
+from devices.choices import AccountStatus
+from devices.models import Account
 from devices.services import account_create
+from licensing import tokens
+from licensing.tokens import token_issue
 from tests.factories import AccountFactory
 from tests.licensing.conftest import PASSWORD, make_license
+from tests.licensing.test_api import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -40,3 +49,48 @@ def test_a_password_hashed_before_argon2_logs_in_and_is_rehashed(api, project_ha
     make_license(account=account)
     assert api.activate(raw="null", token=response.json()["data"]["jwt"]["token"]).status_code == 200
     assert log_in(api, "old@example.com", PASSWORD).status_code == 200
+
+
+# -- tokens ----------------------------------------------------------------------------------------------------------
+
+
+def token_of(response) -> str:
+    assert response.status_code == 200
+    return response.json()["data"]["jwt"]["token"]
+
+
+def test_changing_the_password_ends_every_token(api, owner):
+    # given: two tokens of the account, and a license in its pool
+    tokens = [token_of(log_in(api, owner.login, PASSWORD)), token_issue(account=owner)[0]]
+    make_license(account=owner, max_activations=5)
+    assert api.activate(raw="null", token=tokens[0]).status_code == 200
+    # when: the password is set again (to the same one: a new hash all the same)
+    owner.set_password(PASSWORD)
+    owner.save()
+    # then: neither token works anywhere; a new login's does
+    for token in tokens:
+        assert_error(api.activate(raw="null", token=token), 403, "Invalid token")
+        assert_error(api.post("device/license", {}, token=token), 401, "Invalid or missing bearer token")
+    assert api.activate(raw="null", token=token_of(log_in(api, owner.login, PASSWORD))).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "change", [{"status": AccountStatus.BLOCKED}, {"deleted_at": timezone.now()}], ids=["blocked", "deleted"]
+)
+def test_a_token_is_refused_while_its_account_is_blocked_or_deleted(api, owner, change):
+    token = token_of(log_in(api, owner.login, PASSWORD))
+    make_license(account=owner)
+    Account.objects.filter(pk=owner.pk).update(**change)
+    assert_error(api.activate(raw="null", token=token), 403, "Invalid token")
+
+
+def test_a_token_bound_to_no_password_is_refused(api, owner):
+    # A token signed with the right key but without the password's binding (as they were issued before).
+    now = int(time.time())
+    claims = {"sub": str(owner.pk), "iss": tokens.ISSUER, "iat": now, "exp": now + 60}
+    unbound = jwt.encode(claims, tokens._signing_key(), algorithm=tokens.ALGORITHM)
+    make_license(account=owner)
+    assert_error(api.activate(raw="null", token=unbound), 403, "Invalid token")
+    claims["pwd"] = "0" * 64
+    forged = jwt.encode(claims, tokens._signing_key(), algorithm=tokens.ALGORITHM)
+    assert_error(api.activate(raw="null", token=forged), 403, "Invalid token")
