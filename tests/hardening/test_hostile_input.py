@@ -833,3 +833,51 @@ def test_mor_matches_the_caller_s_login_as_the_other_protocols_match_one(client,
     params = _signed("devices_get", user_id=str(user.pk)) | {"u": around("admin", how)}
     page = ElementTree.fromstring(client.post("/billing/api/devices_get", params).content)
     assert page.find("devices/device/device_id").text == str(mor_line.device_id)
+
+
+# -- lone surrogates ---------------------------------------------------------------------------------------------
+# JSON may escape half of a UTF-16 pair ("\ud800"): Python parses it into a string that can't be encoded, so it
+# can't be hashed, stored or answered. Every protocol refuses it as the invalid JSON it is (RFC 8259 section 8.2).
+
+SURROGATE_FIELDS = ("mac_address", "device_os", "login", "type", "mac", "licenseKey", "username", "u", "description")
+
+
+@pytest.mark.parametrize(
+    "escape",
+    ["\\ud800", "\\udfff", "x\\ud83d", "\\ude00x", "\\ud800\\ud800"],
+    ids=["high", "low", "high at the end", "low at the start", "two highs"],
+)
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/api/v2/device", {}),
+        ("/api/v1/billing/devices/activate", {"api_key": True}),
+        ("/api/v2/auth/login", {}),
+        ("/api/v2/device/license/activate", {}),
+        ("/billing/api/device_create", {}),
+        ("/billing/api/device_update", {}),
+    ],
+)
+def test_a_lone_surrogate_in_a_json_string_is_a_clean_error_in_every_protocol(
+    client, api_key, caplog, path, headers, escape
+):
+    AccountFactory(login="admin", role="admin")
+    body = "{" + ", ".join(f'"{name}": "{escape}"' for name in SURROGATE_FIELDS) + "}"
+    extra = {"HTTP_AUTHORIZATION": f"Bearer {api_key}"} if headers else {}
+    before = written()
+    response = post(client, path, body.encode(), "application/json", **extra)
+    if path.startswith("/billing/api/"):
+        assert assert_xml_error(response).findtext("error") == "Request body is not valid JSON"
+    else:
+        assert_json_error(response, {"message"} if "/v1/" in path or path == "/api/v2/device" else {"reason"})
+        assert response.status_code in (400, 422)
+    assert written() == before
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_a_surrogate_pair_escape_is_the_character_it_encodes(client):
+    body = json.dumps({**REGISTRY_BODY, "app_name": "\U0001f600"}, ensure_ascii=True)
+    assert "\\ud83d\\ude00" in body
+    response = post(client, "/api/v2/device", body.encode(), "application/json")
+    assert response.status_code == 200
+    assert ClientAppInfo.objects.get().app_name == "\U0001f600"
