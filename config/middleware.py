@@ -9,7 +9,9 @@ class BodySizeLimitMiddleware:
     """A declared body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 before anything parses it.
 
     Django enforces the limit itself only for form data it decodes; a JSON
-    parser would read the whole body first.
+    parser would read the whole body first, and the file parts of a multipart
+    body (which any anonymous POST to /admin/login/ may carry) are spooled to
+    disk. So it applies to every path, the admin's included.
     """
 
     def __init__(self, get_response):
@@ -21,6 +23,6 @@ class BodySizeLimitMiddleware:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return protocol_error(request, 400, "Invalid Content-Length header.")
-        if limit is not None and declared > limit and not request.path.startswith("/admin/"):
+        if limit is not None and declared > limit:
             return protocol_error(request, 413, f"The request body is larger than {limit} bytes.")
         return self.get_response(request)

@@ -5,6 +5,8 @@ import re
 import pytest
 from constance import config
 from django.contrib.sessions.models import Session
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from devices.choices import DeviceStatus
@@ -341,3 +343,20 @@ def test_accounts_are_soft_deleted_never_deleted_for_good(admin_client):
     # the soft delete is still there
     admin_client.post(changelist, {"action": "soft_delete", "_selected_action": [account.pk], "index": 0})
     assert Account.objects.get(pk=account.pk).deleted_at is not None
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/admin/devices/device/add/"], ids=["anonymous", "staff"])
+def test_a_body_over_the_limit_is_refused_in_the_admin_before_anything_reads_it(admin_client, monkeypatch, path):
+    # given: a multipart upload just over 1 MiB, whose file part Django's own limit would not count
+    def parse(*args, **kwargs):
+        raise AssertionError("the body was parsed")
+
+    monkeypatch.setattr("django.http.multipartparser.MultiPartParser.parse", parse)
+    upload = SimpleUploadedFile("big.bin", b"x" * (1024 * 1024 + 1))
+    client = admin_client if path != "/admin/login/" else Client()
+    # when
+    response = client.post(path, {"username": "admin", "password": "x", "file": upload})
+    # then: the same answer nginx gives for a body over its client_max_body_size
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"message": "The request body is larger than 1048576 bytes."}
