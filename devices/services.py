@@ -17,7 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.password_validation import (
+    UserAttributeSimilarityValidator,
+    get_default_password_validators,
+    validate_password,
+)
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import (
     BigIntegerField,
@@ -848,6 +854,19 @@ def device_update(*, device: DeviceName, actor: Actor, recorded: dict | None = N
 # -- accounts and API keys -------------------------------------------------------------------------------------------
 
 
+def account_password_validate(*, password: str, account: Account) -> None:
+    """Raise ValidationError({"password": [...]}) when Django's password validators refuse it for this account.
+
+    AUTH_PASSWORD_VALIDATORS, and the similarity check on the account's own
+    login and name (the configured one looks at a staff user's attributes).
+    """
+    validators = [*get_default_password_validators(), UserAttributeSimilarityValidator(("login", "name"))]
+    try:
+        validate_password(password, user=account, password_validators=validators)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+
+
 @transaction.atomic
 def account_create(
     *,
@@ -859,7 +878,10 @@ def account_create(
     owner: Account | None = None,
     is_vendor: bool = False,
 ) -> Account:
+    """Create an account; a password (none: no licensing login) must pass account_password_validate."""
     account = Account(login=login, name=name, type=type, role=role, owner=owner, is_vendor=is_vendor)
+    if password:
+        account_password_validate(password=password, account=account)
     account.set_password(password)
     account.full_clean()
     account.save(force_insert=True)

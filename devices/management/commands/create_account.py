@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from devices.choices import AccountRole
 from devices.models import Account
-from devices.services import account_create
+from devices.services import account_create, account_password_validate
 
 
 class Command(BaseCommand):
@@ -15,7 +15,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("login", help="Unique, case-insensitive; usually an e-mail.")
         parser.add_argument("--name", default="", help="Display name.")
-        parser.add_argument("--password", help="Password for the licensing login (hashed before it is stored).")
+        parser.add_argument(
+            "--password",
+            help="Password for the licensing login (hashed before it is stored); Django's password validators apply.",
+        )
         parser.add_argument("--type", default="user", help="Account type shown to the billing API (default user).")
         parser.add_argument("--role", default=AccountRole.USER, choices=AccountRole.values, help="Default user.")
         parser.add_argument("--owner", metavar="LOGIN", help="The reseller or admin account that manages it.")
@@ -34,10 +37,14 @@ class Command(BaseCommand):
             owner = Account.objects.with_login(options["owner"]).first()
             if owner is None:
                 raise CommandError(f"--owner {options['owner']}: no such account.", returncode=2)
-        if options["dry_run"]:
-            self.stdout.write(f"Dry run, nothing written: account {login} would be created.")
-            return
         try:
+            if options["password"] and options["dry_run"]:
+                account_password_validate(
+                    password=options["password"], account=Account(login=login, name=options["name"])
+                )
+            if options["dry_run"]:
+                self.stdout.write(f"Dry run, nothing written: account {login} would be created.")
+                return
             account = account_create(
                 login=login,
                 name=options["name"],
