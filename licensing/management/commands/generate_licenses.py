@@ -12,6 +12,16 @@ from licensing.models import License
 from licensing.services import licenses_generate
 
 COLUMNS = ["key", "max_activations", "account", "expires_at", "reference"]
+# A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets (OWASP's CSV injection
+# list; defusedcsv leaves out tab and carriage return).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: object) -> object:
+    """A text cell a spreadsheet would run as a formula, made text with a leading apostrophe; the rest as is."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
 
 
 class Command(BaseCommand):
@@ -110,7 +120,8 @@ class Command(BaseCommand):
             for license in licenses:
                 owner = license.account.login if license.account else ""
                 expires = license.expires_at.isoformat() if license.expires_at else ""
-                writer.writerow([license.key, license.max_activations, owner, expires, license.reference])
+                row = [license.key, license.max_activations, owner, expires, license.reference]
+                writer.writerow([spreadsheet_safe(cell) for cell in row])
         finally:
             if path:
                 stream.close()
