@@ -51,6 +51,8 @@ from licensing.models import (
 DEVICE_TYPE = "flecs"
 # A validation is recorded at most this often per session: a heartbeat, not a write per request.
 VALIDATION_RESOLUTION = timedelta(minutes=1)
+# A pool activation looks again when the key it waited for was used up meanwhile, at most this many times.
+POOL_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -59,18 +61,31 @@ class Activation:
     created: bool  # False: the session sent was already active (204)
 
 
+def session_valid(now) -> Q:
+    """A session that is valid now: not ended, its license usable, its device active and not banned.
+
+    What validation answers, and what an activation that sends the session takes for "already active".
+    """
+    device_active = Exists(Device.objects.active().not_banned().filter(pk=OuterRef("device_id")))
+    return Q(ended_at__isnull=True) & usable(now, prefix="license__") & device_active
+
+
 def _already_active(session_id: uuid.UUID, licenses) -> Activation | None:
-    """The session sent, when it is an active session of one of `licenses`: the device is active already."""
+    """The session sent, when it is a valid session of one of `licenses`: the device is active already.
+
+    Its device banned: SessionDeviceBanned. A session that is not valid (its device being deactivated, say)
+    is ignored, as validation would call it: the activation is a new one.
+    """
     session = one_or_none(
-        LicenseSession.objects.select_related("device", "license").filter(
-            pk=session_id, ended_at__isnull=True, license__in=licenses
-        )
+        LicenseSession.objects.select_related("device", "license")
+        .filter(pk=session_id, ended_at__isnull=True, license__in=licenses)
+        .annotate(valid=ExpressionWrapper(session_valid(timezone.now()), output_field=BooleanField()))
     )
     if session is None:
         return None
     if session.device.is_banned:
         raise SessionDeviceBanned()
-    return Activation(session=session, created=False)
+    return Activation(session=session, created=False) if session.valid else None
 
 
 def _activate(shape: str, pick: Callable[[], QuerySet], values: dict, *, actor: Actor, skip_locked=False):
@@ -147,8 +162,12 @@ def license_activate_by_key(*, key: str, session_id: uuid.UUID | None, actor: Ac
 def license_activate_from_pool(*, account: Account, session_id: uuid.UUID | None, actor: Actor) -> Activation:
     """Activate a device with the next key of the account's pool that has a free activation.
 
-    Takes that key with SKIP LOCKED: concurrent pool activations never get
-    the same key. Raises NoRemainingActivations, SessionDeviceBanned.
+    First the next such key no other request holds (SKIP LOCKED: concurrent
+    activations spread over the pool's keys); when every key with room is
+    held, the first of them, waiting for it (a key with ten activations
+    serves ten concurrent requests). Its activation is taken only while it
+    is activatable on its newest row, so no key passes max_activations.
+    Raises NoRemainingActivations, SessionDeviceBanned.
     """
     if session_id is not None:
         active = _already_active(session_id, License.objects.usable().filter(account=account))
@@ -159,10 +178,17 @@ def license_activate_from_pool(*, account: Account, session_id: uuid.UUID | None
         now = sql.Slot("now", DateTimeField())
         return License.objects.activatable(now).filter(account=sql.Slot("account", BigIntegerField())).order_by("pk")
 
-    activation = _activate("pool", pool, {"account": account.pk}, actor=actor, skip_locked=True)
-    if activation is None:
-        raise NoRemainingActivations()
-    return activation
+    values = {"account": account.pk}
+    for _attempt in range(POOL_ATTEMPTS):
+        activation = _activate("pool", pool, values, actor=actor, skip_locked=True) or _activate(
+            "pool-wait", pool, values, actor=actor
+        )
+        if activation is not None:
+            return activation
+        # The key waited for was used up meanwhile: another may still have room.
+        if not License.objects.activatable().filter(account=account).exists():
+            break
+    raise NoRemainingActivations()
 
 
 def license_validate(*, session_id: uuid.UUID) -> tuple[LicenseSession | None, bool]:
@@ -176,11 +202,9 @@ def license_validate(*, session_id: uuid.UUID) -> tuple[LicenseSession | None, b
 
     def build():
         session, moment = sql.Slot("session", UUIDField()), sql.Slot("now", DateTimeField())
-        device_active = Exists(Device.objects.active().not_banned().filter(pk=OuterRef("device_id")))
-        valid = Q(ended_at__isnull=True) & usable(moment, prefix="license__") & device_active
         read = (
             LicenseSession.objects.filter(pk=session)
-            .annotate(valid=ExpressionWrapper(valid, output_field=BooleanField()))
+            .annotate(valid=ExpressionWrapper(session_valid(moment), output_field=BooleanField()))
             .values("id", "created_at", "valid")
         )
         stale = LicenseSession.objects.filter(pk=session).filter(

@@ -457,3 +457,35 @@ def test_validate_reads_and_records_the_heartbeat_in_one_query_once_a_minute(api
     with django_assert_num_queries(1):
         api.validate(session)
     assert LicenseSession.objects.get(pk=session).last_validated_at > first
+
+
+@pytest.mark.parametrize("path", ["key", "pool"])
+def test_the_session_of_a_device_an_operator_deactivated_is_not_already_active_as_validate_says(
+    api, owner, token, settings, path
+):
+    # given: a key with two activations; its first device is being deactivated by an operator
+    settings.DEVICE_DEACTIVATION_SECONDS = 300
+    license = make_license(max_activations=2, account=owner if path == "pool" else None)
+    activate = (
+        (lambda **kw: api.activate(license.key, **kw))
+        if path == "key"
+        else (lambda **kw: api.activate(raw="null", token=token, **kw))
+    )
+    first = activate().json()["data"]["sessionId"]["id"]
+    services.device_deactivate(device=Device.objects.get(), actor=OPERATOR)
+    assert api.validate(first).json()["data"] == {"isValid": False}
+    # when: the device activates again with its session
+    again = activate(session=first)
+    # then: not "already active" (204): a new activation, which validate finds valid
+    assert again.status_code == 200, again.content
+    second = again.json()["data"]["sessionId"]["id"]
+    assert second != first
+    assert session_of(again)["id"] == second
+    assert api.validate(second).json()["data"] == {"isValid": True}
+    assert api.validate(first).json()["data"] == {"isValid": False}
+    # and a key with no activation left says so, as it does without a session
+    assert_error(
+        activate(session=first),
+        403,
+        ("License found but maximum activations reached" if path == "key" else "No remaining activations"),
+    )

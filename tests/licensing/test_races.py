@@ -59,3 +59,33 @@ def test_concurrent_registrations_of_one_serial_number_register_it_once(db):
     responses = run_in_threads(10, lambda i: LicensingClient().post("device/license", body, token=token))
     assert statuses(responses) == {201: 1, 422: 9}
     assert DeviceLicense.objects.count() == 1
+
+
+def test_ten_concurrent_pool_activations_of_one_key_with_ten_activations_all_succeed(db):
+    # given: the pool holds one key with ten activations
+    owner = AccountFactory()
+    license = make_license(account=owner, max_activations=10)
+    token = token_issue(account=owner)[0]
+    # when: ten devices activate from the pool at once (a key another request holds is waited for, not skipped)
+    responses = run_in_threads(10, lambda i: LicensingClient().activate(raw="null", token=token))
+    # then
+    assert statuses(responses) == {200: 10}
+    assert {r.json()["data"]["licenseKey"] for r in responses} == {license.key}
+    license.refresh_from_db()
+    assert license.activations_count == 10
+    assert LicenseSession.objects.filter(license=license).count() == 10
+
+
+def test_concurrent_pool_activations_fill_every_key_and_never_pass_a_keys_activations(db):
+    # given: three keys with three activations each; twelve devices ask at once
+    owner = AccountFactory()
+    keys = [make_license(account=owner, max_activations=3) for _ in range(3)]
+    token = token_issue(account=owner)[0]
+    # when
+    responses = run_in_threads(12, lambda i: LicensingClient().activate(raw="null", token=token))
+    # then: nine activations, each key used exactly three times, and three refusals
+    assert statuses(responses) == {200: 9, 403: 3}
+    assert {r.json()["reason"] for r in responses if r.status_code == 403} == {"No remaining activations"}
+    used = Counter(r.json()["data"]["licenseKey"] for r in responses if r.status_code == 200)
+    assert used == {key.key: 3 for key in keys}
+    assert set(License.objects.values_list("activations_count", flat=True)) == {3}
