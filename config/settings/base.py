@@ -4,6 +4,8 @@ from pathlib import Path
 
 import environ
 
+from config.startup import trusted_proxies
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -220,7 +222,7 @@ THROTTLE_RATES = {
 }
 
 # Proxies whose X-Forwarded-For is believed when finding a client's ip.
-TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+TRUSTED_PROXIES = trusted_proxies(env.list("TRUSTED_PROXIES", default=[]))
 
 LOGGING = {
     "version": 1,

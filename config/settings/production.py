@@ -2,6 +2,8 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.startup import licensing_jwt_secret
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -25,4 +27,4 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
-LICENSING_JWT_SECRET = env("LICENSING_JWT_SECRET", default="") or SECRET_KEY
+LICENSING_JWT_SECRET = licensing_jwt_secret(env("LICENSING_JWT_SECRET", default="") or SECRET_KEY)
