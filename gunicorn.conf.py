@@ -18,6 +18,8 @@ import re
 import threading
 import uuid
 
+from gunicorn.glogging import Logger
+
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "sync"
@@ -27,6 +29,40 @@ keepalive = 5
 timeout = 30
 graceful_timeout = 30
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+
+
+def _without_query(uri: str) -> str:
+    return uri.split("?", 1)[0].split("#", 1)[0]
+
+
+# Request headers that carry a credential: an API key or token, a session cookie, a licensing session.
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie", "x-session-id")
+
+
+class AccessLogWithoutSecrets(Logger):
+    """gunicorn's logger, whose access log holds no query string and no credential, whatever its format.
+
+    A MOR client may sign its call in the query string (the seed's own example does); the signature, a SHA1 of
+    the parameters and the API secret, can be replayed for ever, and a client may send its password (`p`) or a
+    SIP secret (`password`) the same way. So every URI (the request line, the Referer) loses its query string,
+    and the atoms of a query string and of the credential headers are left out (a format that names them logs
+    `-`).
+    """
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        method, protocol = environ.get("REQUEST_METHOD", "-"), environ.get("SERVER_PROTOCOL", "-")
+        atoms["r"] = f"{method} {_without_query(environ.get('RAW_URI', ''))} {protocol}"
+        atoms["f"] = _without_query(atoms.get("f", "-"))
+        secret = {"q", "{raw_uri}e", "{query_string}e", "{http_referer}e", "{referer}i"}
+        secret |= {f"{{{name}}}i" for name in CREDENTIAL_HEADERS}
+        secret |= {f"{{http_{name.replace('-', '_')}}}e" for name in CREDENTIAL_HEADERS}
+        for name in secret:
+            atoms.pop(name, None)
+        return atoms
+
+
+logger_class = AccessLogWithoutSecrets
 # X-Forwarded-Proto (https or not) is believed only from these: the same proxies the service trusts for
 # X-Forwarded-For. A unix-socket peer (nginx) is believed unconditionally by gunicorn.
 forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "127.0.0.1")
@@ -62,6 +98,9 @@ REFUSALS = {
 
 # A request id the app keeps (django-guid): a UUID, with or without dashes.
 REQUEST_ID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+# The WSGI environ key that says a request came from gunicorn's unix socket, whose only peer is nginx (its
+# X-Request-ID is then believed): config.middleware.FROM_NGINX.
+FROM_NGINX = "devices.from_nginx"
 # The path in a request line or target, absolute-form (http://host/path) or not.
 TARGET = re.compile(r"(?:^|\s)(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s]*)?(/[^?\s]*)")
 
@@ -108,6 +147,7 @@ def post_worker_init(worker):
     def unix_socket_peer(environ, start_response):
         if not environ.get("REMOTE_ADDR"):
             environ["REMOTE_ADDR"] = _address(environ.get("HTTP_X_FORWARDED_FOR", ""))
+            environ[FROM_NGINX] = True
         return application(environ, start_response)
 
     worker.wsgi = unix_socket_peer
@@ -118,6 +158,7 @@ def post_worker_init(worker):
         from django.http import HttpRequest
 
         from config.views import protocol_error
+        from devices.client_ip import is_trusted_proxy
     except Exception:  # not this service's app (a benchmark's probe without it): gunicorn's pages stay
         worker.log.warning("Refusals stay gunicorn's HTML: config.views.protocol_error can't be imported")
         return
@@ -151,9 +192,9 @@ def post_worker_init(worker):
         except Exception:  # what was read of it is only for the answer's format
             refused.path, headers = "", {}
         refused.remote = addr[0] if isinstance(addr, tuple) else _address(headers.get("X-FORWARDED-FOR", ""))
-        # Every answer carries a request id: nginx's (or a client's UUID), as the app would keep it, or a new one.
-        sent = headers.get("X-REQUEST-ID", "")
-        refused.request_id = sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+        # Every answer carries a request id: nginx's or a trusted proxy's UUID, as the app would keep it, or a new one.
+        sent, from_proxy = headers.get("X-REQUEST-ID", ""), not isinstance(addr, tuple) or is_trusted_proxy(addr[0])
+        refused.request_id = sent if from_proxy and REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
         try:
             handle_error(req, client, addr, exc)
         finally:

@@ -30,6 +30,12 @@ def client_ip(request: HttpRequest) -> str:
     return request._client_ip
 
 
+def is_trusted_proxy(address: str) -> bool:
+    """Whether this peer address is one of TRUSTED_PROXIES."""
+    parsed = _parse(address)
+    return parsed is not None and any(parsed in net for net in _trusted_networks(tuple(settings.TRUSTED_PROXIES)))
+
+
 def _client_ip(request: HttpRequest) -> str:
     remote = request.META.get("REMOTE_ADDR", "")
     trusted = _trusted_networks(tuple(settings.TRUSTED_PROXIES))

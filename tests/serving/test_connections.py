@@ -107,11 +107,33 @@ def test_the_client_s_address_is_the_peer_s_and_a_forwarded_one_only_from_a_trus
     assert (refused.status, refused.json()["ip"]) == (414, TRUSTED_PROXY)
 
 
-def test_a_client_s_request_id_is_kept_and_nginx_s_own_replaces_any_other(stack):
+def test_a_trusted_proxy_s_request_id_is_kept_and_nginx_s_own_replaces_a_client_s_or_any_other(stack):
     sent = "0c2f1bd3-9ec5-4c67-a3a4-3b0a7b0a1e29"
-    assert request(stack.port, "GET", "/healthz", headers={"X-Request-ID": sent}).headers["X-Request-ID"] == sent
-    replaced = request(stack.port, "GET", "/healthz", headers={"X-Request-ID": "<script>"}).headers["X-Request-ID"]
-    assert len(replaced) == 32 and int(replaced, 16) >= 0
+    proxied = request(stack.port, "GET", "/healthz", headers={"X-Request-ID": sent}, source=TRUSTED_PROXY)
+    assert proxied.headers["X-Request-ID"] == sent
+    # a proxy's for a client it names: the app sees the client's address, and believes nginx's header
+    forwarded = {"X-Request-ID": sent, "X-Forwarded-For": "203.0.113.9"}
+    proxied = request(stack.port, "GET", "/api/base/configs", headers=forwarded, source=TRUSTED_PROXY)
+    assert (proxied.json()["ip"], proxied.headers["X-Request-ID"]) == ("203.0.113.9", sent)
+    for headers, source in [({"X-Request-ID": sent}, "127.0.0.1"), ({"X-Request-ID": "<script>"}, TRUSTED_PROXY)]:
+        replaced = request(stack.port, "GET", "/healthz", headers=headers, source=source).headers["X-Request-ID"]
+        assert len(replaced) == 32 and int(replaced, 16) >= 0
+
+
+def test_a_client_s_request_id_never_reaches_the_audit_trail(stack):
+    # given: a client that is no trusted proxy sends the request id of its choice
+    sent = "0c2f1bd3-9ec5-4c67-a3a4-3b0a7b0a1e30"
+    body = json.dumps({**REGISTRY_BODY, "mac_address": "0A0B0C0D0E30"}).encode()
+    answer = request(stack.port, "POST", "/api/v2/device", body, {**JSON, "X-Request-ID": sent})
+    # then: nginx's own id answers it, and it is the one the device's event records
+    assert answer.status == 200
+    assert answer.headers["X-Request-ID"] != sent
+    with psycopg.connect(stack.database_url) as conn:
+        recorded = conn.execute(
+            "SELECT e.request_id FROM devices_deviceevent e JOIN devices_device d ON d.id = e.device_id "
+            "WHERE d.mac = '0A0B0C0D0E30'"
+        ).fetchall()
+    assert recorded == [(answer.headers["X-Request-ID"],)]
 
 
 def test_only_nginx_s_workers_can_reach_gunicorn_s_socket(stack):
