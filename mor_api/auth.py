@@ -2,14 +2,18 @@
 
 import hashlib
 import hmac
+import ipaddress
+from functools import lru_cache
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from rest_framework.permissions import BasePermission
 
 from devices.choices import AccountRole
+from devices.client_ip import client_ip
 from devices.models import Account
 from devices.selectors import one_or_none
-from mor_api.errors import DONT_BE_SO_SMART, INCORRECT_HASH, USER_NOT_FOUND, MorError
+from mor_api.errors import DONT_BE_SO_SMART, INCORRECT_HASH, NOT_ALLOWED, USER_NOT_FOUND, MorError
 
 # The parameters each call signs, in the order of its wiki page; each counts only when sent and not empty.
 SIGNED_PARAMS = {
@@ -20,6 +24,33 @@ SIGNED_PARAMS = {
     "device_update": ("device", "authentication", "username", "host", "port"),
     "device_delete": ("device",),
 }
+
+
+@lru_cache(maxsize=8)
+def allowed_networks(entries: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """MOR_API_ALLOWED_IPS as networks (an address is a network of one). ValueError for an entry that is neither."""
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+class CallerIpAllowed(BasePermission):
+    """The caller's address (as client_ip() finds it: TRUSTED_PROXIES) is in MOR_API_ALLOWED_IPS, when that is set.
+
+    Checked before anything else, the hash included: an address outside the list learns nothing, and costs no
+    throttle count. The signature can't be kept from being replayed (the scheme has no nonce nor time); the list
+    keeps a captured one from being replayed from anywhere else.
+    """
+
+    message = NOT_ALLOWED
+
+    def has_permission(self, request, view) -> bool:
+        entries = tuple(settings.MOR_API_ALLOWED_IPS)
+        if not entries:
+            return True
+        try:
+            address = ipaddress.ip_address(client_ip(request))
+        except ValueError:
+            return False
+        return any(address in network for network in allowed_networks(entries))
 
 
 def expected_hash(params: dict[str, str], names: tuple[str, ...], secret: str) -> str:

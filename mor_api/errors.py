@@ -10,6 +10,7 @@ from mor_api.xml import xml_error
 
 logger = logging.getLogger(__name__)
 
+NOT_ALLOWED = "IP address not allowed"  # MOR_API_ALLOWED_IPS: this service's own, before every check
 GET_DISABLED = "GET Requests are disabled"
 INCORRECT_HASH = "Incorrect hash"
 # Each call's page names its own refusal of a caller that may not use it.

@@ -206,6 +206,9 @@ MOR_API_SECRET_KEY = env("MOR_API_SECRET_KEY", default="")
 MOR_API_ALLOW_GET = env.bool("MOR_API_ALLOW_GET", default=False)
 MOR_PIN_LENGTH = env.int("MOR_PIN_LENGTH", default=6)
 MOR_DEFAULT_DEVICE_TYPE = env("MOR_DEFAULT_DEVICE_TYPE", default="SIP")
+# The addresses (or networks, 192.0.2.0/24) the MOR API answers, as the client's ip is found (TRUSTED_PROXIES);
+# empty: every address. Anyone else gets <error>IP address not allowed</error> before the hash is checked.
+MOR_API_ALLOWED_IPS = env.list("MOR_API_ALLOWED_IPS", default=[])
 
 # Requests per client ip, each public protocol its own budget (THROTTLE_PUBLIC_RATE: the default of all three), and
 # per API key (billing); then failures, limited apart from the requests: wrong licensing passwords per login and

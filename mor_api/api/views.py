@@ -17,7 +17,7 @@ from mor_api.api.serializers import (
     DevicesGetSerializer,
     DeviceUpdateSerializer,
 )
-from mor_api.auth import caller_for, check_hash, managed_user
+from mor_api.auth import CallerIpAllowed, caller_for, check_hash, managed_user
 from mor_api.errors import (
     ACCESS_DENIED,
     BAD_LOGIN,
@@ -26,6 +26,7 @@ from mor_api.errors import (
     DEVICE_NOT_FOUND,
     DONT_BE_SO_SMART,
     GET_DISABLED,
+    NOT_ALLOWED,
     UPDATED,
     USER_ID_EMPTY,
     USER_NOT_FOUND_SHORT,
@@ -52,7 +53,7 @@ class MorAPIView(APIView):
     call: str
     denied: str = ACCESS_DENIED  # this call's page's answer to a caller that may not use it
     authentication_classes = []
-    permission_classes = []
+    permission_classes = [CallerIpAllowed]  # MOR_API_ALLOWED_IPS, before the hash and the throttle
     parser_classes = [FormParser, MultiPartParser, SafeJSONParser]
     renderer_classes = [XMLPageRenderer]
     content_negotiation_class = XMLNegotiation
@@ -131,13 +132,19 @@ def _page(properties: dict) -> dict:
     return {"type": "object", "xml": {"name": "page"}, "properties": {**properties, **ERROR_PROPERTIES}}
 
 
+NOT_ALLOWED_EXAMPLE = OpenApiExample(
+    "IP address not allowed", value=f"{DECLARATION}<page><error>{NOT_ALLOWED}</error></page>", media_type="text/xml"
+)
+
+
 def _xml_responses(page: dict, *examples: OpenApiExample) -> dict:
     return {
         (200, "text/xml"): OpenApiResponse(
             page,
             description="Always HTTP 200 and `text/xml`: the call's answer, or `<error>` (and `<message>`s). "
-            "Any `Accept` header gets this page.",
-            examples=list(examples),
+            "Any `Accept` header gets this page. When `MOR_API_ALLOWED_IPS` is set, a caller at any other "
+            f"address gets `<error>{NOT_ALLOWED}</error>` before anything else is checked.",
+            examples=[*examples, NOT_ALLOWED_EXAMPLE],
         )
     }
 
