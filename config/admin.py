@@ -1,6 +1,8 @@
-"""The admin site: its first page is the fleet's dashboard."""
+"""The admin site: its first page is the fleet's dashboard; a locked-out login gets the admin's own page."""
 
+from axes.helpers import get_cool_off
 from django.contrib import admin
+from django.template.response import TemplateResponse
 
 from config.dashboard import dashboard_context
 
@@ -17,3 +19,19 @@ class DeviceAdminSite(admin.AdminSite):
 
         context = {**dashboard_context(may_view), **(extra_context or {})}
         return super().index(request, extra_context=context)
+
+
+def login_locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer to a login while locked out (AXES_LOCKOUT_CALLABLE): 429, in the admin's look.
+
+    It says nothing about whether the username exists or the password was right.
+    """
+    seconds = int(get_cool_off(request).total_seconds())
+    context = {
+        **admin.site.each_context(request),
+        "title": "Too many failed logins",
+        "minutes": -(-seconds // 60),
+    }
+    response = TemplateResponse(request, "admin/login_locked_out.html", context, status=429)
+    response["Retry-After"] = str(seconds)
+    return response.render()

@@ -1,6 +1,8 @@
 import json
 import uuid
 
+from axes import admin as axes_admin
+from axes.models import AccessAttempt, AccessLog
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
@@ -419,6 +421,27 @@ class DeviceEventAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# django-axes' pages on admin logins (AXES_ENABLE_ADMIN is off so that its action declares a permission).
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
+    """Failed admin logins; deleting a row lifts its lockout."""
+
+    @admin.action(description="Clean up expired attempts", permissions=["delete"])
+    def cleanup_expired_attempts(self, request, queryset):
+        super().cleanup_expired_attempts(request, queryset)
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(axes_admin.AccessLogAdmin):
+    """Successful admin logins: a record of who logged in from where, kept."""
 
     def has_change_permission(self, request, obj=None):
         return False

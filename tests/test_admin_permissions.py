@@ -1,6 +1,7 @@
 """Who may do what in the admin: every action declares the permission it needs, and view-only staff change nothing."""
 
 import pytest
+from axes.models import AccessAttempt
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
@@ -68,6 +69,17 @@ def fleet():
     )
     DeviceGroup.objects.create(name="group", account=owner)
     Group.objects.create(name="operators")
+    AccessAttempt.objects.create(
+        username="someone",
+        ip_address="203.0.113.7",
+        user_agent="",
+        http_accept="",
+        path_info="/admin/login/",
+        get_data="",
+        post_data="",
+        failures_since_start=5,
+        attempt_time=timezone.now() - timezone.timedelta(days=1),
+    )
     return owner
 
 

@@ -45,13 +45,43 @@ def test_every_response_carries_a_generated_request_id(client):
     assert len(first) == 32 and first != second
 
 
-def test_a_proxys_request_id_is_kept_and_lands_in_the_events(client):
-    sent = uuid.uuid4().hex
+def test_a_trusted_proxys_request_id_is_kept_and_lands_in_the_events(client, settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    sent = str(uuid.uuid4())
     response = client.post(
         "/api/v2/device", json.dumps(REGISTRY_BODY), content_type="application/json", HTTP_X_REQUEST_ID=sent
     )
     assert response["X-Request-ID"] == sent
     assert DeviceEvent.objects.get().request_id == sent
+
+
+@pytest.mark.parametrize("trusted", [[], ["10.0.0.0/8"]], ids=["no proxies", "another proxy"])
+def test_a_request_id_from_a_client_that_is_no_trusted_proxy_is_replaced_in_the_answer_and_the_events(
+    client, settings, trusted
+):
+    settings.TRUSTED_PROXIES = trusted
+    sent = str(uuid.uuid4())
+    response = client.post(
+        "/api/v2/device", json.dumps(REGISTRY_BODY), content_type="application/json", HTTP_X_REQUEST_ID=sent
+    )
+    generated = response["X-Request-ID"]
+    assert generated != sent and len(generated) == 32
+    assert DeviceEvent.objects.get().request_id == generated
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "{0c2f1bd3-9ec5-4c67-a3a4-3b0a7b0a1e29}",
+        "urn:uuid:0c2f1bd3-9ec5-4c67-a3a4-3b0a7b0a1e29",
+        "0c2f1bd3-9ec5-4c67-a3a4-3b0a7b0a1e29\n",
+        "0c2f1bd39ec54c67a3a43b0a7b0a1e29 ",
+    ],
+)
+def test_a_trusted_proxys_request_id_is_kept_only_as_a_plain_uuid(client, settings, sent):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    response = client.get("/api/base/configs", HTTP_X_REQUEST_ID=sent)
+    assert response["X-Request-ID"] != sent and len(response["X-Request-ID"]) == 32
 
 
 def test_a_malformed_request_id_is_replaced(client):
@@ -228,3 +258,66 @@ def test_the_schema_still_answers_json_with_format_json(client):
     response = client.get("/api/schema/?format=json")
     assert response["Content-Type"] == "application/vnd.oai.openapi+json"
     assert json.loads(response.content)["openapi"].startswith("3.")
+
+
+# -- a Host outside ALLOWED_HOSTS ---------------------------------------------------------------------------------
+
+BAD_HOST = "evil.example"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "shape"),
+    [
+        ("post", "/api/v2/device", 400, {"status", "timestamp", "time", "ip", "message", "data"}),
+        ("get", "/api/base/configs", 400, {"status", "timestamp", "time", "ip", "message", "data"}),
+        ("post", "/api/v1/billing/devices/check", 400, {"message"}),
+        ("post", "/api/v2/device/license/activate", 400, {"reason", "statusCode", "statusText"}),
+        ("post", "/api/v2/auth/login", 400, {"reason", "statusCode", "statusText"}),
+        ("get", "/api/docs/", 400, {"message"}),
+        ("get", "/admin/login/", 400, {"message"}),
+        ("get", "/nowhere", 400, {"message"}),
+    ],
+)
+def test_a_host_outside_allowed_hosts_is_answered_in_the_paths_protocol_format(client, method, path, status, shape):
+    response = getattr(client, method)(path, HTTP_HOST=BAD_HOST)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == shape
+    assert "Invalid Host header." in body.values()
+    assert BAD_HOST not in response.content.decode()
+    assert len(response["X-Request-ID"]) == 32
+
+
+def test_a_host_outside_allowed_hosts_is_an_xml_error_on_the_mor_api(client):
+    response = client.post("/billing/api/device_create", {"u": "admin"}, HTTP_HOST=BAD_HOST)
+    assert (response.status_code, response["Content-Type"]) == (200, "text/xml; charset=utf-8")
+    assert response.content.decode() == (
+        '<?xml version="1.0" encoding="UTF-8"?><page><error>Invalid Host header.</error></page>'
+    )
+
+
+@pytest.mark.parametrize("host", ["10.0.0.5", "10.0.0.5:8000", "[fd00::5]:8000", BAD_HOST])
+def test_the_probes_answer_whatever_host_a_load_balancer_sends(client, host, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        health = client.get("/healthz", HTTP_HOST=host)
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    with django_assert_num_queries(1):
+        ready = client.get("/readyz", HTTP_HOST=host)
+    assert (ready.status_code, ready.json()) == (200, {"status": "ok", "database": "ok"})
+    assert health["Cache-Control"] == ready["Cache-Control"] and "no-cache" in health["Cache-Control"]
+
+
+def test_the_probes_still_take_only_get(client):
+    response = client.post("/healthz", HTTP_HOST="10.0.0.5")
+    assert response.status_code == 405
+
+
+def test_gunicorn_marks_requests_from_its_unix_socket_with_the_key_the_app_reads():
+    import runpy
+    from pathlib import Path
+
+    from config.middleware import FROM_NGINX
+
+    conf = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
+    assert conf["FROM_NGINX"] == FROM_NGINX

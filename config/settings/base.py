@@ -1,5 +1,6 @@
 """Settings shared by every environment. Values come from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -28,6 +29,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_guid",
     "constance",
+    "axes",
     "devices",
     "billing",
     "licensing",
@@ -35,7 +37,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestIdFromTrustedProxiesMiddleware",  # before django-guid reads the header
     "django_guid.middleware.guid_middleware",
+    "config.middleware.HostMiddleware",  # the probes, and the Host check, before any other middleware reads it
     "config.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -45,6 +49,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a locked-out login into its answer
 ]
 
 # Only the admin uses CSRF; an API path that somehow fails it answers in its protocol's format, not HTML.
@@ -112,6 +117,23 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 
+# The admin's login is locked (django-axes) after AXES_FAILURE_LIMIT wrong passwords for one username from
+# anywhere, or from one client ip for any username, for AXES_COOLOFF_TIME after the last of them: the right
+# password is refused meanwhile. Only the admin's login counts: the APIs authenticate with keys, signatures and
+# tokens, never with Django's authenticate().
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_ONLY_ADMIN_SITE = True
+AXES_CLIENT_IP_CALLABLE = "devices.client_ip.client_ip"  # the address the throttles use (TRUSTED_PROXIES)
+AXES_LOCKOUT_CALLABLE = "config.admin.login_locked_out"  # the admin's page, not a line of text
+AXES_ENABLE_ADMIN = False  # devices/admin.py registers its pages, with permissions on their actions
+AXES_VERBOSE = False  # no banner on every manage.py command; failures and lockouts are still logged
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -171,7 +193,7 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# X-Request-ID: taken from a proxy when it is a UUID, generated otherwise.
+# X-Request-ID: taken from a trusted proxy when it is a UUID (config.middleware), generated otherwise.
 DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",
     "VALIDATE_GUID": True,
