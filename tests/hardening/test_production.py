@@ -65,7 +65,7 @@ def test_production_sends_security_headers(client, settings):
     settings.SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     assert client.get("/api/base/configs").status_code == 301  # to https
     assert client.get("/healthz").status_code == 200  # probes stay on plain http behind the balancer
-    secure = client.get("/api/base/configs", secure=True)
+    secure = client.post("/api/v1/billing/devices/check", secure=True)  # a 401, with the headers of every answer
     assert secure["Strict-Transport-Security"].startswith("max-age=31536000")
     assert secure["X-Content-Type-Options"] == "nosniff"
     assert secure["X-Frame-Options"] == "DENY"
