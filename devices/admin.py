@@ -8,11 +8,13 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.auth import password_validation
 from django.db.models import Q
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from rangefilter.filters import DateRangeFilter
 
 from devices import bulk, services, sql
 from devices.choices import EventSource
@@ -95,6 +97,11 @@ class ClientActivityInline(admin.StackedInline):
         return False
 
 
+def events_of(device: Device) -> str:
+    """The admin's list of one device's events."""
+    return reverse("admin:devices_deviceevent_changelist") + f"?device__id__exact={device.pk}"
+
+
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     form = DeviceAdminForm
@@ -152,6 +159,14 @@ class DeviceAdmin(admin.ModelAdmin):
         # A device keeps its audit trail: operators deactivate or ban, they don't delete.
         return False
 
+    def history_view(self, request, object_id, extra_context=None):
+        """ "History" is the device's audit trail (its events), not Django's log of admin edits, which misses the
+        protocols' changes."""
+        device = self.get_object(request, object_id)
+        if device is None or not self.has_view_or_change_permission(request, device):
+            return super().history_view(request, object_id, extra_context)  # Django's own refusal
+        return HttpResponseRedirect(events_of(device))
+
     EVENTS_SHOWN = 100
 
     @admin.display(description="events (newest first)")
@@ -176,7 +191,7 @@ class DeviceAdmin(admin.ModelAdmin):
                 for e in events
             ),
         )
-        all_url = reverse("admin:devices_deviceevent_changelist") + f"?device__id__exact={obj.pk}"
+        all_url = events_of(obj)
         return format_html(
             '<table class="device-events"><thead><tr><th>time</th><th>action</th><th>status</th><th>source</th>'
             "<th>actor</th><th>request id</th><th>details</th></tr></thead><tbody>{}</tbody></table>"
@@ -407,9 +422,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
 @admin.register(DeviceEvent)
 class DeviceEventAdmin(admin.ModelAdmin):
     list_display = ("created_at", "device_link", "action", "from_status", "to_status", "source", "actor", "request_id")
-    list_filter = ("action", "source")
+    list_filter = ("action", "source", ("created_at", DateRangeFilter))
     search_fields = ("=request_id", "=actor")
-    search_help_text = "An exact request id or actor."
+    search_help_text = "A device's MAC (any spelling) or UUID, or an exact request id or actor."
     list_select_related = ("device",)
     show_full_result_count = False
     ordering = ("-created_at", "-id")
@@ -418,6 +433,17 @@ class DeviceEventAdmin(admin.ModelAdmin):
     def device_link(self, obj):
         url = reverse("admin:devices_device_change", args=[obj.device_id])
         return format_html('<a href="{}">{}</a>', url, obj.device)
+
+    def get_search_results(self, request, queryset, search_term):
+        """A device by its MAC or UUID (indexed lookups); anything else an exact request id or actor."""
+        term = search_term.strip()
+        mac = try_normalize_mac(term)
+        if mac:
+            return queryset.filter(device__mac=mac), False
+        try:
+            return queryset.filter(device__uuid=uuid.UUID(term)), False
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
 
     def has_add_permission(self, request):
         return False

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django_guid",
     "constance",
     "axes",
+    "rangefilter",
     "devices",
     "billing",
     "licensing",

@@ -1,6 +1,7 @@
 """The operators' admin (SPEC section 7) through the test client."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from constance import config
@@ -8,6 +9,7 @@ from django.contrib.sessions.models import Session
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from devices.choices import DeviceStatus
 from devices.models import Account, ApiKey, Device, DeviceEvent
@@ -360,3 +362,75 @@ def test_a_body_over_the_limit_is_refused_in_the_admin_before_anything_reads_it(
     assert response.status_code == 413
     assert response["Content-Type"] == "application/json"
     assert response.json() == {"message": "The request body is larger than 1048576 bytes."}
+
+
+# -- the audit trail: finding events ------------------------------------------------------------------------------
+
+EVENTS = reverse("admin:devices_deviceevent_changelist")
+
+
+def events_listed(response) -> list[DeviceEvent]:
+    assert response.status_code == 200
+    return list(response.context["cl"].result_list)
+
+
+@pytest.fixture
+def two_devices_events(admin_client):
+    first = DeviceFactory(mac="A1B2C3D4E5F6")
+    second = DeviceFactory(mac="0A0B0C0D0E0F")
+    run_action(admin_client, "reserve", [first, second])
+    run_action(admin_client, "ban", [first], reason="chargeback")
+    return first, second
+
+
+@pytest.mark.parametrize("typed", ["a1:b2:c3:d4:e5:f6", "A1-B2-C3-D4-E5-F6", " a1b2.c3d4.e5f6 "])
+def test_events_are_found_by_their_devices_mac_in_any_spelling(admin_client, two_devices_events, typed):
+    first, _ = two_devices_events
+    found = events_listed(admin_client.get(EVENTS, {"q": typed}))
+    assert [e.action for e in found] == ["banned", "reserved"]
+    assert {e.device_id for e in found} == {first.pk}
+
+
+def test_events_are_found_by_their_devices_uuid(admin_client, two_devices_events):
+    _, second = two_devices_events
+    found = events_listed(admin_client.get(EVENTS, {"q": str(second.uuid)}))
+    assert [(e.device_id, e.action) for e in found] == [(second.pk, "reserved")]
+
+
+def test_events_are_still_found_by_an_exact_actor(admin_client, two_devices_events, admin_user):
+    assert len(events_listed(admin_client.get(EVENTS, {"q": admin_user.username}))) == 3
+    assert events_listed(admin_client.get(EVENTS, {"q": "nobody-at-all"})) == []
+
+
+def test_events_are_filtered_by_action_source_and_a_date_range(admin_client, two_devices_events):
+    # given: one of the events a week old
+    first, _ = two_devices_events
+    old = DeviceEvent.objects.get(device=first, action="reserved")
+    DeviceEvent.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=7))
+    today = timezone.localdate()
+    # when / then
+    assert len(events_listed(admin_client.get(EVENTS, {"action__exact": "reserved", "source__exact": "admin"}))) == 2
+    recent = {"created_at__range__gte": (today - timedelta(days=1)).isoformat()}
+    assert [e.action for e in events_listed(admin_client.get(EVENTS, recent))] == ["banned", "reserved"]
+    week_ago = (today - timedelta(days=7)).isoformat()
+    older = {"created_at__range__gte": week_ago, "created_at__range__lte": week_ago}
+    assert [e.pk for e in events_listed(admin_client.get(EVENTS, older))] == [old.pk]
+
+
+@pytest.mark.parametrize("bad", ["yesterday", "2026-13-45", "\x00", "9" * 40])
+def test_a_date_range_that_is_no_date_filters_nothing_and_breaks_nothing(admin_client, two_devices_events, bad):
+    response = admin_client.get(EVENTS, {"created_at__range__gte": bad})
+    assert len(events_listed(response)) == 3
+
+
+def test_a_devices_history_button_opens_its_audit_trail(admin_client, two_devices_events):
+    first, _ = two_devices_events
+    response = admin_client.get(reverse("admin:devices_device_history", args=[first.pk]))
+    assert response.status_code == 302
+    trail = events_listed(admin_client.get(response["Location"]))
+    assert [e.action for e in trail] == ["banned", "reserved"]
+
+
+def test_the_history_of_a_device_that_does_not_exist_is_the_admins_own_answer(admin_client):
+    response = admin_client.get(reverse("admin:devices_device_history", args=[987654]))
+    assert response.status_code == 302 and response["Location"] == reverse("admin:index")
