@@ -335,9 +335,22 @@ class AccountAdmin(admin.ModelAdmin):
     search_fields = ("login", "name")
     list_select_related = ("owner",)
     autocomplete_fields = ("owner",)
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("owned", "created_at", "updated_at")
     show_full_result_count = False
     actions = ("soft_delete", "restore")
+    # What refers to an account, each a list filtered to it: (label, the list's url name, the filter's parameter).
+    # Other apps add theirs (licensing: license keys).
+    owned_lists = [("devices", "admin:devices_device_changelist", "account__id__exact")]
+
+    @admin.display(description="owns")
+    def owned(self, obj):
+        if obj.pk is None:
+            return "—"
+        return format_html_join(
+            mark_safe(" · "),
+            '<a href="{}?{}={}">{}</a>',
+            ((reverse(url_name), parameter, obj.pk, label) for label, url_name, parameter in self.owned_lists),
+        )
 
     def has_delete_permission(self, request, obj=None):
         # Soft delete only: an account's devices, licenses and MOR groups refer to it, and its events name it.

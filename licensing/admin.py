@@ -7,7 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from devices.admin import DeviceAdmin
+from devices.admin import AccountAdmin, DeviceAdmin
 from devices.models import Account
 from licensing.models import DeviceLicense, DeviceLicenseStatus, License, LicenseSession
 from licensing.services import licenses_generate, licenses_revoke
@@ -16,8 +16,9 @@ MAX_GENERATED = 10_000
 
 
 def _device_link(session: LicenseSession):
+    """The session's device by its MAC, serial number or UUID (select_related("device") where it is listed)."""
     url = reverse("admin:devices_device_change", args=[session.device_id])
-    return format_html('<a href="{}">{}</a>', url, session.device_id)
+    return format_html('<a href="{}">{}</a>', url, session.device)
 
 
 def _account_by_login(login: str) -> Account | None:
@@ -32,6 +33,9 @@ class SessionInline(admin.TabularInline):
     readonly_fields = fields
     ordering = ("-created_at",)
     verbose_name_plural = "Activations (sessions)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("device")
 
     @admin.display(description="device")
     def device_link(self, obj):
@@ -191,7 +195,7 @@ class LicenseSessionAdmin(admin.ModelAdmin):
     list_display = ("id", "license", "device_link", "created_at", "ended_at", "last_validated_at")
     list_filter = (("ended_at", admin.EmptyFieldListFilter),)
     search_fields = ("=id", "=license__key")
-    list_select_related = ("license",)
+    list_select_related = ("license", "device")
     show_full_result_count = False
     readonly_fields = ("id", "license", "device", "created_at", "ended_at", "last_validated_at")
 
@@ -213,12 +217,23 @@ class DeviceSessionInline(admin.StackedInline):
     fk_name = "device"
     extra = 0
     can_delete = False
-    fields = ("id", "license", "created_at", "ended_at", "last_validated_at")
+    fields = ("id", "license_link", "created_at", "ended_at", "last_validated_at")
     readonly_fields = fields
     verbose_name = "license session"
+
+    @admin.display(description="license key")
+    def license_link(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:licensing_license_change", args=[obj.license_id]), obj.license
+        )
 
     def has_add_permission(self, request, obj=None):
         return False  # a session is made by an activation
 
 
 DeviceAdmin.inlines = [*DeviceAdmin.inlines, DeviceSessionInline]
+AccountAdmin.owned_lists = [
+    *AccountAdmin.owned_lists,
+    ("license keys", "admin:licensing_license_changelist", "account__id__exact"),
+    ("registered device licenses", "admin:licensing_devicelicense_changelist", "vendor__id__exact"),
+]

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from devices.spreadsheet import spreadsheet_safe
 from licensing.models import KEY_ALPHABET, DeviceLicense, License, LicenseKind
-from tests.factories import AccountFactory
+from tests.factories import AccountFactory, DeviceFactory
 from tests.licensing.conftest import make_license
 
 pytestmark = pytest.mark.django_db
@@ -271,3 +271,39 @@ def test_a_device_licenses_serial_number_is_read_only_once_registered(admin_clie
     page = admin_client.get(reverse("admin:licensing_devicelicense_change", args=[registered.pk]))
     assert "serial_number" not in page.context["adminform"].form.fields
     assert b"SN-FIXED" in page.content
+
+
+def test_activations_name_their_devices_and_a_device_links_to_its_key(admin_client, client):
+    # given: a key activated by a device, which the registry then names by its MAC
+    license = make_license()
+    client.post("/api/v2/device/license/activate", {"licenseKey": license.key}, content_type="application/json")
+    device = license.sessions.get().device
+    device.mac = "A1B2C3D4E5F6"
+    device.save()
+    # when
+    sessions = admin_client.get(reverse("admin:licensing_licensesession_changelist")).content.decode()
+    key_page = admin_client.get(reverse("admin:licensing_license_change", args=[license.pk])).content.decode()
+    device_page = admin_client.get(reverse("admin:devices_device_change", args=[device.pk])).content.decode()
+    # then
+    device_url = reverse("admin:devices_device_change", args=[device.pk])
+    assert f'<a href="{device_url}">A1:B2:C3:D4:E5:F6</a>' in sessions
+    assert f'<a href="{device_url}">A1:B2:C3:D4:E5:F6</a>' in key_page
+    key_url = reverse("admin:licensing_license_change", args=[license.pk])
+    assert f'<a href="{key_url}">{license}</a>' in device_page
+
+
+def test_an_accounts_page_links_to_the_lists_of_what_it_owns(admin_client):
+    # given
+    owner, other = AccountFactory(), AccountFactory()
+    owned_key, _ = make_license(account=owner), make_license(account=other)
+    owned_device, _ = DeviceFactory(account=owner), DeviceFactory(account=other)
+    # when
+    page = admin_client.get(reverse("admin:devices_account_change", args=[owner.pk])).content.decode()
+    links = dict(
+        (label, url.replace("&amp;", "&")) for url, label in re.findall(r'<a href="([^"]+\?[^"]+)">([a-z ]+)</a>', page)
+    )
+    # then: each link is the list of exactly what the account owns
+    assert set(links) == {"devices", "license keys", "registered device licenses"}
+    assert [d.pk for d in admin_client.get(links["devices"]).context["cl"].result_list] == [owned_device.pk]
+    assert [k.pk for k in admin_client.get(links["license keys"]).context["cl"].result_list] == [owned_key.pk]
+    assert list(admin_client.get(links["registered device licenses"]).context["cl"].result_list) == []
