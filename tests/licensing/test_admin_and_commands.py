@@ -162,6 +162,52 @@ def test_a_csv_cell_is_neutralised_only_when_it_starts_like_a_formula(cell, writ
     assert spreadsheet_safe(cell) == written
 
 
+BATCH_TERMS = {"--account": "pool@example.com", "--max-activations": "2", "--expires": "2030-01-01"}
+
+
+@pytest.mark.parametrize(
+    ("changed", "said"),
+    [
+        ({"--account": "other@example.com"}, "account pool@example.com"),
+        ({"--max-activations": "5"}, "max-activations 2"),
+        ({"--expires": "2031-01-01"}, "expires-at 2030-01-01T00:00:00+00:00"),
+        (None, "account pool@example.com, expires-at 2030-01-01T00:00:00+00:00, max-activations 2"),
+    ],
+    ids=["account", "max activations", "expiry", "none given"],
+)
+def test_generate_licenses_under_a_reference_made_with_other_terms_is_a_usage_error(changed, said):
+    # given: a batch made for one account, with two activations a key and an expiry
+    AccountFactory(login="pool@example.com"), AccountFactory(login="other@example.com")
+    options = [item for pair in BATCH_TERMS.items() for item in pair]
+    assert run("generate_licenses", "--count", "2", "--reference", "order-9", *options)[0] == 0
+    # when: the batch is completed with other terms
+    other = [item for pair in {**BATCH_TERMS, **changed}.items() for item in pair] if changed else []
+    code, _, err = run("generate_licenses", "--count", "4", "--reference", "order-9", *other)
+    # then: it says which, and makes nothing
+    assert code == 2
+    assert f"--reference order-9: keys under it have {said}, not what this run asks for." in err
+    assert License.objects.count() == 2
+
+
+def test_generate_licenses_completes_a_batch_made_with_the_same_terms():
+    AccountFactory(login="pool@example.com")
+    same = [
+        "--reference",
+        "order-9",
+        "--account",
+        "POOL@example.com",
+        "--max-activations",
+        "2",
+        "--expires",
+        "2030-01-01",
+    ]
+    assert run("generate_licenses", "--count", "2", *same)[0] == 0
+    assert run("generate_licenses", "--count", "5", *same)[0] == 0
+    assert (
+        License.objects.filter(reference="order-9", max_activations=2, account__login="pool@example.com").count() == 5
+    )
+
+
 def test_generate_licenses_dry_run_and_usage_errors():
     assert run("generate_licenses", "--count", "3", "--dry-run")[0] == 0
     assert not License.objects.exists()

@@ -20,7 +20,8 @@ class Command(BaseCommand):
         "Generate license keys and write them as CSV (a header row, then one row per key: key,max_activations,"
         "account,expires_at,reference) to --output or standard output. With --reference the run is safe to "
         "repeat: keys already generated under that reference count towards --count, and every key of the "
-        "reference is written. Exit 2 on usage errors."
+        "reference is written; keys under it made with another account, --max-activations or --expires are a "
+        "usage error. Exit 2 on usage errors."
     )
 
     def add_arguments(self, parser):
@@ -50,6 +51,7 @@ class Command(BaseCommand):
             if reference
             else []
         )
+        self._same_terms(reference, existing, account=account, max_activations=max_activations, expires_at=expires_at)
         missing = max(count - len(existing), 0)
         # A summary must not mix with CSV written to standard output.
         report = self.stdout if options["output"] else self.stderr
@@ -76,6 +78,27 @@ class Command(BaseCommand):
             summary += f"; {len(existing)} of reference {reference!r} existed already"
         summary += "." if created else ". Nothing to change."
         report.write(summary)
+
+    @staticmethod
+    def _same_terms(reference: str, existing: list[License], **terms) -> None:
+        """A repeated run completes its batch: keys made under the reference with other terms are a usage error."""
+        shown = {
+            "account": lambda value: value.login if value else "none",
+            "max_activations": str,
+            "expires_at": lambda value: value.isoformat() if value else "never",
+        }
+        differing = {
+            f"{name.replace('_', '-')} {shown[name](getattr(license, name))}"
+            for license in existing
+            for name, value in terms.items()
+            if getattr(license, name) != value
+        }
+        if differing:
+            raise CommandError(
+                f"--reference {reference}: keys under it have {', '.join(sorted(differing))}, not what this run asks "
+                "for. Run again with their options to complete the batch, or choose another reference.",
+                returncode=2,
+            )
 
     @staticmethod
     def _account(login: str | None) -> Account | None:
