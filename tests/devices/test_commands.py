@@ -2,7 +2,10 @@
 
 import csv
 import io
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -270,7 +273,7 @@ def test_ban_devices_reports_bad_rows_and_bans_the_good_ones(tmp_path):
         "not-a-uuid,,,\n",  # 8 invalid uuid
     )
     report = tmp_path / "r.csv"
-    code, _out, _ = run("ban_devices", path, "--report", str(report))
+    code, _out, _ = run("ban_devices", path, "--reason", "fraud", "--report", str(report))
     assert code == 1
     outcomes = {int(r["line"]): (r["outcome"], r["message"]) for r in read_report(report)}
     assert outcomes == {
@@ -305,7 +308,7 @@ def test_ban_queries_per_batch_do_not_grow_with_the_batch(tmp_path, rows, django
     path = write(tmp_path, "uuid\n" + "\n".join(str(d.uuid) for d in devices) + "\n")
     # SAVEPOINT (batch), SELECT the named devices, one statement that locks, bans and audits them, RELEASE.
     with django_assert_num_queries(4):
-        assert run("ban_devices", path)[0] == 0
+        assert run("ban_devices", path, "--reason", "fraud")[0] == 0
 
 
 # -- process_transitions ---------------------------------------------------------------------
@@ -488,3 +491,33 @@ def test_a_report_writes_no_cell_a_spreadsheet_would_run_as_a_formula(tmp_path):
     assert rows[0]["mac"] == "'" + formula and rows[0]["outcome"] == "failed"
     assert (rows[1]["name"], rows[1]["version"], rows[1]["outcome"]) == ("'@SUM(1+1)", "'+1", "created")
     assert Device.objects.get().name == "@SUM(1+1)"
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ([], "one of the arguments --reason --unban is required"),
+        (["--reason", "  "], "argument --reason: give the reason in words"),
+        (["--unban", "--reason", "fraud"], "argument --reason: not allowed with argument --unban"),
+    ],
+    ids=["neither", "a blank reason", "both"],
+)
+def test_ban_devices_bans_with_a_reason_or_unbans_without_one(tmp_path, options, said):
+    # given
+    device = DeviceFactory()
+    path = write(tmp_path, f"uuid\n{device.uuid}\n")
+    # when: from the command line, as an operator runs it
+    done = subprocess.run(
+        [sys.executable, "manage.py", "ban_devices", path, *options],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": "sqlite://:memory:"},  # refused before any database is used
+        check=False,
+    )
+    # then
+    assert done.returncode == 2
+    assert said in done.stderr
+    with pytest.raises(CommandError, match=said):
+        call_command("ban_devices", path, *options)
+    device.refresh_from_db()
+    assert not device.is_banned and not DeviceEvent.objects.exists()

@@ -1,17 +1,27 @@
+import argparse
+
 from devices.bulk import devices_ban_many, devices_unban_many
 from devices.management.rows import DeviceRowsCommand
 
 
+def ban_reason(value: str) -> str:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("give the reason in words")
+    return value.strip()
+
+
 class Command(DeviceRowsCommand):
     help = (
-        "Ban (or with --unban, unban) the devices named in a CSV file: a header row, then rows of a uuid, "
-        "or a type with a mac and/or serial_number. Already banned devices are left as they are. "
-        "Exit 0 when every row succeeded, 1 when some failed, 2 on usage errors."
+        "Ban the devices named in a CSV file (a header row, then rows of a uuid, or a type with a mac and/or "
+        "serial_number) with --reason, or lift their bans with --unban. Already banned devices keep their ban and "
+        "its reason. Exit 0 when every row succeeded, 1 when some failed, 2 on usage errors."
     )
 
     def add_command_arguments(self, parser):
-        parser.add_argument("--reason", default="Banned by ban_devices", help="Why the devices are banned.")
-        parser.add_argument("--unban", action="store_true", help="Lift the bans instead.")
+        # One of the two, as in the admin: a ban always says why, and lifting one has no reason to record.
+        choice = parser.add_mutually_exclusive_group(required=True)
+        choice.add_argument("--reason", type=ban_reason, help="Why the devices are banned (required to ban).")
+        choice.add_argument("--unban", action="store_true", help="Lift the bans instead.")
 
     def process_batch(self, rows, options):
         resolved = self.resolve(rows)
