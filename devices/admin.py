@@ -17,9 +17,10 @@ from django.utils.safestring import mark_safe
 from rangefilter.filters import DateRangeFilter
 
 from devices import bulk, services, sql
+from devices.admin_export import CsvExportMixin
 from devices.choices import EventSource
 from devices.errors import DomainError
-from devices.macs import InvalidMac, normalize_mac, try_normalize_mac
+from devices.macs import InvalidMac, format_mac, normalize_mac, try_normalize_mac
 from devices.models import Account, ApiKey, ClientActivity, ClientAppInfo, Device, DeviceEvent
 
 BULK_BATCH = 1000
@@ -103,8 +104,24 @@ def events_of(device: Device) -> str:
 
 
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdmin(CsvExportMixin, admin.ModelAdmin):
     form = DeviceAdminForm
+    export_columns = (
+        ("uuid", "uuid", str),
+        ("type", "type"),
+        ("mac", "mac", format_mac),
+        ("serial_number", "serial_number"),
+        ("name", "name"),
+        ("version", "version"),
+        ("status", "status"),
+        ("owner", "account__login"),
+        ("is_banned", "is_banned"),
+        ("ban_reason", "ban_reason"),
+        ("is_online", "is_online"),
+        ("last_seen_at", "last_seen_at"),
+        ("created_at", "created_at"),
+        ("updated_at", "updated_at"),
+    )
     action_form = DeviceActionForm
     list_display = (
         "id",
@@ -328,8 +345,19 @@ class AccountAdminForm(forms.ModelForm):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(CsvExportMixin, admin.ModelAdmin):
     form = AccountAdminForm
+    export_columns = (
+        ("login", "login"),
+        ("name", "name"),
+        ("type", "type"),
+        ("status", "status"),
+        ("role", "role"),
+        ("owner", "owner__login"),
+        ("is_vendor", "is_vendor"),
+        ("created_at", "created_at"),
+        ("deleted_at", "deleted_at"),
+    )
     list_display = ("login", "name", "role", "type", "status", "owner", "is_vendor", "created_at", "deleted_at")
     list_filter = ("status", "role", "is_vendor", ("deleted_at", admin.EmptyFieldListFilter))
     search_fields = ("login", "name")
@@ -433,7 +461,19 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeviceEvent)
-class DeviceEventAdmin(admin.ModelAdmin):
+class DeviceEventAdmin(CsvExportMixin, admin.ModelAdmin):
+    export_columns = (
+        ("created_at", "created_at"),
+        ("device_uuid", "device__uuid", str),
+        ("device_mac", "device__mac", format_mac),
+        ("action", "action"),
+        ("from_status", "from_status"),
+        ("to_status", "to_status"),
+        ("source", "source"),
+        ("actor", "actor"),
+        ("request_id", "request_id"),
+        ("details", "details"),
+    )
     list_display = ("created_at", "device_link", "action", "from_status", "to_status", "source", "actor", "request_id")
     list_filter = ("action", "source", ("created_at", DateRangeFilter))
     search_fields = ("=request_id", "=actor")

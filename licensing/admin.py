@@ -8,6 +8,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from devices.admin import AccountAdmin, DeviceAdmin
+from devices.admin_export import CsvExportMixin
 from devices.models import Account
 from licensing.models import DeviceLicense, DeviceLicenseStatus, License, LicenseSession
 from licensing.services import licenses_generate, licenses_revoke
@@ -67,8 +68,19 @@ class GenerateForm(forms.Form):
 
 
 @admin.register(License)
-class LicenseAdmin(admin.ModelAdmin):
+class LicenseAdmin(CsvExportMixin, admin.ModelAdmin):
     action_form = LicenseActionForm
+    export_columns = (
+        ("key", "key"),
+        ("kind", "kind"),
+        ("account", "account__login"),
+        ("max_activations", "max_activations"),
+        ("activations_count", "activations_count"),
+        ("expires_at", "expires_at"),
+        ("revoked_at", "revoked_at"),
+        ("reference", "reference"),
+        ("created_at", "created_at"),
+    )
     change_list_template = "admin/licensing/license/change_list.html"
     list_display = (
         "key",
