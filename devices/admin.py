@@ -18,6 +18,7 @@ from rangefilter.filters import DateRangeFilter
 
 from devices import bulk, services, sql
 from devices.admin_export import CsvExportMixin
+from devices.admin_page_actions import DevicePageActionsMixin
 from devices.choices import EventSource
 from devices.errors import DomainError
 from devices.macs import InvalidMac, format_mac, normalize_mac, try_normalize_mac
@@ -104,7 +105,7 @@ def events_of(device: Device) -> str:
 
 
 @admin.register(Device)
-class DeviceAdmin(CsvExportMixin, admin.ModelAdmin):
+class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
     form = DeviceAdminForm
     export_columns = (
         ("uuid", "uuid", str),
