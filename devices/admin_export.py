@@ -1,9 +1,9 @@
 """CSV export of an admin list: exactly the rows its filters and search select, streamed.
 
 Each admin names its columns (`export_columns`: a header, a `values_list` path, and optionally a function that
-turns the value into text). Rows are read as tuples through a server-side cursor, in chunks, and written as they
-are read, so a million rows take no more memory than a chunk. Cells a spreadsheet would run as formulas are
-written as text (devices.spreadsheet).
+turns the value into a cell in place of `as_text`; it must keep the cell from reading as a formula). Rows are
+read as tuples through a server-side cursor, in chunks, and written as they are read, so a million rows take no
+more memory than a chunk. Cells a spreadsheet would run as formulas are written as text (devices.spreadsheet).
 """
 
 import csv
@@ -19,19 +19,20 @@ from django.utils import timezone
 
 from devices.spreadsheet import spreadsheet_safe
 
-CHUNK_ROWS = 2000
+CHUNK_ROWS = 5000
 
 
 def as_text(value: object) -> object:
-    """A value as a CSV cell: ISO times, true/false, JSON for structures, empty for none."""
-    if value is None:
-        return ""
+    """A value as a CSV cell: ISO times, true/false, JSON for structures, text a spreadsheet won't run; csv.writer
+    writes None as an empty cell."""
+    if isinstance(value, str):
+        return spreadsheet_safe(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return spreadsheet_safe(json.dumps(value, ensure_ascii=False, sort_keys=True))
     return value
 
 
@@ -80,7 +81,7 @@ class CsvExportMixin:
 
     def _lines(self, rows) -> Iterator[str]:
         writer = csv.writer(_Lines())
-        texts: list[Callable] = [column[2] if len(column) > 2 else as_text for column in self.export_columns]
+        texts: list[Callable] = [as_text if len(column) < 3 else column[2] for column in self.export_columns]
         yield writer.writerow([column[0] for column in self.export_columns])
         for row in rows.iterator(chunk_size=CHUNK_ROWS):
-            yield writer.writerow([spreadsheet_safe(text(value)) for text, value in zip(texts, row, strict=True)])
+            yield writer.writerow([text(value) for text, value in zip(texts, row, strict=True)])

@@ -1,0 +1,88 @@
+"""An operator's daily work in a real browser: the device page's buttons, the audit trail, exports."""
+
+import csv
+import io
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from devices.choices import DeviceStatus
+from devices.models import Device, DeviceEvent
+from tests.browser.conftest import screenshot
+from tests.factories import AccountFactory, DeviceFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_ban_and_activate_from_a_devices_page_with_a_confirmation(operator, tmp_path):
+    # given
+    AccountFactory(login="owner@example.com")
+    device = DeviceFactory(mac="A1B2C3D4E5F6", reserved=True)
+    operator.goto(f"/admin/devices/device/{device.pk}/change/")
+    # when: activated for an account, past the reserve check
+    operator.click("#page-action-activate")
+    operator.fill("#id_account", "owner@example.com")
+    operator.check("#id_skip_reserve_check")
+    operator.click("#confirm-page-action")
+    # then
+    assert "Activated for owner@example.com." in operator.inner_text("ul.messagelist")
+    assert Device.objects.get().status == DeviceStatus.ACTIVE
+    # when: banned, which asks for a reason first
+    operator.click("#page-action-ban")
+    operator.click("#confirm-page-action")  # no reason: the browser asks for one, nothing is sent
+    assert operator.url.endswith(f"/admin/devices/device/{device.pk}/do/ban/")
+    assert operator.eval_on_selector("#id_reason", "input => input.validity.valueMissing")
+    assert not Device.objects.get().is_banned
+    operator.fill("#id_reason", "reported stolen")
+    screenshot(operator, "device-ban-confirmation.png", tmp_path)
+    operator.click("#confirm-page-action")
+    # then
+    assert "Banned." in operator.inner_text("ul.messagelist")
+    assert operator.locator("#page-action-unban").is_visible()
+    device.refresh_from_db()
+    assert (device.is_banned, device.ban_reason) == (True, "reported stolen")
+    # when: History
+    operator.click("a.historylink")
+    operator.wait_for_url(f"**/admin/devices/deviceevent/?device__id__exact={device.pk}")
+    # then: the audit trail, newest first
+    actions = operator.locator("#result_list tbody td.field-action").all_inner_texts()
+    assert actions == ["Banned", "Activated"]
+
+
+def test_find_a_devices_events_in_a_date_range(operator):
+    # given: a week-old reservation and today's ban of one device, and another device's events
+    device = DeviceFactory(mac="0A0B0C0D0E0F")
+    for action, days_ago in (("reserved", 7), ("banned", 0)):
+        DeviceEvent.objects.create(
+            device=device, action=action, source="admin", created_at=timezone.now() - timedelta(days=days_ago)
+        )
+    DeviceEvent.objects.create(device=DeviceFactory(), action="reserved", source="admin")
+    # when: the MAC typed with dashes, then the last two days
+    operator.goto("/admin/devices/deviceevent/")
+    operator.fill("#searchbar", "0a-0b-0c-0d-0e-0f")
+    operator.press("#searchbar", "Enter")
+    operator.wait_for_load_state()
+    found = operator.locator("#result_list tbody tr").count()
+    since = (timezone.localdate() - timedelta(days=2)).isoformat()
+    operator.fill("input[name=created_at__range__gte]", since)
+    operator.click("#created_at-range-filter input[type=submit], .admindatefilter input[type=submit]")
+    operator.wait_for_load_state()
+    # then
+    assert found == 2
+    assert operator.locator("#result_list tbody td.field-action").all_inner_texts() == ["Banned"]
+
+
+def test_export_the_filtered_device_list(operator):
+    # given
+    DeviceFactory(mac="A1B2C3D4E5F6", name="=cmd()", reserved=True)
+    DeviceFactory(mac="A1B2C3D4E5F7")
+    operator.goto("/admin/devices/device/?status__exact=reserved")
+    # when
+    with operator.expect_download() as download:
+        operator.click("#export-csv")
+    # then: the reserved device alone, its formula-like name as text
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    assert [(row["mac"], row["name"], row["status"]) for row in rows] == [("A1:B2:C3:D4:E5:F6", "'=cmd()", "reserved")]
+    assert download.value.suggested_filename.startswith("devices-")
