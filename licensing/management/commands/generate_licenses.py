@@ -1,4 +1,3 @@
-import csv
 import sys
 from datetime import UTC, datetime
 
@@ -8,11 +7,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
 from devices.models import Account
-from devices.spreadsheet import spreadsheet_safe
+from licensing.key_files import write_keys
 from licensing.models import License
 from licensing.services import licenses_generate
-
-COLUMNS = ["key", "max_activations", "account", "expires_at", "reference"]
 
 
 class Command(BaseCommand):
@@ -129,13 +126,7 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"--output {path}: {exc.strerror}", returncode=2) from exc
         try:
-            writer = csv.writer(stream)
-            writer.writerow(COLUMNS)
-            for license in licenses:
-                owner = license.account.login if license.account else ""
-                expires = license.expires_at.isoformat() if license.expires_at else ""
-                row = [license.key, license.max_activations, owner, expires, license.reference]
-                writer.writerow([spreadsheet_safe(cell) for cell in row])
+            write_keys(stream, licenses)
         finally:
             if path:
                 stream.close()
