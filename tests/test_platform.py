@@ -126,7 +126,7 @@ def test_unknown_paths_get_json_not_html(client, settings):
 def test_billing_operations_document_their_errors_and_the_bearer_key(client):
     schema = json.loads(client.get("/api/schema/?format=json").content)
     activate = schema["paths"]["/api/v1/billing/devices/activate"]["post"]
-    assert set(activate["responses"]) == {"201", "400", "401", "422", *GENERIC}
+    assert set(activate["responses"]) == {"201", "400", "401", "403", "422", *GENERIC}
     assert activate["security"] == [{"ApiKey": []}]
     assert schema["components"]["securitySchemes"]["ApiKey"] == {"type": "http", "scheme": "bearer"}
     example = activate["responses"]["201"]["content"]["application/json"]["examples"]["ActivatedDevice"]["value"]
