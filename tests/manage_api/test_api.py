@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from devices import services
@@ -476,3 +478,51 @@ def test_the_management_api_only_reads(manage):
 def test_an_unrouted_management_path_is_404_in_its_format(manage):
     response = manage.get("/api/manage/nothing/")
     assert (response.status_code, response.json()) == (404, {"code": "not_found", "message": "Not found."})
+
+
+# -- constant time at any size: each page is read through an index that gives its order ----------------------------
+
+
+def _page_plan(manage, path: str, params: dict) -> tuple[str, str]:
+    """The SQL of the page query of a request, and PostgreSQL's plan for it when the index can be used at all."""
+    _warm(manage)
+    with CaptureQueriesContext(connection) as queries:
+        assert manage.get(path, params).status_code == 200
+    sql = queries.captured_queries[-1]["sql"]
+    with connection.cursor() as cursor:
+        # A test table is tiny, so the planner would rightly scan it: forbid that to see which index serves the page.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SET LOCAL enable_seqscan = on")
+    return sql, plan
+
+
+@pytest.mark.parametrize(
+    ("params", "index"),
+    [
+        ({}, "devices_device_pkey"),
+        ({"status": "active"}, "device_status_id_idx"),
+        ({"type": "SIP"}, "device_type_id_idx"),
+        ({"is_banned": "true"}, "device_banned_id_idx"),
+    ],
+)
+def test_a_later_device_page_is_a_range_of_an_index_with_no_offset_count_or_sort(manage, params, index):
+    DeviceFactory.create_batch(3, active=True, type="SIP", banned=True)
+    cursor = manage.get("devices/", {**params, "limit": 1}).json()["next"]
+    sql, plan = _page_plan(manage, cursor, {})
+    assert '"devices_device"."id" <' in sql
+    assert "OFFSET" not in sql.upper() and "COUNT(" not in sql.upper()
+    assert index in plan
+    assert "Sort" not in plan
+
+
+@pytest.mark.parametrize(
+    ("path", "index"), [("events/", "event_time_idx"), ("devices/{uuid}/events/", "event_device_time_idx")]
+)
+def test_an_event_page_is_a_range_of_the_time_index(manage, path, index):
+    device = DeviceFactory()
+    services.device_ban(device=device, reason="r", actor=ACTOR)
+    _sql, plan = _page_plan(manage, path.format(uuid=device.uuid), {})
+    assert index in plan
+    assert "Sort" not in plan
