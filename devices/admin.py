@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -19,10 +20,18 @@ from rangefilter.filters import DateRangeFilter
 from devices import bulk, services, sql
 from devices.admin_export import CsvExportMixin
 from devices.admin_page_actions import DevicePageActionsMixin
-from devices.choices import EventSource
+from devices.choices import ApiKeyScope, EventSource
 from devices.errors import DomainError
 from devices.macs import InvalidMac, format_mac, normalize_mac, try_normalize_mac
-from devices.models import Account, ApiKey, ClientActivity, ClientAppInfo, Device, DeviceEvent
+from devices.models import (
+    Account,
+    ApiKey,
+    ClientActivity,
+    ClientAppInfo,
+    Device,
+    DeviceEvent,
+    default_api_key_scopes,
+)
 
 BULK_BATCH = 1000
 
@@ -396,10 +405,24 @@ class AccountAdmin(CsvExportMixin, admin.ModelAdmin):
         self.message_user(request, f"{count} account(s) restored.", messages.SUCCESS)
 
 
-class ApiKeyAddForm(forms.ModelForm):
+class ApiKeyChangeForm(forms.ModelForm):
+    """A key's scopes and expiry; the change applies to its next request (services.api_key_update)."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKeyScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=default_api_key_scopes,
+        help_text="The APIs the key opens: every other refuses it (403).",
+    )
+
     class Meta:
         model = ApiKey
-        fields = ("name",)
+        fields = ("scopes", "expires_at")
+
+
+class ApiKeyAddForm(ApiKeyChangeForm):
+    class Meta(ApiKeyChangeForm.Meta):
+        fields = ("name", "scopes", "expires_at")
 
     def clean_name(self):
         # The model's constraint holds only among active keys, which the form can't check (revoked_at isn't
@@ -412,30 +435,53 @@ class ApiKeyAddForm(forms.ModelForm):
             )
         return name
 
+    def clean_expires_at(self):
+        expires_at = self.cleaned_data["expires_at"]
+        try:
+            services.api_key_expiry_validate(expires_at=expires_at)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["expires_at"]) from exc
+        return expires_at
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
-    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    list_display = ("name", "prefix", "scope_list", "expires_at", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), ("expires_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "prefix")
     readonly_fields = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
     actions = ("revoke",)
 
+    @admin.display(description="scopes")
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes)
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = ApiKeyAddForm
+        elif obj.revoked_at is None:
+            kwargs["form"] = ApiKeyChangeForm
+        # else the default form: a revoked key's fields are all read-only
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
-        return self.readonly_fields if obj else ()
+        if obj is None:
+            return ()
+        # A revoked key stays revoked: nothing of it changes.
+        return (*self.readonly_fields, "scopes", "expires_at") if obj.revoked_at else self.readonly_fields
 
     def get_fields(self, request, obj=None):
-        return self.readonly_fields if obj else ("name",)
+        if obj is None:
+            return ("name", "scopes", "expires_at")
+        return ("name", "prefix", "scopes", "expires_at", "created_at", "last_used_at", "revoked_at")
 
     def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
         if change:
+            if obj.revoked_at is None:
+                services.api_key_update(api_key=obj, scopes=data["scopes"], expires_at=data["expires_at"])
             return
-        key, secret = services.api_key_create(name=form.cleaned_data["name"])
+        key, secret = services.api_key_create(name=data["name"], scopes=data["scopes"], expires_at=data["expires_at"])
         obj.pk, obj.prefix, obj.created_at = key.pk, key.prefix, key.created_at
         obj.secret = secret  # for response_add only: never stored
 

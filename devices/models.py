@@ -3,6 +3,7 @@ import secrets
 import uuid
 
 from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -11,6 +12,7 @@ from devices.choices import (
     TRANSIENT_STATUSES,
     AccountRole,
     AccountStatus,
+    ApiKeyScope,
     DeviceStatus,
     EventAction,
     EventSource,
@@ -91,6 +93,16 @@ class Account(models.Model):
         return check_password(raw_password, hashed, rehash)
 
 
+def default_api_key_scopes() -> list[str]:
+    # Billing alone: the keys made before scopes existed, and the callers that name none, keep what they had.
+    return [ApiKeyScope.BILLING.value]
+
+
+def validate_api_key_scopes(value) -> None:
+    if not isinstance(value, list) or not value or not set(value) <= set(ApiKeyScope.values):
+        raise ValidationError(f"A non-empty list of scopes among {', '.join(ApiKeyScope.values)}.")
+
+
 class ApiKeyQuerySet(models.QuerySet):
     def active(self):
         return self.filter(revoked_at__isnull=True)
@@ -107,6 +119,13 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # A list, not a database array: the embedded SQLite database holds it too.
+    scopes = models.JSONField(
+        default=default_api_key_scopes,
+        validators=[validate_api_key_scopes],
+        help_text="The APIs the key opens.",
+    )
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Refused from this moment; empty: never.")
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -138,6 +157,13 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    def is_expired(self, now) -> bool:
+        """The one expiry rule, checked on every request, a cached key's too (devices.authentication)."""
+        return self.expires_at is not None and self.expires_at <= now
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
 
 
 def overdue(now) -> models.Q:
