@@ -115,6 +115,9 @@ def events_of(device: Device) -> str:
 
 @admin.register(Device)
 class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
+    class Media:
+        css = {"all": ["devices/admin.css"]}
+
     form = DeviceAdminForm
     export_columns = (
         ("uuid", "uuid", str),
@@ -134,7 +137,6 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
     )
     action_form = DeviceActionForm
     list_display = (
-        "id",
         "mac_display",
         "serial_number",
         "type",
@@ -144,7 +146,7 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
         "is_online",
         "updated_at",
     )
-    list_display_links = ("id", "mac_display")
+    list_display_links = ("mac_display",)
     list_filter = ("status", DeviceTypeFilter, "is_banned", "is_online")
     list_select_related = ("account",)
     list_per_page = 50
@@ -178,9 +180,28 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
     )
     inlines = [ClientAppInline, ClientActivityInline]
 
+    def get_fieldsets(self, request, obj=None):
+        # A device that is not banned shows no empty ban fields.
+        if obj is not None and not obj.is_banned:
+            return [
+                (name, {"fields": ("is_banned",)}) if name == "Ban" else (name, options)
+                for name, options in self.fieldsets
+            ]
+        return self.fieldsets
+
     def get_inlines(self, request, obj):
         # What protocols learn about a device is shown once it exists, never typed in.
         return self.inlines if obj is not None else []
+
+    def get_inline_instances(self, request, obj=None):
+        """Only the sections this device has something in, or where staff may add to it: a media agent's storage
+        is offered on a media agent's page, not on a SIP phone's (an inline's `for_types`)."""
+        shown = []
+        for inline in super().get_inline_instances(request, obj):
+            may_add = inline.has_add_permission(request, obj) and obj.type in getattr(inline, "for_types", [obj.type])
+            if may_add or inline.get_queryset(request).filter(device=obj).exists():
+                shown.append(inline)
+        return shown
 
     def has_delete_permission(self, request, obj=None):
         # A device keeps its audit trail: operators deactivate or ban, they don't delete.
@@ -203,7 +224,8 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
         events = list(obj.events.order_by("-created_at", "-id")[: self.EVENTS_SHOWN])
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            '<tr><td class="when">{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td>'
+            '<td class="details">{}</td></tr>',
             (
                 (
                     e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -213,7 +235,7 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
                     e.get_source_display(),
                     e.actor,
                     e.request_id,
-                    json.dumps(e.details, ensure_ascii=False) if e.details else "",
+                    json.dumps(e.details, ensure_ascii=False, indent=1) if e.details else "",
                 )
                 for e in events
             ),
@@ -227,9 +249,10 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
             all_url,
         )
 
-    @admin.display(description="MAC", ordering="mac")
+    @admin.display(description="device", ordering="-id")
     def mac_display(self, obj):
-        return obj.display_mac or "—"
+        """The device as people name it: its MAC, else its serial number, else its UUID."""
+        return str(obj)
 
     @admin.display(description="owner", ordering="account__login")
     def owner(self, obj):
@@ -509,6 +532,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(DeviceEvent)
 class DeviceEventAdmin(CsvExportMixin, admin.ModelAdmin):
+    class Media:
+        css = {"all": ["devices/admin.css"]}
+
     export_columns = (
         ("created_at", "created_at"),
         ("device_uuid", "device__uuid", str),
@@ -521,7 +547,7 @@ class DeviceEventAdmin(CsvExportMixin, admin.ModelAdmin):
         ("request_id", "request_id"),
         ("details", "details"),
     )
-    list_display = ("created_at", "device_link", "action", "from_status", "to_status", "source", "actor", "request_id")
+    list_display = ("created_at", "device_link", "action", "status_change", "by", "short_request_id")
     list_filter = ("action", "source", ("created_at", DateRangeFilter))
     search_fields = ("=request_id", "=actor")
     search_help_text = "A device's MAC (any spelling) or UUID, or an exact request id or actor."
@@ -533,6 +559,21 @@ class DeviceEventAdmin(CsvExportMixin, admin.ModelAdmin):
     def device_link(self, obj):
         url = reverse("admin:devices_device_change", args=[obj.device_id])
         return format_html('<a href="{}">{}</a>', url, obj.device)
+
+    @admin.display(description="status")
+    def status_change(self, obj):
+        return f"{obj.from_status or '—'} → {obj.to_status or '—'}"
+
+    @admin.display(description="by")
+    def by(self, obj):
+        return f"{obj.get_source_display()} · {obj.actor}" if obj.actor else obj.get_source_display()
+
+    @admin.display(description="request id")
+    def short_request_id(self, obj):
+        # The first 8 characters tell requests apart on a page; the whole id is in the tooltip and the search.
+        if not obj.request_id:
+            return "—"
+        return format_html('<span title="{}">{}…</span>', obj.request_id, obj.request_id[:8])
 
     def get_search_results(self, request, queryset, search_term):
         """A device by its MAC or UUID (indexed lookups); anything else an exact request id or actor."""

@@ -16,7 +16,7 @@ from devices.admin import AccountAdmin, DeviceAdmin
 from devices.admin_export import CsvExportMixin
 from devices.models import Account
 from licensing.key_files import keys_csv
-from licensing.models import DeviceLicense, DeviceLicenseStatus, License, LicenseSession
+from licensing.models import DeviceLicense, DeviceLicenseStatus, License, LicenseKind, LicenseSession
 from licensing.services import licenses_generate, licenses_revoke
 
 MAX_GENERATED = 10_000
@@ -105,17 +105,7 @@ class LicenseAdmin(CsvExportMixin, admin.ModelAdmin):
         ("created_at", "created_at"),
     )
     change_list_template = "admin/licensing/license/change_list.html"
-    list_display = (
-        "key",
-        "kind",
-        "account",
-        "max_activations",
-        "activations_count",
-        "expires_at",
-        "revoked_at",
-        "reference",
-        "created_at",
-    )
+    list_display = ("key_display", "account", "activations", "expires_at", "reference", "created_at")
     list_filter = ("kind", ("revoked_at", admin.EmptyFieldListFilter), ("expires_at", admin.EmptyFieldListFilter))
     search_fields = ("=key", "=reference", "account__login")
     list_select_related = ("account",)
@@ -125,9 +115,30 @@ class LicenseAdmin(CsvExportMixin, admin.ModelAdmin):
     inlines = [SessionInline]
     actions = ("revoke", "unrevoke", "assign_to_account")
 
+    class Media:
+        css = {"all": ["devices/admin.css"]}
+
     def has_delete_permission(self, request, obj=None):
         # Revoke instead: a key keeps its activations' history, and a deleted key could be typed in again.
         return False
+
+    @admin.display(description="key", ordering="key")
+    def key_display(self, obj):
+        """On one line; a revoked key struck through and marked, a device license's key named as one."""
+        kind = "" if obj.kind == LicenseKind.KEY else f" ({obj.get_kind_display().lower()})"
+        if obj.revoked_at:
+            return format_html(
+                '<span class="revoked" title="Revoked {}"><span class="key">{}</span>{}'
+                '<span class="badge-revoked">revoked</span></span>',
+                obj.revoked_at.strftime("%Y-%m-%d %H:%M"),
+                obj.key,
+                kind,
+            )
+        return format_html('<span class="key">{}</span>{}', obj.key, kind)
+
+    @admin.display(description="activations", ordering="activations_count")
+    def activations(self, obj):
+        return f"{obj.activations_count} / {obj.max_activations}"
 
     def get_readonly_fields(self, request, obj=None):
         # A key is typed only when created; afterwards devices depend on it.
