@@ -576,15 +576,18 @@ class DeviceEventAdmin(CsvExportMixin, admin.ModelAdmin):
         return format_html('<span title="{}">{}…</span>', obj.request_id, obj.request_id[:8])
 
     def get_search_results(self, request, queryset, search_term):
-        """A device by its MAC or UUID (indexed lookups); anything else an exact request id or actor."""
+        """A device by its MAC (an indexed lookup); a UUID names a device or a request (request ids are UUIDs, kept
+        as sent, with or without dashes); anything else an exact request id or actor."""
         term = search_term.strip()
         mac = try_normalize_mac(term)
         if mac:
             return queryset.filter(device__mac=mac), False
         try:
-            return queryset.filter(device__uuid=uuid.UUID(term)), False
+            named = uuid.UUID(term)
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
+        as_request = Q(request_id__in={term, named.hex, str(named)})
+        return queryset.filter(Q(device__uuid=named) | as_request), False
 
     def has_add_permission(self, request):
         return False

@@ -917,8 +917,10 @@ def api_key_update(*, api_key: ApiKey, scopes: list[str], expires_at: datetime |
 
     api_key.scopes, api_key.expires_at = sorted(set(scopes)), expires_at
     api_key.full_clean()
-    ApiKey.objects.filter(pk=api_key.pk).update(scopes=api_key.scopes, expires_at=expires_at)
-    cache.delete(api_key_cache_key(api_key.secret_hash))
+    # A revoked key stays revoked: nothing of it changes, whatever a concurrent revocation left on `api_key`.
+    changed = ApiKey.objects.active().filter(pk=api_key.pk).update(scopes=api_key.scopes, expires_at=expires_at)
+    if changed:
+        _forget_on_commit(api_key_cache_key(api_key.secret_hash))
     return api_key
 
 
@@ -927,5 +929,12 @@ def api_key_revoke(*, api_key: ApiKey) -> bool:
     from devices.authentication import api_key_cache_key
 
     revoked = ApiKey.objects.active().filter(pk=api_key.pk).update(revoked_at=timezone.now())
-    cache.delete(api_key_cache_key(api_key.secret_hash))
+    _forget_on_commit(api_key_cache_key(api_key.secret_hash))
     return bool(revoked)
+
+
+def _forget_on_commit(cache_key: str) -> None:
+    """Drop a key from the authentication cache now and once the change is committed: a request between the two
+    would read the old row and cache it again for API_KEY_CACHE_SECONDS."""
+    cache.delete(cache_key)
+    transaction.on_commit(lambda: cache.delete(cache_key))

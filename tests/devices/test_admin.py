@@ -2,6 +2,7 @@
 
 import json
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -462,6 +463,18 @@ def test_events_are_found_by_their_devices_uuid(admin_client, two_devices_events
     _, second = two_devices_events
     found = events_listed(admin_client.get(EVENTS, {"q": str(second.uuid)}))
     assert [(e.device_id, e.action) for e in found] == [(second.pk, "reserved")]
+
+
+@pytest.mark.parametrize("spelling", [str, lambda u: u.hex, lambda u: str(u).upper()], ids=["dashed", "hex", "upper"])
+def test_events_are_found_by_their_request_id(admin_client, two_devices_events, spelling):
+    # given: one request's event among others (request ids are kept as sent: dashed from a proxy, hex generated)
+    first, _ = two_devices_events
+    request_id = uuid.uuid4()
+    DeviceEvent.objects.filter(device=first, action="banned").update(request_id=str(request_id))
+    # when
+    found = events_listed(admin_client.get(EVENTS, {"q": spelling(request_id)}))
+    # then
+    assert [(e.device_id, e.action) for e in found] == [(first.pk, "banned")]
 
 
 def test_events_are_still_found_by_an_exact_actor(admin_client, two_devices_events, admin_user):

@@ -6,7 +6,7 @@ from django.utils import timezone
 from devices import services
 from devices.choices import DeviceStatus, EventAction, EventSource
 from devices.errors import AccountNotUsable, DeviceConflict, DomainError
-from devices.models import Device, DeviceEvent
+from devices.models import ApiKey, Device, DeviceEvent
 from devices.signals import device_ownership_ended
 from tests.factories import AccountFactory, DeviceFactory
 
@@ -270,3 +270,31 @@ def test_a_refused_operation_keeps_the_completion_of_an_overdue_state(actor):
     device.refresh_from_db()
     assert (device.status, device.account) == (DeviceStatus.RESERVED, None)
     assert list(device.events.values_list("action", flat=True)) == ["deactivation_finished"]
+
+
+@pytest.mark.parametrize("change", ["update", "revoke"])
+def test_a_key_changed_in_a_transaction_is_forgotten_again_once_it_commits(change, django_capture_on_commit_callbacks):
+    # given: a key, and a request that caches the old row while the change is not committed yet
+    from django.core.cache import cache
+
+    from devices.authentication import api_key_cache_key
+
+    key, _ = services.api_key_create(name="crm", scopes=["billing", "manage"])
+    cached = api_key_cache_key(key.secret_hash)
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        if change == "update":
+            services.api_key_update(api_key=key, scopes=["billing"], expires_at=None)
+        else:
+            services.api_key_revoke(api_key=key)
+        cache.set(cached, "the row as it was before the change")
+    # then
+    assert cache.get(cached) is None
+
+
+def test_a_revoked_key_keeps_its_scopes_whatever_an_update_asks():
+    key, _ = services.api_key_create(name="crm", scopes=["billing", "manage"])
+    stale = ApiKey.objects.get(pk=key.pk)
+    services.api_key_revoke(api_key=key)
+    services.api_key_update(api_key=stale, scopes=["billing"], expires_at=None)
+    assert ApiKey.objects.get(pk=key.pk).scopes == ["billing", "manage"]
