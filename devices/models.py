@@ -333,7 +333,7 @@ class ClientActivity(models.Model):
 class DeviceEvent(models.Model):
     """The audit trail: one row for every change to a device, written in the same transaction."""
 
-    # db_index=False: event_device_time_idx (device, -created_at) serves every lookup by device.
+    # db_index=False: event_device_id_idx (device, -id) serves every lookup by device.
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events", db_index=False)
     action = models.CharField(max_length=32, choices=EventAction.choices)
     from_status = models.CharField(max_length=16, blank=True)
@@ -347,7 +347,9 @@ class DeviceEvent(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["device", "-created_at"], name="event_device_time_idx"),
+            # One device's events, newest first by id: the order a management API page keeps (ids are unique,
+            # times are not: a bulk batch writes its events at one time).
+            models.Index(fields=["device", "-id"], name="event_device_id_idx"),
             models.Index(fields=["-created_at"], name="event_time_idx"),
         ]
 

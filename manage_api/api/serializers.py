@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from devices.choices import EventSource
 from devices.models import Account, ClientAppInfo, Device, DeviceEvent
 from licensing.models import License, LicenseSession
 from mor_api.models import MorDevice
@@ -15,9 +16,10 @@ class OwnerSerializer(serializers.ModelSerializer):
 
 
 class BanSerializer(serializers.Serializer):
+    # Not who banned it: an operator's username would let a third party lock that operator out of the admin
+    # (the admin's login locks out per username).
     reason = serializers.CharField(source="ban_reason")
     banned_at = serializers.DateTimeField(allow_null=True)
-    banned_by = serializers.CharField()
 
 
 class DeviceSerializer(serializers.ModelSerializer):
@@ -123,6 +125,13 @@ class DeviceDetailSerializer(DeviceSerializer):
 
 class DeviceEventSerializer(serializers.ModelSerializer):
     device = serializers.UUIDField(source="device.uuid", help_text="The device's uuid.")
+    actor = serializers.SerializerMethodField(
+        help_text="Who made the change: an API key's name, a command's; empty for an operator in the admin."
+    )
+
+    def get_actor(self, event: DeviceEvent) -> str:
+        # An operator's username would let a third party lock that operator out of the admin (per-username lockout).
+        return "" if event.source == EventSource.ADMIN else event.actor
 
     class Meta:
         model = DeviceEvent
