@@ -18,8 +18,24 @@ class InvalidCursor(exceptions.APIException):
     default_code = "invalid_cursor"
 
 
-# The codes of the failures every API answers alike (devices.failures), by their status.
-GENERIC_CODES = {400: "bad_request", 413: "too_large", 503: "unavailable"}
+# The stable code of each status answered without a more precise one: the failures every API answers alike
+# (devices.failures), the paths no view serves (config.views.protocol_error) and nginx's own refusals
+# (deploy/nginx/maps.conf, which can't import it: tests/serving checks it answers these).
+STATUS_CODES = {
+    400: "bad_request",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    414: "too_large",
+    431: "too_large",
+    500: "server_error",
+    501: "not_implemented",
+    502: "unavailable",
+    503: "unavailable",
+    504: "unavailable",
+    505: "not_implemented",
+}
 
 
 def error(code: str, message: str, status_code: int, **extra) -> Response:
@@ -57,6 +73,6 @@ def manage_exception_handler(exc, context) -> Response:
     if isinstance(exc, exceptions.APIException):
         return error(exc.default_code, str(exc.detail), exc.status_code)
     if generic := generic_failure(exc):
-        return error(GENERIC_CODES[generic[0]], generic[1], generic[0])
+        return error(STATUS_CODES[generic[0]], generic[1], generic[0])
     logger.exception("Unexpected error in the management API")
     return error("server_error", "Server error.", status.HTTP_500_INTERNAL_SERVER_ERROR)

@@ -325,3 +325,23 @@ def test_gunicorn_marks_requests_from_its_unix_socket_with_the_key_the_app_reads
 
     conf = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
     assert conf["FROM_NGINX"] == FROM_NGINX
+
+
+def test_nginx_answers_the_management_apis_statuses_with_its_codes():
+    import re
+    from pathlib import Path
+
+    from manage_api.errors import STATUS_CODES
+
+    maps = (Path(__file__).resolve().parents[1] / "deploy" / "nginx" / "maps.conf").read_text()
+    table = maps[maps.index("map $api_error_status $api_error_code {") :]
+    table = table[: table.index("}")]
+    nginx = {int(status): code for status, code in re.findall(r"^\s+(\d{3})\s+(\w+);", table, re.MULTILINE)}
+    assert nginx and all(STATUS_CODES[status] == code for status, code in nginx.items())
+
+
+@pytest.mark.parametrize("path", ["/api/manage", "/api/manage/", "/api/manage/nowhere"])
+def test_the_management_apis_unrouted_paths_answer_with_its_codes(client, path):
+    response = client.post(path)
+    assert response.status_code in (404, 405)
+    assert set(response.json()) == {"code", "message"}
