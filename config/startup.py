@@ -39,3 +39,18 @@ def licensing_jwt_secret(secret: str) -> str:
             "random string, e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'."
         )
     return secret
+
+
+def mor_api_allowed_ips(values: list[str]) -> list[str]:
+    """MOR_API_ALLOWED_IPS without empty entries, when each is an ip address or a network (any of them, unlike a
+    proxy: an allow-list of every address is allowed, though pointless)."""
+    entries = [value.strip() for value in values if value.strip()]
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"MOR_API_ALLOWED_IPS: {entry!r} is neither an IP address nor a network (192.0.2.10, 192.0.2.0/24). "
+                "List the addresses of the MOR API's callers, or leave it empty to answer every address."
+            ) from None
+    return entries

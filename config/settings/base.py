@@ -5,7 +5,7 @@ from pathlib import Path
 
 import environ
 
-from config.startup import trusted_proxies
+from config.startup import mor_api_allowed_ips, trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -237,7 +237,7 @@ MOR_PIN_LENGTH = env.int("MOR_PIN_LENGTH", default=6)
 MOR_DEFAULT_DEVICE_TYPE = env("MOR_DEFAULT_DEVICE_TYPE", default="SIP")
 # The addresses (or networks, 192.0.2.0/24) the MOR API answers, as the client's ip is found (TRUSTED_PROXIES);
 # empty: every address. Anyone else gets <error>IP address not allowed</error> before the hash is checked.
-MOR_API_ALLOWED_IPS = env.list("MOR_API_ALLOWED_IPS", default=[])
+MOR_API_ALLOWED_IPS = mor_api_allowed_ips(env.list("MOR_API_ALLOWED_IPS", default=[]))
 
 # Requests per client ip, each public protocol its own budget (THROTTLE_PUBLIC_RATE: the default of all three), and
 # per API key (billing); then failures, limited apart from the requests: wrong licensing passwords per login and

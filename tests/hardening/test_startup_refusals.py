@@ -67,3 +67,17 @@ def test_production_refuses_a_short_licensing_jwt_secret(start, secrets):
 
 def test_production_takes_a_licensing_jwt_secret_of_32_characters():
     assert STARTS["check --deploy"](LICENSING_JWT_SECRET="b" * 32).returncode == 0
+
+
+@pytest.mark.parametrize("start", STARTS)
+@pytest.mark.parametrize("entries", ["*", "192.0.2.10,example.com", "192.0.2.0/33"])
+def test_mor_allowed_ips_that_are_no_address_or_network_are_refused(start, entries):
+    done = STARTS[start](MOR_API_ALLOWED_IPS=entries)
+    assert done.returncode != 0
+    message = done.stderr.strip().splitlines()[-1]
+    assert message.startswith("django.core.exceptions.ImproperlyConfigured: MOR_API_ALLOWED_IPS: ")
+    assert "neither an IP address nor a network" in message
+
+
+def test_mor_allowed_ips_as_addresses_and_networks_start():
+    assert STARTS["gunicorn"](MOR_API_ALLOWED_IPS="192.0.2.10, 198.51.100.0/24,2001:db8::1,").returncode == 0
