@@ -108,7 +108,7 @@ class ClientActivityInline(admin.StackedInline):
         return False
 
 
-def events_of(device: Device) -> str:
+def events_url(device: Device) -> str:
     """The admin's list of one device's events."""
     return reverse("admin:devices_deviceevent_changelist") + f"?device__id__exact={device.pk}"
 
@@ -137,7 +137,7 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
     )
     action_form = DeviceActionForm
     list_display = (
-        "mac_display",
+        "device_display",
         "serial_number",
         "type",
         "status",
@@ -146,7 +146,7 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
         "is_online",
         "updated_at",
     )
-    list_display_links = ("mac_display",)
+    list_display_links = ("device_display",)
     list_filter = ("status", DeviceTypeFilter, "is_banned", "is_online")
     list_select_related = ("account",)
     list_per_page = 50
@@ -211,9 +211,11 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
         """ "History" is the device's audit trail (its events), not Django's log of admin edits, which misses the
         protocols' changes."""
         device = self.get_object(request, object_id)
-        if device is None or not self.has_view_or_change_permission(request, device):
-            return super().history_view(request, object_id, extra_context)  # Django's own refusal
-        return HttpResponseRedirect(events_of(device))
+        events = self.admin_site.get_model_admin(DeviceEvent)
+        if device is None or not events.has_view_permission(request):
+            # Django's own answer: a refusal, or the edits made here for staff who may not read the events.
+            return super().history_view(request, object_id, extra_context)
+        return HttpResponseRedirect(events_url(device))
 
     EVENTS_SHOWN = 100
 
@@ -240,7 +242,7 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
                 for e in events
             ),
         )
-        all_url = events_of(obj)
+        all_url = events_url(obj)
         return format_html(
             '<table class="device-events"><thead><tr><th>time</th><th>action</th><th>status</th><th>source</th>'
             "<th>actor</th><th>request id</th><th>details</th></tr></thead><tbody>{}</tbody></table>"
@@ -249,8 +251,8 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
             all_url,
         )
 
-    @admin.display(description="device", ordering="-id")
-    def mac_display(self, obj):
+    @admin.display(description="device", ordering="id")
+    def device_display(self, obj):
         """The device as people name it: its MAC, else its serial number, else its UUID."""
         return str(obj)
 

@@ -59,6 +59,14 @@ class CsvExportMixin:
         )
         return [export, *super().get_urls()]
 
+    def get_changelist(self, request, **kwargs):
+        """For an export, the list's own class that selects its rows (filters, search, order) but neither reads a
+        page of them nor counts them."""
+        list_class = super().get_changelist(request, **kwargs)
+        if not getattr(request, "csv_export", False):
+            return list_class
+        return type("ExportRows", (list_class,), {"get_results": lambda self, request: None})
+
     def changelist_view(self, request, extra_context=None):
         opts = self.model._meta
         context = {"export_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_export"), **(extra_context or {})}
@@ -67,6 +75,7 @@ class CsvExportMixin:
     def export_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
+        request.csv_export = True
         try:
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters:

@@ -514,3 +514,15 @@ def test_a_devices_history_button_opens_its_audit_trail(admin_client, two_device
 def test_the_history_of_a_device_that_does_not_exist_is_the_admins_own_answer(admin_client):
     response = admin_client.get(reverse("admin:devices_device_history", args=[987654]))
     assert response.status_code == 302 and response["Location"] == reverse("admin:index")
+
+
+def test_history_is_djangos_own_page_for_staff_who_may_not_read_the_events():
+    from django.contrib.auth.models import Permission, User
+
+    device = DeviceFactory()
+    viewer = User.objects.create_user("viewer", password="unused-password", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_device"))
+    client = Client()
+    client.force_login(viewer)
+    response = client.get(reverse("admin:devices_device_history", args=[device.pk]))
+    assert response.status_code == 200 and "Change history" in response.content.decode()
