@@ -318,9 +318,10 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
 
     @admin.action(description="Ban selected devices (give a reason)", permissions=["change"])
     def ban(self, request, queryset):
-        reason = (request.POST.get("reason") or "").strip()
-        if not reason:
-            self.message_user(request, "Give a ban reason: nothing was banned.", messages.ERROR)
+        try:
+            reason = services.ban_reason_clean(request.POST.get("reason", ""))
+        except DomainError as error:
+            self.message_user(request, f"{error.message} Nothing was banned.", messages.ERROR)
             return
         self._run_bulk(request, queryset, bulk.devices_ban_many, "banned", reason=reason)
 

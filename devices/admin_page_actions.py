@@ -24,7 +24,13 @@ from devices.models import Device
 
 
 class BanForm(forms.Form):
-    reason = forms.CharField(max_length=255, strip=True, help_text="Kept with the ban and in the audit trail.")
+    reason = forms.CharField(max_length=255, help_text="Kept with the ban and in the audit trail.")
+
+    def clean_reason(self):
+        try:
+            return services.ban_reason_clean(self.cleaned_data["reason"])
+        except DomainError as error:
+            raise forms.ValidationError(error.message) from error
 
 
 class ActivateForm(forms.Form):

@@ -50,8 +50,9 @@ def devices_unreserve_many(*, pks, actor: Actor) -> BulkOutcome:
 
 
 def devices_ban_many(*, pks, reason: str, actor: Actor) -> BulkOutcome:
-    """Ban devices; already banned ones keep their ban (and its reason) unchanged."""
-    return _apply_many(services.BAN, pks, actor=actor, reason=reason[:255], banned_by=actor.name[:150])
+    """Ban devices; already banned ones keep their ban (and its reason) unchanged. Raises BanReasonMissing."""
+    reason = services.ban_reason_clean(reason)
+    return _apply_many(services.BAN, pks, actor=actor, reason=reason, banned_by=actor.name[:150])
 
 
 def devices_deactivate_many(*, pks, actor: Actor, leave_reserved: bool = False) -> BulkOutcome:

@@ -60,3 +60,8 @@ class DeviceConflict(DomainError):
 class AccountNotUsable(DomainError):
     code = "account_not_usable"
     default_message = "The account is blocked or deleted."
+
+
+class BanReasonMissing(DomainError):
+    code = "ban_reason_missing"
+    default_message = "Give a ban reason: a ban says why, in the device's audit trail."

@@ -48,6 +48,7 @@ from devices import sql
 from devices.choices import DeviceStatus, EventAction, EventSource
 from devices.errors import (
     AccountNotUsable,
+    BanReasonMissing,
     DeviceAlreadyActive,
     DeviceBanned,
     DeviceConflict,
@@ -477,9 +478,17 @@ def device_deactivate(*, device: DeviceName, actor: Actor, leave_reserved: bool 
     return _apply_one(DEACTIVATE, device, actor=actor, until=until, leave_reserved=leave_reserved).device
 
 
+def ban_reason_clean(reason: str) -> str:
+    """A ban's reason as kept (trimmed, at most 255 characters). Raises BanReasonMissing for a blank one."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise BanReasonMissing()
+    return reason[:255]
+
+
 def device_ban(*, device: DeviceName, reason: str, actor: Actor) -> bool:
-    """Ban a device; its status does not change. False when it was banned already."""
-    return _apply_or_done(BAN, device, actor=actor, reason=reason[:255], banned_by=actor.name[:150])
+    """Ban a device; its status does not change. False when it was banned already. Raises BanReasonMissing."""
+    return _apply_or_done(BAN, device, actor=actor, reason=ban_reason_clean(reason), banned_by=actor.name[:150])
 
 
 def device_unban(*, device: DeviceName, actor: Actor) -> bool:

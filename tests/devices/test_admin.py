@@ -106,7 +106,9 @@ def test_reserve_and_unreserve_actions_go_through_the_lifecycle(admin_client):
 def test_ban_needs_a_reason_and_records_it(admin_client):
     device = DeviceFactory()
     response = run_action(admin_client, "ban", [device], reason="")
-    assert messages_of(response) == ["Give a ban reason: nothing was banned."]
+    assert messages_of(response) == [
+        "Give a ban reason: a ban says why, in the device's audit trail. Nothing was banned."
+    ]
     device.refresh_from_db()
     assert not device.is_banned
 

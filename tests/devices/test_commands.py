@@ -544,7 +544,7 @@ def test_a_report_writes_no_cell_a_spreadsheet_would_run_as_a_formula(tmp_path):
     ("options", "said"),
     [
         ([], "one of the arguments --reason --unban is required"),
-        (["--reason", "  "], "argument --reason: give the reason in words"),
+        (["--reason", "  "], "argument --reason: Give a ban reason"),
         (["--unban", "--reason", "fraud"], "argument --reason: not allowed with argument --unban"),
     ],
     ids=["neither", "a blank reason", "both"],

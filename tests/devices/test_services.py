@@ -298,3 +298,17 @@ def test_a_revoked_key_keeps_its_scopes_whatever_an_update_asks():
     services.api_key_revoke(api_key=key)
     services.api_key_update(api_key=stale, scopes=["billing"], expires_at=None)
     assert ApiKey.objects.get(pk=key.pk).scopes == ["billing", "manage"]
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "\n\t"])
+def test_a_ban_says_why_one_device_or_many(reason):
+    from devices import bulk
+    from devices.errors import BanReasonMissing
+
+    device = DeviceFactory()
+    actor = services.Actor(source=EventSource.COMMAND, name="ban_devices")
+    with pytest.raises(BanReasonMissing):
+        services.device_ban(device=device, reason=reason, actor=actor)
+    with pytest.raises(BanReasonMissing):
+        bulk.devices_ban_many(pks=[device.pk], reason=reason, actor=actor)
+    assert not Device.objects.get().is_banned and not DeviceEvent.objects.exists()

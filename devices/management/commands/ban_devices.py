@@ -1,13 +1,16 @@
 import argparse
 
 from devices.bulk import devices_ban_many, devices_unban_many
+from devices.errors import DomainError
 from devices.management.rows import DeviceRowsCommand
+from devices.services import ban_reason_clean
 
 
 def ban_reason(value: str) -> str:
-    if not value.strip():
-        raise argparse.ArgumentTypeError("give the reason in words")
-    return value.strip()
+    try:
+        return ban_reason_clean(value)
+    except DomainError as error:
+        raise argparse.ArgumentTypeError(error.message) from error
 
 
 class Command(DeviceRowsCommand):
