@@ -19,8 +19,8 @@ from rangefilter.filters import DateRangeFilter
 
 from devices import bulk, services, sql
 from devices.admin_export import CsvExportMixin
-from devices.admin_page_actions import DevicePageActionsMixin
-from devices.choices import ApiKeyScope, EventSource
+from devices.admin_page_actions import DevicePageActionsMixin, staff_actor
+from devices.choices import ApiKeyScope
 from devices.errors import DomainError
 from devices.macs import InvalidMac, format_mac, normalize_mac, try_normalize_mac
 from devices.models import (
@@ -34,10 +34,6 @@ from devices.models import (
 )
 
 BULK_BATCH = 1000
-
-
-def staff_actor(request) -> services.Actor:
-    return services.Actor(source=EventSource.ADMIN, name=request.user.get_username())
 
 
 class DeviceActionForm(ActionForm):

@@ -13,14 +13,20 @@ from django import forms
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from devices import services
-from devices.choices import DeviceStatus, EventSource
+from devices.choices import EventSource
 from devices.errors import DomainError
 from devices.models import Device
+
+
+def staff_actor(request) -> services.Actor:
+    """The operator behind an admin request, as the audit trail names them."""
+    return services.Actor(source=EventSource.ADMIN, name=request.user.get_username())
 
 
 class BanForm(forms.Form):
@@ -80,7 +86,7 @@ def _unban(device: Device, actor: services.Actor) -> str:
 class PageAction:
     name: str
     label: str
-    shown: Callable[[Device], bool]
+    offered_to: Callable[[], QuerySet]  # the devices it applies to: the transition's own rule
     run: Callable[..., str]  # (device, actor, **the form's data) -> what happened
     form: type[forms.Form] | None = None  # a confirmation page first when set
     question: str = ""
@@ -89,12 +95,12 @@ class PageAction:
 PAGE_ACTIONS = {
     action.name: action
     for action in (
-        PageAction("reserve", "Reserve", lambda d: d.status == DeviceStatus.AVAILABLE and not d.is_banned, _reserve),
-        PageAction("unreserve", "Unreserve", lambda d: d.status == DeviceStatus.RESERVED, _unreserve),
+        PageAction("reserve", "Reserve", services.RESERVE.applies_to, _reserve),
+        PageAction("unreserve", "Unreserve", services.UNRESERVE.applies_to, _unreserve),
         PageAction(
             "activate",
             "Activate for an account…",
-            lambda d: d.status in (DeviceStatus.AVAILABLE, DeviceStatus.RESERVED) and not d.is_banned,
+            lambda: Device.objects.activatable(skip_reserve_check=True),  # the account is chosen next
             _activate,
             form=ActivateForm,
             question="Activate this device for an account, as the billing API would?",
@@ -102,7 +108,7 @@ PAGE_ACTIONS = {
         PageAction(
             "deactivate",
             "Deactivate…",
-            lambda d: d.status == DeviceStatus.ACTIVE,
+            services.DEACTIVATE.applies_to,
             _deactivate,
             form=ConfirmForm,
             question="Deactivate this device? It leaves its account when the deactivation ends.",
@@ -110,14 +116,21 @@ PAGE_ACTIONS = {
         PageAction(
             "ban",
             "Ban…",
-            lambda d: not d.is_banned,
+            services.BAN.applies_to,
             _ban,
             form=BanForm,
             question="Ban this device? Every protocol refuses it until the ban is lifted.",
         ),
-        PageAction("unban", "Unban", lambda d: d.is_banned, _unban),
+        PageAction("unban", "Unban", services.UNBAN.applies_to, _unban),
     )
 }
+
+
+def offered(device: Device) -> list[PageAction]:
+    """The actions whose transition applies to the device, in one query."""
+    applies = {name: Exists(action.offered_to().filter(pk=OuterRef("pk"))) for name, action in PAGE_ACTIONS.items()}
+    flags = Device.objects.filter(pk=device.pk).values(**applies).first() or {}
+    return [action for name, action in PAGE_ACTIONS.items() if flags.get(name)]
 
 
 class DevicePageActionsMixin:
@@ -133,10 +146,13 @@ class DevicePageActionsMixin:
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         device = self.get_object(request, unquote(object_id))
-        offered = []
+        actions = []
         if device is not None and self.has_change_permission(request, device):
-            offered = [action for action in PAGE_ACTIONS.values() if action.shown(device)]
-        context = {"page_actions": offered, **(extra_context or {})}
+            # A transient state whose time has come ends first, as any transition would end it: the page shows
+            # the device as the next request would find it.
+            services.device_settle(device=device, actor=staff_actor(request))
+            actions = offered(device)
+        context = {"page_actions": actions, **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     def page_action_view(self, request, object_id, action):
@@ -150,7 +166,7 @@ class DevicePageActionsMixin:
             return HttpResponseNotAllowed(["POST"])
         form = page_action.form(request.POST if request.method == "POST" else None) if page_action.form else None
         if request.method == "POST" and (form is None or form.is_valid()):
-            actor = services.Actor(source=EventSource.ADMIN, name=request.user.get_username())
+            actor = staff_actor(request)
             try:
                 done = page_action.run(device, actor, **(form.cleaned_data if form else {}))
             except DomainError as error:

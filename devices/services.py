@@ -375,6 +375,15 @@ def settle(*, named: Named, actor: Actor) -> list[sql.Changed]:
     return finished + ended
 
 
+def device_settle(*, device: Device, actor: Actor) -> Device:
+    """Complete the device's transient state when its time has come (as any transition does first); the device as
+    it is now."""
+    if Device.objects.overdue().filter(pk=device.pk).exists():
+        settle(named=Named(pks=(device.pk,)), actor=actor)
+        device.refresh_from_db()
+    return device
+
+
 def overdue_to_status():
     """Where an overdue device's transient state leads, as the FINISH_* transitions write it (an expression)."""
     return Case(

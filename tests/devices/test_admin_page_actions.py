@@ -1,9 +1,12 @@
 """The lifecycle buttons of a device's admin page: the services' own rules, a confirmation where it matters."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from devices.choices import DeviceStatus
 from devices.models import Device, DeviceEvent
@@ -137,3 +140,17 @@ def test_view_only_staff_see_no_button_and_can_press_none():
     for action in ("reserve", "activate", "deactivate", "ban", "unban", "unreserve"):
         assert client.post(action_url(device, action), {"reason": "x", "account": "a@b.c"}).status_code == 403
     assert Device.objects.get().status == DeviceStatus.AVAILABLE and not DeviceEvent.objects.exists()
+
+
+def test_a_deactivation_whose_time_has_come_ends_when_the_page_opens(admin_client):
+    # given: a deactivation that ended a minute ago, not yet completed by anything
+    device = DeviceFactory(deactivating=True)
+    Device.objects.filter(pk=device.pk).update(status_until=timezone.now() - timedelta(minutes=1))
+    # when
+    offered = buttons(admin_client, device)
+    # then: the page shows the device as any transition would find it, and offers what applies to that
+    assert offered == {"reserve", "activate", "ban"}
+    device.refresh_from_db()
+    assert (device.status, device.account) == (DeviceStatus.AVAILABLE, None)
+    assert [e.action for e in device.events.all()] == ["deactivation_finished"]
+    assert messages_after(admin_client.post(action_url(device, "reserve"), follow=True)) == ["Reserved."]
