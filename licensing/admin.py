@@ -1,11 +1,11 @@
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.widgets import AdminDateWidget
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -14,10 +14,11 @@ from django.utils.html import format_html
 
 from devices.admin import AccountAdmin, DeviceAdmin
 from devices.admin_export import CsvExportMixin
+from devices.management.dates import parse_moment
 from devices.models import Account
 from licensing.key_files import keys_csv
 from licensing.models import DeviceLicense, DeviceLicenseStatus, License, LicenseKind, LicenseSession
-from licensing.services import licenses_generate, licenses_revoke
+from licensing.services import licenses_generate, licenses_revoke, licenses_terms_check
 
 MAX_GENERATED = 10_000
 
@@ -70,15 +71,26 @@ class GenerateForm(forms.Form):
     )
     reference = forms.CharField(required=False, max_length=100, help_text="E.g. the order the keys are for.")
 
-    def clean_expires_on(self):
-        day = self.cleaned_data["expires_on"]
-        if day is not None and day <= timezone.now().date():
-            raise forms.ValidationError("This day has begun or passed: the keys would be expired already.")
-        return day
+    def clean(self):
+        values = super().clean()
+        if self.errors:
+            return values
+        try:
+            licenses_terms_check(
+                reference=values["reference"],
+                account=values["account_login"],
+                max_activations=values["max_activations"],
+                expires_at=self.expires_at(),
+            )
+        except ValidationError as error:
+            field = "expires_on" if error.code == "expired" else "reference"
+            self.add_error(field, error)
+        return values
 
     def expires_at(self) -> datetime | None:
+        """The day's start in UTC, as generate_licenses --expires reads a date."""
         day = self.cleaned_data["expires_on"]
-        return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
+        return parse_moment(day.isoformat(), "--expires") if day else None
 
     def clean_account_login(self):
         login = self.cleaned_data["account_login"]

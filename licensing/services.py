@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import (
     BigIntegerField,
@@ -279,6 +280,40 @@ def device_license_register(
     except IntegrityError as exc:
         raise Unprocessable("Serial number already registered") from exc
     return DeviceLicense.objects.with_status().get(pk=registered.pk)
+
+
+def licenses_terms_check(
+    *, reference: str, account: Account | None, max_activations: int, expires_at: datetime | None
+) -> None:
+    """The terms of new keys, before any is made (generate_licenses and the admin's Generate keys).
+
+    An expiry must be ahead: a key made expired is no use. Under a reference the keys are one batch that a
+    repeated run completes, so its keys share their account, activations and expiry. Raises ValidationError
+    saying what differs.
+    """
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError("The expiry has come already: the keys would be expired when made.", code="expired")
+    if not reference:
+        return
+    terms = {"account": account, "max_activations": max_activations, "expires_at": expires_at}
+    shown = {
+        "account": lambda value: value.login if value else "none",
+        "max_activations": str,
+        "expires_at": lambda value: value.isoformat() if value else "never",
+    }
+    existing = License.objects.filter(reference=reference).select_related("account")
+    differing = {
+        f"{name.replace('_', '-')} {shown[name](getattr(license, name))}"
+        for license in existing.exclude(**terms).distinct()[:100]
+        for name, value in terms.items()
+        if getattr(license, name) != value
+    }
+    if differing:
+        raise ValidationError(
+            f"Keys under reference {reference} have {', '.join(sorted(differing))}, not these terms: complete the "
+            "batch with its own terms, or choose another reference.",
+            code="reference_terms",
+        )
 
 
 def licenses_generate(

@@ -68,7 +68,7 @@ def test_an_expiry_that_has_begun_is_refused_beside_its_field(admin_client, day)
         reverse("admin:licensing_license_generate"), {"count": 1, "max_activations": 1, "expires_on": expires_on}
     )
     assert response.context["form"].errors == {
-        "expires_on": ["This day has begun or passed: the keys would be expired already."]
+        "expires_on": ["The expiry has come already: the keys would be expired when made."]
     }
     html = response.content.decode()
     assert '<div class="form-row field-expires_on errors">' in html
@@ -225,7 +225,7 @@ def test_generate_licenses_under_a_reference_made_with_other_terms_is_a_usage_er
     code, _, err = run("generate_licenses", "--count", "4", "--reference", "order-9", *other)
     # then: it says which, and makes nothing
     assert code == 2
-    assert f"--reference order-9: keys under it have {said}, not what this run asks for." in err
+    assert f"Keys under reference order-9 have {said}, not these terms" in err
     assert License.objects.count() == 2
 
 
@@ -393,3 +393,26 @@ def test_an_accounts_page_links_to_the_lists_of_what_it_owns(admin_client):
     assert [d.pk for d in admin_client.get(links["devices"]).context["cl"].result_list] == [owned_device.pk]
     assert [k.pk for k in admin_client.get(links["license keys"]).context["cl"].result_list] == [owned_key.pk]
     assert list(admin_client.get(links["registered device licenses"]).context["cl"].result_list) == []
+
+
+def test_generate_licenses_refuses_an_expiry_that_has_come():
+    code, _, err = run("generate_licenses", "--count", "2", "--expires", "2020-01-01")
+    assert code == 2 and "The expiry has come already" in err
+    assert not License.objects.exists()
+
+
+def test_the_generate_page_completes_a_reference_only_on_its_terms(admin_client):
+    # given: a batch for one account
+    AccountFactory(login="pool@example.com")
+    url = reverse("admin:licensing_license_generate")
+    admin_client.post(url, {"count": 2, "account_login": "pool@example.com", "max_activations": 1, "reference": "o-1"})
+    # when: more under its reference, for no account
+    response = admin_client.post(url, {"count": 2, "max_activations": 1, "reference": "o-1"})
+    # then: refused beside the reference, as generate_licenses refuses it
+    assert response.context["form"].errors == {
+        "reference": [
+            "Keys under reference o-1 have account pool@example.com, not these terms: complete the batch with its "
+            "own terms, or choose another reference."
+        ]
+    }
+    assert License.objects.count() == 2

@@ -1,5 +1,6 @@
 import sys
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
@@ -8,7 +9,7 @@ from devices.management.dates import parse_moment
 from devices.models import Account
 from licensing.key_files import write_keys
 from licensing.models import License
-from licensing.services import licenses_generate
+from licensing.services import licenses_generate, licenses_terms_check
 
 
 class Command(BaseCommand):
@@ -17,7 +18,7 @@ class Command(BaseCommand):
         "account,expires_at,reference) to --output or standard output. With --reference the run is safe to "
         "repeat: keys already generated under that reference count towards --count, and every key of the "
         "reference is written; keys under it made with another account, --max-activations or --expires are a "
-        "usage error. Exit 2 on usage errors."
+        "usage error, as is an expiry that has come. Exit 2 on usage errors."
     )
 
     def add_arguments(self, parser):
@@ -47,7 +48,12 @@ class Command(BaseCommand):
             if reference
             else []
         )
-        self._same_terms(reference, existing, account=account, max_activations=max_activations, expires_at=expires_at)
+        try:
+            licenses_terms_check(
+                reference=reference, account=account, max_activations=max_activations, expires_at=expires_at
+            )
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages), returncode=2) from error
         missing = max(count - len(existing), 0)
         # A summary must not mix with CSV written to standard output.
         report = self.stdout if options["output"] else self.stderr
@@ -74,27 +80,6 @@ class Command(BaseCommand):
             summary += f"; {len(existing)} of reference {reference!r} existed already"
         summary += "." if created else ". Nothing to change."
         report.write(summary)
-
-    @staticmethod
-    def _same_terms(reference: str, existing: list[License], **terms) -> None:
-        """A repeated run completes its batch: keys made under the reference with other terms are a usage error."""
-        shown = {
-            "account": lambda value: value.login if value else "none",
-            "max_activations": str,
-            "expires_at": lambda value: value.isoformat() if value else "never",
-        }
-        differing = {
-            f"{name.replace('_', '-')} {shown[name](getattr(license, name))}"
-            for license in existing
-            for name, value in terms.items()
-            if getattr(license, name) != value
-        }
-        if differing:
-            raise CommandError(
-                f"--reference {reference}: keys under it have {', '.join(sorted(differing))}, not what this run asks "
-                "for. Run again with their options to complete the batch, or choose another reference.",
-                returncode=2,
-            )
 
     @staticmethod
     def _account(login: str | None) -> Account | None:
