@@ -1,4 +1,6 @@
-from devices.bulk import devices_ban_many, devices_unban_many
+from functools import partial
+
+from devices.bulk import DeviceRows, devices_ban_many, devices_unban_many
 from devices.management.rows import DeviceRowsCommand
 
 
@@ -13,12 +15,7 @@ class Command(DeviceRowsCommand):
         parser.add_argument("--reason", default="Banned by ban_devices", help="Why the devices are banned.")
         parser.add_argument("--unban", action="store_true", help="Lift the bans instead.")
 
-    def process_batch(self, rows, options):
-        resolved = self.resolve(rows)
-        pks = [device.pk for device in resolved.values()]
+    def operation(self, options):
         if options["unban"]:
-            outcome = devices_unban_many(pks=pks, actor=self.actor())
-            self.apply_outcome(rows, resolved, outcome, "unbanned")
-        else:
-            outcome = devices_ban_many(pks=pks, reason=options["reason"], actor=self.actor())
-            self.apply_outcome(rows, resolved, outcome, "banned")
+            return DeviceRows(devices_unban_many, "unbanned")
+        return DeviceRows(partial(devices_ban_many, reason=options["reason"]), "banned")

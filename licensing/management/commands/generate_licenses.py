@@ -7,21 +7,12 @@ from django.db import transaction
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
+from devices.management.rows import spreadsheet_safe
 from devices.models import Account
 from licensing.models import License
 from licensing.services import licenses_generate
 
 COLUMNS = ["key", "max_activations", "account", "expires_at", "reference"]
-# A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets (OWASP's CSV injection
-# list; defusedcsv leaves out tab and carriage return).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(cell: object) -> object:
-    """A text cell a spreadsheet would run as a formula, made text with a leading apostrophe; the rest as is."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
-        return "'" + cell
-    return cell
 
 
 class Command(BaseCommand):
