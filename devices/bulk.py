@@ -11,17 +11,19 @@ transaction with set-based statements, and its rows are handed back as soon
 as it ends. Memory stays that of a few batches, whatever the file's size.
 """
 
+import collections
 import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connections, transaction
 from django.utils import timezone
 from django_guid import get_guid
 
@@ -135,12 +137,21 @@ class Row:
 
 
 class Operation:
-    """What bulk_run() does with rows: parse() each (in the reading thread), then run() each batch."""
+    """What bulk_run() does with rows.
+
+    parse() each row (in the reading thread); prepare() each batch, in order, on the run's connection and
+    outside any transaction (load it, find what it names, record its names); then apply() it in its own
+    transaction, on the run's connection or a worker's.
+    """
 
     def parse(self, row: Row) -> None:
         """Check a row and keep what the batch needs in `row.parsed`, or fail it."""
 
-    def run(self, batch: list[Row], *, actor: Actor, dry_run: bool, session: sql.BulkSession) -> None:
+    def prepare(self, batch: list[Row]) -> Any:
+        raise NotImplementedError
+
+    def apply(self, batch: list[Row], prepared: Any, *, actor: Actor, dry_run: bool) -> int:
+        """Set every row's outcome; returns the devices it inserted (written: 0 in a dry run)."""
         raise NotImplementedError
 
 
@@ -174,6 +185,10 @@ def _is_conflict(error: OperationalError) -> bool:
 
 _END = object()
 
+# Batches applied at once on PostgreSQL, each by a thread with a connection of its own: the database's work on a
+# batch is most of a run's time, and a second connection keeps a second core busy.
+BULK_WORKERS = 2
+
 
 def bulk_run(
     operation: Operation,
@@ -183,13 +198,17 @@ def bulk_run(
     batch_size: int,
     dry_run: bool,
     done: Callable[[list[Row]], None],
+    workers: int | None = None,
 ) -> None:
     """Apply `operation` to `rows`, `batch_size` at a time, each batch in its own transaction.
 
-    A thread reads and parses up to two batches ahead. `done(batch)` is called as each batch ends, with every
-    row's outcome set; an error reading the rows (a bad CSV, bad UTF-8) is raised after the batches before it
-    are done. A dry run rolls each batch back; it reports what a real run would (duplicates across batches
-    included: they are recorded outside the batches' transactions).
+    A thread reads and parses up to two batches ahead. Each batch is prepared in order on this connection;
+    on PostgreSQL outside a transaction, up to `workers` (BULK_WORKERS) batches are then applied at once,
+    each by a thread with its own connection (inside a transaction, or on SQLite, they are applied here, one
+    after another). `done(batch)` is called as each batch ends, in order, with every row's outcome set; an
+    error reading the rows (a bad CSV, bad UTF-8) is raised after the batches before it are done. A dry run
+    rolls each batch back; it reports what a real run would (duplicates across batches included: they are
+    recorded outside the batches' transactions).
     """
     ahead: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
@@ -219,31 +238,87 @@ def bulk_run(
         except BaseException as error:  # handed to the main thread, which raises it
             put(error)
 
+    if workers is None:
+        workers = BULK_WORKERS if sql.bulk_workers_possible() else 0
     reader = threading.Thread(target=read, name="bulk-reader", daemon=True)
     reader.start()
+    pool = _Workers(workers) if workers else None
+    pending: collections.deque = collections.deque()
+
+    def finish(batch: list[Row], result) -> None:
+        inserted = result.result() if isinstance(result, Future) else result
+        done(batch)
+        if not dry_run:
+            session.inserted += inserted
+            sql.bulk_keep_statistics(session)
+
     try:
         with sql.bulk_session() as session:
             while (item := ahead.get()) is not _END:
                 if isinstance(item, BaseException):
+                    while pending:
+                        finish(*pending.popleft())
                     raise item
-                operation.run(item, actor=actor, dry_run=dry_run, session=session)
-                done(item)
-                if not dry_run:
-                    sql.bulk_keep_statistics(session)
+                prepared = operation.prepare(item)
+                if pool is None:
+                    finish(item, operation.apply(item, prepared, actor=actor, dry_run=dry_run))
+                    continue
+                pending.append((item, pool.submit(operation.apply, item, prepared, actor=actor, dry_run=dry_run)))
+                while len(pending) >= workers or (pending and pending[0][1].done()):
+                    finish(*pending.popleft())
+            while pending:
+                finish(*pending.popleft())
     finally:
         stop.set()
+        if pool is not None:
+            pool.close()
         reader.join()
 
 
-class DeviceRows(Operation):
-    """Rows that name existing devices (a uuid, or a type with a mac and/or serial_number), given to `apply`.
+class _Workers:
+    """Threads that apply batches, each with its own database connection, set up for bulk work and closed at the end."""
 
-    `apply(pks=..., actor=...)` is a set transition (devices_reserve_many, ...); `label` the outcome of a
+    def __init__(self, count: int):
+        self.jobs: queue.Queue = queue.Queue()
+        self.threads = [threading.Thread(target=self._work, name=f"bulk-worker-{i}", daemon=True) for i in range(count)]
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, function: Callable, *args, **kwargs) -> Future:
+        future: Future = Future()
+        self.jobs.put((future, function, args, kwargs))
+        return future
+
+    def close(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
+            thread.join()
+
+    def _work(self) -> None:
+        try:
+            sql.bulk_worker_session()
+            while (job := self.jobs.get()) is not None:
+                future, function, args, kwargs = job
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    future.set_result(function(*args, **kwargs))
+                except BaseException as error:  # handed to the main thread, which raises it
+                    future.set_exception(error)
+        finally:
+            connections.close_all()
+
+
+class DeviceRows(Operation):
+    """Rows that name existing devices (a uuid, or a type with a mac and/or serial_number), given to `transition`.
+
+    `transition(pks=..., actor=...)` is a set transition (devices_reserve_many, ...); `label` the outcome of a
     changed row. A device named by an earlier line fails as a duplicate.
     """
 
-    def __init__(self, apply: Callable[..., BulkOutcome], label: str):
-        self.apply, self.label = apply, label
+    def __init__(self, transition: Callable[..., BulkOutcome], label: str):
+        self.transition, self.label = transition, label
 
     def parse(self, row: Row) -> None:
         raw_uuid = row.values.get("uuid", "")
@@ -263,7 +338,8 @@ class DeviceRows(Operation):
             return
         row.parsed = (row.line, None, type_, mac, serial)
 
-    def run(self, batch: list[Row], *, actor: Actor, dry_run: bool, session: sql.BulkSession) -> None:
+    def prepare(self, batch: list[Row]) -> dict[int, Row]:
+        """Each device the batch names, with its row; rows naming none, or one an earlier line named, fail."""
         rows = {row.line: row for row in batch if row.outcome != FAILED}
         named: dict[int, Row] = {}
         if rows:
@@ -278,14 +354,19 @@ class DeviceRows(Operation):
                     row.fail(f"duplicate: line {first} names the same device")
                 else:
                     named[device] = row
+        return named
+
+    def apply(self, batch: list[Row], prepared: dict[int, Row], *, actor: Actor, dry_run: bool) -> int:
+        named = dict(prepared)
         with _batch_transaction(batch, dry_run=dry_run):
-            outcome = self.apply(pks=list(named), actor=actor)
+            outcome = self.transition(pks=list(named), actor=actor)
             for device in outcome.changed:
                 named.pop(device.pk).outcome = self.label
             for pk, error in outcome.failed.items():
                 named.pop(pk).fail(error.message)
             for row in named.values():
                 row.outcome = UNCHANGED
+        return 0
 
 
 class Import(Operation):
@@ -296,26 +377,30 @@ class Import(Operation):
     without a lock and written only if unchanged since (the row version); each change has its event.
     """
 
-    def run(self, batch: list[Row], *, actor: Actor, dry_run: bool, session: sql.BulkSession) -> None:
-        rows = {row.line: row for row in batch if row.outcome != FAILED}
-        loaded = None
-        if rows:
-            loaded = sql.bulk_load([(line, None, e.type, e.mac, e.serial_number) for line, e in _entries(rows)])
-            sql.bulk_claim_registrations(loaded)  # outside the batch's transaction: a dry run remembers them too
-        created = 0
-        with _batch_transaction(batch, dry_run=dry_run):
-            created = self._apply(rows, loaded, actor=actor) if rows else 0
-        if not dry_run and created:
-            session.inserted += created
+    def prepare(self, batch: list[Row]) -> list[tuple]:
+        """What each row names (sql.bulk_registrations), read without a lock; its names recorded."""
+        rows = [row for row in batch if row.outcome != FAILED]
+        if not rows:
+            return []
+        entries = [(row.line, None, row.parsed.type, row.parsed.mac, row.parsed.serial_number) for row in rows]
+        return sql.bulk_registrations(sql.bulk_load(entries))
 
-    def _apply(self, rows: dict[int, Row], loaded: sql.Loaded, *, actor: Actor) -> int:
+    def apply(self, batch: list[Row], prepared: list[tuple], *, actor: Actor, dry_run: bool) -> int:
+        created = 0
+        if prepared:
+            rows = {row.line: row for row in batch if row.outcome != FAILED}
+            with _batch_transaction(batch, dry_run=dry_run):
+                created = self._apply(rows, prepared, actor=actor)
+        return 0 if dry_run or any(row.message == CONFLICT for row in batch) else created
+
+    def _apply(self, rows: dict[int, Row], registrations: list[tuple], *, actor: Actor) -> int:
         now = timezone.now()
         request_id = (get_guid() or "")[:64]
         actor_name = actor.name[:254]
         width = len(sql.IMPORT_READ) + 1
         new: list[tuple[Row, Imported]] = []
         updates, events = [], []
-        for found in sql.bulk_registrations(loaded):
+        for found in registrations:
             line, mac_first, serial_first = found[:3]
             by_mac = found[3 : 3 + width] if found[3] is not None else None
             by_serial = found[3 + width : 3 + 2 * width] if found[3 + width] is not None else None
@@ -399,10 +484,6 @@ class Import(Operation):
             version=values.get("version") or "",
             status=IMPORT_STATUS_NAMES.get(raw_status),
         )
-
-
-def _entries(rows: dict[int, Row]):
-    return ((line, row.parsed) for line, row in rows.items())
 
 
 def parse_mac(row: Row) -> str | None:

@@ -888,6 +888,21 @@ def bulk_session():
                 _empty(cursor, BULK_ROWS, BULK_SEEN)
 
 
+def bulk_workers_possible() -> bool:
+    """Whether batches may be applied by other connections: PostgreSQL, and no transaction open here (its rows
+    would be invisible to them)."""
+    return _postgresql() and not connection.in_atomic_block
+
+
+def bulk_worker_session() -> None:
+    """Set up a worker thread's connection (devices.bulk) as bulk_session() sets up the run's: no prepared
+    statements, commits without waiting for the WAL flush. The worker closes it at the end."""
+    connection.ensure_connection()
+    connection.connection.prepare_threshold = None
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+
+
 def _empty(cursor, *tables: str) -> None:
     for table in tables:
         cursor.execute(f"TRUNCATE {table}" if _postgresql() else f"DELETE FROM {table}")  # noqa: S608
@@ -1029,52 +1044,75 @@ def bulk_named(loaded: Loaded) -> list[tuple]:
     )
 
 
-def bulk_claim_registrations(loaded: Loaded) -> None:
-    """Record the MAC and the type and serial number of each loaded row in bulk_seen, unless an earlier line did."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {BULK_SEEN} (name, line) SELECT name, line FROM ("  # noqa: S608
-            f" SELECT {_MAC_NAME} AS name, r.line FROM {loaded.source} WHERE r.mac IS NOT NULL"
-            f" UNION ALL SELECT {_SERIAL_NAME}, r.line FROM {loaded.source} WHERE r.serial_number IS NOT NULL"
-            ") AS names WHERE true ORDER BY line ON CONFLICT DO NOTHING",
-            [*loaded.params, *loaded.params],
-        )
-
-
 # What an import reads of a known device, and writes.
 IMPORT_READ = ("id", "uuid", "type", "mac", "serial_number", "name", "version", "status", "status_until")
 IMPORT_WRITES = ("type", "mac", "serial_number", "name", "version", "status", "status_until", "updated_at")
 
 
 def bulk_registrations(loaded: Loaded) -> list[tuple]:
-    """Each loaded row of an import, by line: the first lines that gave its MAC and its type and serial number,
-    the device with its MAC and the one with its type and serial number (IMPORT_READ and, on PostgreSQL, the
-    row version, xmin, as text), and the id of another device that has the MAC device's serial number in the
-    row's type (a change of type would take it)."""
+    """Each loaded row of an import, by line, with what it names.
+
+    Records the MAC and the type and serial number of each row in bulk_seen, unless an earlier line (of this
+    batch or an earlier one) gave them, and gives for each row: the first lines that gave its MAC and its type
+    and serial number, the device with its MAC and the one with its type and serial number (IMPORT_READ and,
+    on PostgreSQL, the row version, xmin, as text), and the id of another device that has the MAC device's
+    serial number in the row's type (a change of type would take it). One statement on PostgreSQL.
+    """
     table = _quote(Device._meta.db_table)
     read = ", ".join(f"d.{_quote(name)}" for name in IMPORT_READ)
-    # Identifiers are the model's; no input reaches this SQL.
-    if _postgresql():
-        read += ", d.xmin::text AS seen"
-        by_mac = f"SELECT {read} FROM {table} d WHERE d.mac = r.mac LIMIT 1"  # noqa: S608
-        by_serial = f"SELECT {read} FROM {table} d WHERE d.type = r.type AND d.serial_number = r.serial_number LIMIT 1"  # noqa: S608
-        by_mac, by_serial = f"LEFT JOIN LATERAL ({by_mac}) m ON true", f"LEFT JOIN LATERAL ({by_serial}) s ON true"
-    else:
-        devices = f"(SELECT {read}, NULL AS seen FROM {table} d)"  # noqa: S608
-        by_mac = f"LEFT JOIN {devices} m ON m.mac = r.mac"
-        by_serial = f"LEFT JOIN {devices} s ON s.type = r.type AND s.serial_number = r.serial_number"
+    names = (
+        f"SELECT {_MAC_NAME} AS name, r.line FROM {{rows}} WHERE r.mac IS NOT NULL"  # noqa: S608
+        f" UNION ALL SELECT {_SERIAL_NAME}, r.line FROM {{rows}} WHERE r.serial_number IS NOT NULL"
+    )
+    claim = f"INSERT INTO {BULK_SEEN} (name, line) SELECT name, line FROM ({names}) AS names"  # noqa: S608
+    claim += " WHERE true ORDER BY line ON CONFLICT DO NOTHING"
     columns = (*IMPORT_READ, "seen")
-    return _fetch(
-        f"""
-        SELECT r.line,
-            (SELECT f.line FROM {BULK_SEEN} f WHERE f.name = {_MAC_NAME}),
-            (SELECT f.line FROM {BULK_SEEN} f WHERE f.name = {_SERIAL_NAME}),
+    # Identifiers are the model's; no input reaches this SQL.
+    select = f"""
+        SELECT r.line, {{mac_first}}, {{serial_first}},
             {", ".join(f"m.{c}" for c in columns)},
             {", ".join(f"s.{c}" for c in columns)},
             (SELECT c.id FROM {table} c WHERE c.type = r.type AND c.serial_number = m.serial_number
                 AND r.type <> m.type)
-        FROM {loaded.source} {by_mac} {by_serial}
+        FROM {{rows}} {{by_mac}} {{by_serial}}
         ORDER BY r.line
+    """  # noqa: S608
+    if not _postgresql():
+        devices = f"(SELECT {read}, NULL AS seen FROM {table} d)"  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(claim.format(rows=loaded.source), loaded.params * 2)
+        first = f"(SELECT f.line FROM {BULK_SEEN} f WHERE f.name = {{}})"  # noqa: S608
+        return _fetch(
+            select.format(
+                rows=loaded.source,
+                mac_first=first.format(_MAC_NAME),
+                serial_first=first.format(_SERIAL_NAME),
+                by_mac=f"LEFT JOIN {devices} m ON m.mac = r.mac",
+                by_serial=f"LEFT JOIN {devices} s ON s.type = r.type AND s.serial_number = r.serial_number",
+            ),
+            loaded.params,
+        )
+    read += ", d.xmin::text AS seen"
+    by_mac = f"SELECT {read} FROM {table} d WHERE d.mac = r.mac LIMIT 1"  # noqa: S608
+    by_serial = f"SELECT {read} FROM {table} d WHERE d.type = r.type AND d.serial_number = r.serial_number LIMIT 1"  # noqa: S608
+    # The statement's SELECT sees bulk_seen as it was before it: a name it doesn't claim was given by an
+    # earlier batch (found there) or by an earlier line of this one (which claimed it).
+    first = f"COALESCE({{claimed}}.line, (SELECT f.line FROM {BULK_SEEN} f WHERE f.name = {{name}}))"  # noqa: S608
+    return _fetch(
+        f"""
+        WITH r AS MATERIALIZED (SELECT * FROM {loaded.source}),
+        claimed AS ({claim.format(rows="r")} RETURNING name, line)
+        {
+            select.format(
+                rows="r",
+                mac_first=first.format(claimed="cm", name=_MAC_NAME),
+                serial_first=first.format(claimed="cs", name=_SERIAL_NAME),
+                by_mac=f"LEFT JOIN claimed cm ON cm.name = {_MAC_NAME} LEFT JOIN LATERAL ({by_mac}) m ON true",
+                by_serial=(
+                    f"LEFT JOIN claimed cs ON cs.name = {_SERIAL_NAME} LEFT JOIN LATERAL ({by_serial}) s ON true"
+                ),
+            )
+        }
         """,  # noqa: S608 - our names only
         loaded.params,
     )
