@@ -345,13 +345,15 @@ class DeviceRows(Operation):
         if rows:
             loaded = sql.bulk_load([row.parsed for row in rows.values()])
             # Outside the batch's transaction: a dry run remembers the devices named too.
-            for line, _by_uuid, by_mac, by_serial, device, first in sql.bulk_named(loaded):
+            found = sql.bulk_named(loaded)
+            first = sql.first_lines(found, lambda row: row[4], earlier=5)
+            for line, _by_uuid, by_mac, by_serial, device, _earlier in found:
                 row = rows[line]
                 if device is None:
                     two = by_mac is not None and by_serial is not None and by_mac != by_serial
                     row.fail("mac and serial_number name two different devices" if two else "device not found")
-                elif first != line:
-                    row.fail(f"duplicate: line {first} names the same device")
+                elif first[line] != line:
+                    row.fail(f"duplicate: line {first[line]} names the same device")
                 else:
                     named[device] = row
         return named
@@ -382,8 +384,13 @@ class Import(Operation):
         rows = [row for row in batch if row.outcome != FAILED]
         if not rows:
             return []
-        entries = [(row.line, None, row.parsed.type, row.parsed.mac, row.parsed.serial_number) for row in rows]
-        return sql.bulk_registrations(sql.bulk_load(entries))
+        entries = {row.line: row.parsed for row in rows}
+        found = sql.bulk_registrations(
+            sql.bulk_load([(r.line, None, r.parsed.type, r.parsed.mac, r.parsed.serial_number) for r in rows])
+        )
+        by_mac = sql.first_lines(found, lambda row: entries[row[0]].mac, earlier=1)
+        by_serial = sql.first_lines(found, lambda row: _serial_key(entries[row[0]]), earlier=2)
+        return [(row[0], by_mac.get(row[0]), by_serial.get(row[0]), *row[3:]) for row in found]
 
     def apply(self, batch: list[Row], prepared: list[tuple], *, actor: Actor, dry_run: bool) -> int:
         created = 0
@@ -484,6 +491,10 @@ class Import(Operation):
             version=values.get("version") or "",
             status=IMPORT_STATUS_NAMES.get(raw_status),
         )
+
+
+def _serial_key(entry: "Imported") -> tuple | None:
+    return (entry.type, entry.serial_number) if entry.serial_number else None
 
 
 def parse_mac(row: Row) -> str | None:

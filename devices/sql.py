@@ -1010,38 +1010,51 @@ def _named_sql(loaded: Loaded) -> str:
 
 
 def bulk_named(loaded: Loaded) -> list[tuple]:
-    """(line, by_uuid, by_mac, by_serial, device, first line naming that device) of each loaded row, by line.
+    """(line, by_uuid, by_mac, by_serial, device, earlier) of each loaded row, by line.
 
-    Records the device each row names in bulk_seen, unless an earlier line (of this batch or an earlier one)
-    named it: one statement on PostgreSQL, two on SQLite.
+    Records the device each row names in bulk_seen, unless an earlier line named it. `earlier` is the line
+    that first named the device in an earlier batch, or in this one (SQLite); None when none did, so the first
+    of this batch's lines naming it is the first (first_lines()). One statement on PostgreSQL, two on SQLite.
     """
     claim = (
         f"INSERT INTO {BULK_SEEN} (name, line) SELECT {_device_name('n.device')}, n.line"  # noqa: S608
         " FROM {named} AS n WHERE n.device IS NOT NULL ORDER BY n.line ON CONFLICT DO NOTHING"
     )
-    first = f"(SELECT s.line FROM {BULK_SEEN} s WHERE s.name = {_device_name('n.device')})"  # noqa: S608
+    # Looked up through bulk_seen's index, row by row: never joined (the planner knows nothing of a temporary
+    # table, and would scan it).
+    earlier = f"(SELECT s.line FROM {BULK_SEEN} s WHERE s.name = {_device_name('n.device')})"  # noqa: S608
     if not _postgresql():
         with connection.cursor() as cursor:
             cursor.execute(claim.format(named=f"({_named_sql(loaded)})"), loaded.params)
         return _fetch(
-            f"SELECT n.line, n.by_uuid, n.by_mac, n.by_serial, n.device, {first}"  # noqa: S608
+            f"SELECT n.line, n.by_uuid, n.by_mac, n.by_serial, n.device, {earlier}"  # noqa: S608
             f" FROM ({_named_sql(loaded)}) AS n ORDER BY n.line",
             loaded.params,
         )
-    # The statement's SELECT sees bulk_seen as it was before it: a device it doesn't claim was named by an
-    # earlier batch (found there) or by an earlier line of this one.
+    # The statement's SELECT sees bulk_seen as it was before the statement: the earlier batches' names.
     return _fetch(
         f"""
         WITH named AS MATERIALIZED ({_named_sql(loaded)}),
-        claimed AS ({claim.format(named="named")} RETURNING line)
-        SELECT n.line, n.by_uuid, n.by_mac, n.by_serial, n.device,
-            CASE WHEN c.line IS NOT NULL THEN n.line
-                 ELSE COALESCE({first}, MIN(n.line) OVER (PARTITION BY n.device)) END
-        FROM named n LEFT JOIN claimed c ON c.line = n.line
+        claimed AS ({claim.format(named="named")})
+        SELECT n.line, n.by_uuid, n.by_mac, n.by_serial, n.device, {earlier}
+        FROM named n
         ORDER BY n.line
         """,  # noqa: S608 - our names only
         loaded.params,
     )
+
+
+def first_lines(found: list[tuple], name: Callable[[tuple], Hashable | None], earlier: int) -> dict[int, int]:
+    """The first line naming what each row names (by `name(row)`), for rows read with an `earlier` column."""
+    in_batch: dict[Hashable, int] = {}
+    first = {}
+    for row in found:
+        key = name(row)
+        if key is None:
+            continue
+        line = row[0]
+        first[line] = row[earlier] if row[earlier] is not None else in_batch.setdefault(key, line)
+    return first
 
 
 # What an import reads of a known device, and writes.
@@ -1052,11 +1065,12 @@ IMPORT_WRITES = ("type", "mac", "serial_number", "name", "version", "status", "s
 def bulk_registrations(loaded: Loaded) -> list[tuple]:
     """Each loaded row of an import, by line, with what it names.
 
-    Records the MAC and the type and serial number of each row in bulk_seen, unless an earlier line (of this
-    batch or an earlier one) gave them, and gives for each row: the first lines that gave its MAC and its type
-    and serial number, the device with its MAC and the one with its type and serial number (IMPORT_READ and,
-    on PostgreSQL, the row version, xmin, as text), and the id of another device that has the MAC device's
-    serial number in the row's type (a change of type would take it). One statement on PostgreSQL.
+    Records the MAC and the type and serial number of each row in bulk_seen, unless an earlier line gave them,
+    and gives for each row: the lines that gave its MAC and its type and serial number first in an earlier
+    batch, or in this one (SQLite), or None (see first_lines()); the device with its MAC and the one with its
+    type and serial number (IMPORT_READ and, on PostgreSQL, the row version, xmin, as text); and the id of
+    another device that has the MAC device's serial number in the row's type (a change of type would take
+    it). One statement on PostgreSQL.
     """
     table = _quote(Device._meta.db_table)
     read = ", ".join(f"d.{_quote(name)}" for name in IMPORT_READ)
@@ -1077,16 +1091,18 @@ def bulk_registrations(loaded: Loaded) -> list[tuple]:
         FROM {{rows}} {{by_mac}} {{by_serial}}
         ORDER BY r.line
     """  # noqa: S608
+    # A name is looked up through bulk_seen's index, row by row: never joined (the planner knows nothing of a
+    # temporary table, and would scan it).
+    earlier = f"(SELECT f.line FROM {BULK_SEEN} f WHERE f.name = {{}})"  # noqa: S608
     if not _postgresql():
-        devices = f"(SELECT {read}, NULL AS seen FROM {table} d)"  # noqa: S608
         with connection.cursor() as cursor:
             cursor.execute(claim.format(rows=loaded.source), loaded.params * 2)
-        first = f"(SELECT f.line FROM {BULK_SEEN} f WHERE f.name = {{}})"  # noqa: S608
+        devices = f"(SELECT {read}, NULL AS seen FROM {table} d)"  # noqa: S608
         return _fetch(
             select.format(
                 rows=loaded.source,
-                mac_first=first.format(_MAC_NAME),
-                serial_first=first.format(_SERIAL_NAME),
+                mac_first=earlier.format(_MAC_NAME),
+                serial_first=earlier.format(_SERIAL_NAME),
                 by_mac=f"LEFT JOIN {devices} m ON m.mac = r.mac",
                 by_serial=f"LEFT JOIN {devices} s ON s.type = r.type AND s.serial_number = r.serial_number",
             ),
@@ -1095,22 +1111,18 @@ def bulk_registrations(loaded: Loaded) -> list[tuple]:
     read += ", d.xmin::text AS seen"
     by_mac = f"SELECT {read} FROM {table} d WHERE d.mac = r.mac LIMIT 1"  # noqa: S608
     by_serial = f"SELECT {read} FROM {table} d WHERE d.type = r.type AND d.serial_number = r.serial_number LIMIT 1"  # noqa: S608
-    # The statement's SELECT sees bulk_seen as it was before it: a name it doesn't claim was given by an
-    # earlier batch (found there) or by an earlier line of this one (which claimed it).
-    first = f"COALESCE({{claimed}}.line, (SELECT f.line FROM {BULK_SEEN} f WHERE f.name = {{name}}))"  # noqa: S608
+    # The statement's SELECT sees bulk_seen as it was before the statement: the earlier batches' names.
     return _fetch(
         f"""
         WITH r AS MATERIALIZED (SELECT * FROM {loaded.source}),
-        claimed AS ({claim.format(rows="r")} RETURNING name, line)
+        claimed AS ({claim.format(rows="r")})
         {
             select.format(
                 rows="r",
-                mac_first=first.format(claimed="cm", name=_MAC_NAME),
-                serial_first=first.format(claimed="cs", name=_SERIAL_NAME),
-                by_mac=f"LEFT JOIN claimed cm ON cm.name = {_MAC_NAME} LEFT JOIN LATERAL ({by_mac}) m ON true",
-                by_serial=(
-                    f"LEFT JOIN claimed cs ON cs.name = {_SERIAL_NAME} LEFT JOIN LATERAL ({by_serial}) s ON true"
-                ),
+                mac_first=earlier.format(_MAC_NAME),
+                serial_first=earlier.format(_SERIAL_NAME),
+                by_mac=f"LEFT JOIN LATERAL ({by_mac}) m ON true",
+                by_serial=f"LEFT JOIN LATERAL ({by_serial}) s ON true",
             )
         }
         """,  # noqa: S608 - our names only
