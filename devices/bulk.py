@@ -12,6 +12,8 @@ as it ends. Memory stays that of a few batches, whatever the file's size.
 """
 
 import collections
+import json
+import os
 import queue
 import threading
 import uuid
@@ -23,6 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, OperationalError, connections, transaction
 from django.utils import timezone
 from django_guid import get_guid
@@ -429,7 +432,7 @@ class Import(Operation):
             ):
                 row.fail("mac and serial_number belong to two different devices")
                 continue
-            changes = _import_changes(entry, dict(zip(sql.IMPORT_READ, device, strict=False)), now)
+            changes = _import_changes(entry, device, now)
             if entry.outcome == FAILED:
                 row.fail(entry.message)
                 continue
@@ -439,21 +442,21 @@ class Import(Operation):
             if "type" in changes and clash is not None:
                 row.fail("another device of that type has this serial_number")
                 continue
-            current = dict(zip(sql.IMPORT_READ, device, strict=False))
-            written = {name: changes[name][1] if name in changes else current.get(name) for name in sql.IMPORT_WRITES}
-            written["updated_at"] = now
-            updates.append((device[0], device[-1], *(written[name] for name in sql.IMPORT_WRITES)))
-            from_status = changes["status"][0] if "status" in changes else current["status"]
+            written = {
+                name: changes[name][1] if name in changes else device[_READ[name]] for name in sql.IMPORT_WRITES[:-1]
+            }
+            updates.append((device[0], device[-1], *written.values(), now))
+            from_status = changes["status"][0] if "status" in changes else device[_READ["status"]]
             details = {k: [str(o) if o else o, str(n) if n else n] for k, (o, n) in changes.items()}
             event = (device[0], EventAction.UPDATED, from_status, written["status"], actor.source, actor_name)
-            events.append((*event, request_id, details, now))
+            events.append((*event, request_id, json.dumps(details, cls=DjangoJSONEncoder), now))
             row.outcome = "updated"
         ids = sql.bulk_next_ids(len(new))
-        devices = []
-        for pk, (row, entry) in zip(ids, new, strict=True):
-            status, until = _new_status(entry, now)
-            devices.append(_device_row(pk, entry, status, until, now))
-            events.append((pk, EventAction.REGISTERED, "", status, actor.source, actor_name, request_id, {}, now))
+        devices = _device_rows(ids, [entry for _row, entry in new], now)
+        status_at = _DEVICE_AT["status"]
+        for device, (row, _entry) in zip(devices, new, strict=True):
+            event = (device[0], EventAction.REGISTERED, "", device[status_at], actor.source, actor_name, request_id)
+            events.append((*event, "{}", now))
             row.outcome = "created"
         sql.bulk_insert_devices(devices)
         sql.bulk_update_devices(updates)
@@ -541,15 +544,6 @@ class Imported:
         self.outcome, self.message = FAILED, message
 
 
-def _new_status(entry: Imported, now) -> tuple[str, Any]:
-    status, until = services.initial_status(now)
-    if entry.status == DeviceStatus.AVAILABLE:
-        return DeviceStatus.AVAILABLE, None
-    if entry.status == DeviceStatus.INITIALIZING and until is None:
-        return DeviceStatus.INITIALIZING, now
-    return status, until
-
-
 _DEVICE_DEFAULTS = {
     "is_online": False,
     "last_seen_at": None,
@@ -561,37 +555,51 @@ _DEVICE_DEFAULTS = {
     "banned_at": None,
     "banned_by": "",
 }
+_DEVICE_AT = {column: index for index, column in enumerate(sql.DEVICE_COLUMNS)}
+_READ = {name: index for index, name in enumerate(sql.IMPORT_READ)}
 
 
-def _device_row(pk: int, entry: Imported, status: str, until, now) -> tuple:
-    values = {
-        **_DEVICE_DEFAULTS,
-        "id": pk,
-        "uuid": uuid.uuid4(),
-        "type": entry.type,
-        "mac": entry.mac,
-        "serial_number": entry.serial_number,
-        "name": entry.name,
-        "version": entry.version,
-        "status": status,
-        "status_until": until,
-        "created_at": now,
-        "updated_at": now,
+def _device_rows(ids: list[int], entries: list[Imported], now) -> list[list]:
+    """The new devices' rows (every column, sql.DEVICE_COLUMNS), with the status each entry asks for."""
+    status, until = services.initial_status(now)
+    statuses = {
+        None: (status, until),
+        DeviceStatus.AVAILABLE: (DeviceStatus.AVAILABLE, None),
+        DeviceStatus.INITIALIZING: (DeviceStatus.INITIALIZING, until or now),
     }
-    return tuple(values[column] for column in sql.DEVICE_COLUMNS)
+    template = [_DEVICE_DEFAULTS.get(column) for column in sql.DEVICE_COLUMNS]
+    template[_DEVICE_AT["created_at"]] = template[_DEVICE_AT["updated_at"]] = now
+    at = [_DEVICE_AT[c] for c in ("id", "uuid", "type", "mac", "serial_number", "name", "version")]
+    status_at, until_at = _DEVICE_AT["status"], _DEVICE_AT["status_until"]
+    # Version 4 UUIDs from one read of the system's random source, as hex (what the uuid column reads).
+    random = os.urandom(16 * len(ids)).hex()
+    rows = []
+    for index, (pk, entry) in enumerate(zip(ids, entries, strict=True)):
+        raw = random[32 * index : 32 * index + 32]
+        uuid_hex = f"{raw[:12]}4{raw[13:16]}{'89ab'[int(raw[16], 16) & 3]}{raw[17:]}"
+        row = template.copy()
+        for position, value in zip(
+            at, (pk, uuid_hex, entry.type, entry.mac, entry.serial_number, entry.name, entry.version), strict=True
+        ):
+            row[position] = value
+        row[status_at], row[until_at] = statuses[entry.status]
+        rows.append(row)
+    return rows
 
 
-def _import_changes(entry: Imported, device: dict, now) -> dict[str, tuple]:
+def _import_changes(entry: Imported, device: tuple, now) -> dict[str, tuple]:
+    """What an entry changes of a known device (a row of sql.IMPORT_READ): field -> (old, new)."""
     changes = {}
     for name in IMPORT_FIELDS:
         value = getattr(entry, name)
-        if value and device[name] != value:
-            changes[name] = (device[name], value)
-    if entry.status and entry.status != device["status"]:
-        if device["status"] not in IMPORT_SETTABLE:
-            entry.fail(f"the device is {device['status']}: an import can't change that")
+        if value and device[_READ[name]] != value:
+            changes[name] = (device[_READ[name]], value)
+    status = device[_READ["status"]]
+    if entry.status and entry.status != status:
+        if status not in IMPORT_SETTABLE:
+            entry.fail(f"the device is {status}: an import can't change that")
             return {}
-        changes["status"] = (device["status"], entry.status)
+        changes["status"] = (status, entry.status)
         until = services.initial_status(now)[1] or now if entry.status == DeviceStatus.INITIALIZING else None
-        changes["status_until"] = (device["status_until"], until)
+        changes["status_until"] = (device[_READ["status_until"]], until)
     return changes

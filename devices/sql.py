@@ -1149,8 +1149,8 @@ DEVICE_COLUMNS = tuple(f.column for f in Device._meta.concrete_fields)
 EVENT_COLUMNS = (*_EVENT_COLUMNS, "created_at")
 
 
-def bulk_insert_devices(rows: list[tuple]) -> None:
-    """New devices, each a tuple of every column (DEVICE_COLUMNS), their ids from bulk_next_ids()."""
+def bulk_insert_devices(rows: list[list]) -> None:
+    """New devices, each a row of every column (DEVICE_COLUMNS; the uuid may be hex), ids from bulk_next_ids()."""
     if rows:
         _copy(Device._meta.db_table, DEVICE_COLUMNS, rows)
 
@@ -1186,9 +1186,6 @@ def bulk_update_devices(rows: list[tuple]) -> None:
 
 
 def bulk_insert_events(rows: list[tuple]) -> None:
-    """Audit events, each a tuple of EVENT_COLUMNS (details as a dict)."""
-    if not rows:
-        return
-    if _postgresql():
-        rows = [(*row[:7], json.dumps(row[7], cls=DjangoJSONEncoder), row[8]) for row in rows]
-    _copy(DeviceEvent._meta.db_table, EVENT_COLUMNS, rows)
+    """Audit events, each a tuple of EVENT_COLUMNS (details as JSON text)."""
+    if rows:
+        _copy(DeviceEvent._meta.db_table, EVENT_COLUMNS, rows)
