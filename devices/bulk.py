@@ -41,7 +41,7 @@ from devices.services import Actor, Transition
 @dataclass
 class BulkOutcome:
     changed: list[Device | sql.Lean] = field(default_factory=list)
-    unchanged: list[Device] = field(default_factory=list)
+    unchanged: list[Device | sql.Lean] = field(default_factory=list)
     failed: dict[int, DomainError] = field(default_factory=dict)
 
 

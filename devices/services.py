@@ -278,7 +278,7 @@ class Applied:
     """What a transition did to a set of devices."""
 
     changed: list[sql.Changed] = field(default_factory=list)
-    refused: list[Device] = field(default_factory=list)  # locked and read: the transition doesn't apply to them
+    refused: list["Device | sql.Lean"] = field(default_factory=list)  # read: the transition doesn't apply to them
 
 
 def transition_apply(
