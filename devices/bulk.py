@@ -382,25 +382,34 @@ class Import(Operation):
     without a lock and written only if unchanged since (the row version); each change has its event.
     """
 
-    def prepare(self, batch: list[Row]) -> list[tuple]:
-        """What each row names (sql.bulk_registrations), read without a lock; its names recorded."""
-        rows = [row for row in batch if row.outcome != FAILED]
+    def prepare(self, batch: list[Row]) -> dict[int, tuple]:
+        """The rows to apply, each with the first lines that gave its MAC and its type and serial number; the
+        rows' names recorded (on the run's connection, outside the batch's transaction)."""
+        rows = {row.line: row.parsed for row in batch if row.outcome != FAILED}
         if not rows:
-            return []
-        entries = {row.line: row.parsed for row in rows}
-        found = sql.bulk_registrations(
-            sql.bulk_load([(r.line, None, r.parsed.type, r.parsed.mac, r.parsed.serial_number) for r in rows])
-        )
-        by_mac = sql.first_lines(found, lambda row: entries[row[0]].mac, earlier=1)
-        by_serial = sql.first_lines(found, lambda row: _serial_key(entries[row[0]]), earlier=2)
-        return [(row[0], by_mac.get(row[0]), by_serial.get(row[0]), *row[3:]) for row in found]
+            return {}
+        loaded = sql.bulk_load([(line, None, e.type, e.mac, e.serial_number) for line, e in rows.items()])
+        claimed = sql.bulk_claim_registrations(loaded)
+        by_mac = sql.first_lines(claimed, lambda found: rows[found[0]].mac, earlier=1)
+        by_serial = sql.first_lines(claimed, lambda found: _serial_key(rows[found[0]]), earlier=2)
+        return {line: (by_mac.get(line), by_serial.get(line)) for line in rows}
 
-    def apply(self, batch: list[Row], prepared: list[tuple], *, actor: Actor, dry_run: bool) -> int:
+    def apply(self, batch: list[Row], prepared: dict[int, tuple], *, actor: Actor, dry_run: bool) -> int:
+        """Read the devices the rows name (on the connection that applies the batch: no lock, each update guarded
+        by the row version read), then write the batch."""
         created = 0
         if prepared:
             rows = {row.line: row for row in batch if row.outcome != FAILED}
             with _batch_transaction(batch, dry_run=dry_run):
-                created = self._apply(rows, prepared, actor=actor)
+                loaded = sql.bulk_load(
+                    [
+                        (line, None, rows[line].parsed.type, rows[line].parsed.mac, rows[line].parsed.serial_number)
+                        for line in prepared
+                    ],
+                    table=sql.BULK_BATCH,
+                )
+                found = [(row[0], *prepared[row[0]], *row[1:]) for row in sql.bulk_registrations(loaded)]
+                created = self._apply(rows, found, actor=actor)
         return 0 if dry_run or any(row.message == CONFLICT for row in batch) else created
 
     def _apply(self, rows: dict[int, Row], registrations: list[tuple], *, actor: Actor) -> int:

@@ -833,6 +833,7 @@ def devices_read(pks, **annotations) -> list[tuple]:
 
 BULK_ROWS = "bulk_rows"  # the batch: line, and the names a row gives (uuid, type, mac, serial_number)
 BULK_SEEN = "bulk_seen"  # every device a run has named so far, with the first line that named it
+BULK_BATCH = "bulk_batch"  # the rows of a batch as the connection that applies it reads them (import)
 BULK_ROW_COLUMNS = ("line", "uuid", "type", "mac", "serial_number")
 
 
@@ -855,7 +856,6 @@ def bulk_session():
     one, and a run again does them (docs/decisions.md).
     """
     postgresql = _postgresql()
-    uuid_type = "uuid" if postgresql else "char(32)"
     session = BulkSession()
     with connection.cursor() as cursor:
         if postgresql:
@@ -864,12 +864,7 @@ def bulk_session():
             cursor.execute(
                 "SELECT set_config('temp_buffers', %s, false) WHERE pg_my_temp_schema() = 0", [BULK_TEMP_BUFFERS]
             )
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {BULK_ROWS} (line bigint PRIMARY KEY, uuid {uuid_type}, type text,"
-            " mac text, serial_number text)"
-        )
-        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {BULK_SEEN} (name text PRIMARY KEY, line bigint NOT NULL)")
-        _empty(cursor, BULK_ROWS, BULK_SEEN)
+        _temporary_tables(cursor)
         if postgresql:
             cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Device._meta.db_table])
             session.analyzed_at = max(cursor.fetchone()[0], 0)
@@ -885,7 +880,19 @@ def bulk_session():
             connection.connection.prepare_threshold = threshold
             with connection.cursor() as cursor:
                 cursor.execute("RESET synchronous_commit")
-                _empty(cursor, BULK_ROWS, BULK_SEEN)
+                _empty(cursor, BULK_ROWS, BULK_SEEN, BULK_BATCH)
+
+
+def _temporary_tables(cursor) -> None:
+    """bulk_rows and bulk_seen (the run's connection), bulk_batch (where a batch is applied), created and empty."""
+    uuid_type = "uuid" if _postgresql() else "char(32)"
+    for table in (BULK_ROWS, BULK_BATCH):
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {table} (line bigint PRIMARY KEY, uuid {uuid_type}, type text,"
+            " mac text, serial_number text)"
+        )
+    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {BULK_SEEN} (name text PRIMARY KEY, line bigint NOT NULL)")
+    _empty(cursor, BULK_ROWS, BULK_SEEN, BULK_BATCH)
 
 
 def bulk_workers_possible() -> bool:
@@ -901,11 +908,15 @@ def bulk_worker_session() -> None:
     connection.connection.prepare_threshold = None
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit TO off")
+        _temporary_tables(cursor)
 
 
 def _empty(cursor, *tables: str) -> None:
+    if _postgresql():
+        cursor.execute(f"TRUNCATE {', '.join(tables)}")
+        return
     for table in tables:
-        cursor.execute(f"TRUNCATE {table}" if _postgresql() else f"DELETE FROM {table}")  # noqa: S608
+        cursor.execute(f"DELETE FROM {table}")  # noqa: S608
 
 
 def bulk_keep_statistics(session: BulkSession) -> bool:
@@ -963,15 +974,15 @@ class Loaded:
     params: list
 
 
-def bulk_load(rows: list[tuple]) -> Loaded:
-    """The batch's rows (line, uuid, type, mac, serial_number), for the statements that follow: COPY into bulk_rows.
+def bulk_load(rows: list[tuple], *, table: str = BULK_ROWS) -> Loaded:
+    """The batch's rows (line, uuid, type, mac, serial_number), for the statements that follow: COPY into `table`.
 
     The table keeps the run's earlier batches (emptying it costs more than the index on line): the statements
     read this batch's range of lines.
     """
-    _copy(BULK_ROWS, BULK_ROW_COLUMNS, rows)
+    _copy(table, BULK_ROW_COLUMNS, rows)
     lines = [row[0] for row in rows]
-    return Loaded(f"(SELECT * FROM {BULK_ROWS} WHERE line BETWEEN %s AND %s) AS r", [min(lines), max(lines)])  # noqa: S608
+    return Loaded(f"(SELECT * FROM {table} WHERE line BETWEEN %s AND %s) AS r", [min(lines), max(lines)])  # noqa: S608
 
 
 # The names a row claims: the device it names (reserve, ban), or the MAC and the type and serial number it
@@ -1062,70 +1073,71 @@ IMPORT_READ = ("id", "uuid", "type", "mac", "serial_number", "name", "version", 
 IMPORT_WRITES = ("type", "mac", "serial_number", "name", "version", "status", "status_until", "updated_at")
 
 
-def bulk_registrations(loaded: Loaded) -> list[tuple]:
-    """Each loaded row of an import, by line, with what it names.
+def bulk_claim_registrations(loaded: Loaded) -> list[tuple]:
+    """(line, earlier line with its MAC, earlier line with its type and serial number) of each loaded row.
 
-    Records the MAC and the type and serial number of each row in bulk_seen, unless an earlier line gave them,
-    and gives for each row: the lines that gave its MAC and its type and serial number first in an earlier
-    batch, or in this one (SQLite), or None (see first_lines()); the device with its MAC and the one with its
-    type and serial number (IMPORT_READ and, on PostgreSQL, the row version, xmin, as text); and the id of
-    another device that has the MAC device's serial number in the row's type (a change of type would take
-    it). One statement on PostgreSQL.
+    Records the MAC and the type and serial number of each row in bulk_seen, unless an earlier line gave them.
+    An earlier line is one of an earlier batch, or of this one (SQLite); None when there is none, so the first
+    of this batch's lines is the first (first_lines()). One statement on PostgreSQL, two on SQLite.
     """
-    table = _quote(Device._meta.db_table)
-    read = ", ".join(f"d.{_quote(name)}" for name in IMPORT_READ)
     names = (
-        f"SELECT {_MAC_NAME} AS name, r.line FROM {{rows}} WHERE r.mac IS NOT NULL"  # noqa: S608
-        f" UNION ALL SELECT {_SERIAL_NAME}, r.line FROM {{rows}} WHERE r.serial_number IS NOT NULL"
+        f"SELECT {_MAC_NAME} AS name, r.line FROM r WHERE r.mac IS NOT NULL"  # noqa: S608
+        f" UNION ALL SELECT {_SERIAL_NAME}, r.line FROM r WHERE r.serial_number IS NOT NULL"
     )
     claim = f"INSERT INTO {BULK_SEEN} (name, line) SELECT name, line FROM ({names}) AS names"  # noqa: S608
     claim += " WHERE true ORDER BY line ON CONFLICT DO NOTHING"
+    # A name is looked up through bulk_seen's index, row by row: never joined (the planner knows nothing of a
+    # temporary table, and would scan it).
+    earlier = f"(SELECT f.line FROM {BULK_SEEN} f WHERE f.name = {{}})"  # noqa: S608
+    select = f"SELECT r.line, {earlier.format(_MAC_NAME)}, {earlier.format(_SERIAL_NAME)} FROM r ORDER BY r.line"  # noqa: S608
+    if not _postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH r AS (SELECT * FROM {loaded.source}) {claim}", loaded.params)  # noqa: S608
+        return _fetch(f"WITH r AS (SELECT * FROM {loaded.source}) {select}", loaded.params)  # noqa: S608
+    # The statement's SELECT sees bulk_seen as it was before the statement: the earlier batches' names.
+    return _fetch(
+        f"WITH r AS MATERIALIZED (SELECT * FROM {loaded.source}), claimed AS ({claim}) {select}",  # noqa: S608
+        loaded.params,
+    )
+
+
+# What an import reads of a known device, and writes.
+IMPORT_READ = ("id", "uuid", "type", "mac", "serial_number", "name", "version", "status", "status_until")
+IMPORT_WRITES = ("type", "mac", "serial_number", "name", "version", "status", "status_until", "updated_at")
+
+
+def bulk_registrations(loaded: Loaded) -> list[tuple]:
+    """What each loaded row of an import names, by line.
+
+    For each row: the device with its MAC and the one with its type and serial number (IMPORT_READ and, on
+    PostgreSQL, the row version, xmin, as text), and the id of another device that has the MAC device's serial
+    number in the row's type (a change of type would take it).
+    """
+    table = _quote(Device._meta.db_table)
+    read = ", ".join(f"d.{_quote(name)}" for name in IMPORT_READ)
+    if _postgresql():
+        read += ", d.xmin::text AS seen"
+        by_mac = f"SELECT {read} FROM {table} d WHERE d.mac = r.mac LIMIT 1"  # noqa: S608
+        by_serial = f"SELECT {read} FROM {table} d WHERE d.type = r.type AND d.serial_number = r.serial_number LIMIT 1"  # noqa: S608
+        joins = f"LEFT JOIN LATERAL ({by_mac}) m ON true LEFT JOIN LATERAL ({by_serial}) s ON true"
+    else:
+        devices = f"(SELECT {read}, NULL AS seen FROM {table} d)"  # noqa: S608
+        joins = (
+            f"LEFT JOIN {devices} m ON m.mac = r.mac"
+            f" LEFT JOIN {devices} s ON s.type = r.type AND s.serial_number = r.serial_number"
+        )
     columns = (*IMPORT_READ, "seen")
     # Identifiers are the model's; no input reaches this SQL.
-    select = f"""
-        SELECT r.line, {{mac_first}}, {{serial_first}},
+    return _fetch(
+        f"""
+        SELECT r.line,
             {", ".join(f"m.{c}" for c in columns)},
             {", ".join(f"s.{c}" for c in columns)},
             (SELECT c.id FROM {table} c WHERE c.type = r.type AND c.serial_number = m.serial_number
                 AND r.type <> m.type)
-        FROM {{rows}} {{by_mac}} {{by_serial}}
+        FROM {loaded.source} {joins}
         ORDER BY r.line
-    """  # noqa: S608
-    # A name is looked up through bulk_seen's index, row by row: never joined (the planner knows nothing of a
-    # temporary table, and would scan it).
-    earlier = f"(SELECT f.line FROM {BULK_SEEN} f WHERE f.name = {{}})"  # noqa: S608
-    if not _postgresql():
-        with connection.cursor() as cursor:
-            cursor.execute(claim.format(rows=loaded.source), loaded.params * 2)
-        devices = f"(SELECT {read}, NULL AS seen FROM {table} d)"  # noqa: S608
-        return _fetch(
-            select.format(
-                rows=loaded.source,
-                mac_first=earlier.format(_MAC_NAME),
-                serial_first=earlier.format(_SERIAL_NAME),
-                by_mac=f"LEFT JOIN {devices} m ON m.mac = r.mac",
-                by_serial=f"LEFT JOIN {devices} s ON s.type = r.type AND s.serial_number = r.serial_number",
-            ),
-            loaded.params,
-        )
-    read += ", d.xmin::text AS seen"
-    by_mac = f"SELECT {read} FROM {table} d WHERE d.mac = r.mac LIMIT 1"  # noqa: S608
-    by_serial = f"SELECT {read} FROM {table} d WHERE d.type = r.type AND d.serial_number = r.serial_number LIMIT 1"  # noqa: S608
-    # The statement's SELECT sees bulk_seen as it was before the statement: the earlier batches' names.
-    return _fetch(
-        f"""
-        WITH r AS MATERIALIZED (SELECT * FROM {loaded.source}),
-        claimed AS ({claim.format(rows="r")})
-        {
-            select.format(
-                rows="r",
-                mac_first=earlier.format(_MAC_NAME),
-                serial_first=earlier.format(_SERIAL_NAME),
-                by_mac=f"LEFT JOIN LATERAL ({by_mac}) m ON true",
-                by_serial=f"LEFT JOIN LATERAL ({by_serial}) s ON true",
-            )
-        }
-        """,  # noqa: S608 - our names only
+        """,  # noqa: S608
         loaded.params,
     )
 
