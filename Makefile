@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/devices
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/devices_bench
 BENCH_HTTP_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/devices_bench_http
+BENCH_BULK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/devices_bench_bulk
 HOST ?= 127.0.0.1
 # PORT: make run's (default 8000) and make serve's (default 8080).
 PORT ?=
@@ -80,9 +81,10 @@ bench-admin: $(VENV)/.dev
 bench-admin-1m: $(VENV)/.dev
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/admin_list.py --devices 1000000
 
-## bench-bulk: import, reserve and ban 10,000 then 100,000 rows with the commands
+## bench-bulk: import, reserve and ban 100,000 then 1,000,000 rows, each twice, into a freshly migrated
+##   database (BENCH_BULK_DATABASE_URL, dropped and created): time and peak memory into bench/README.md
 bench-bulk: $(VENV)/.dev
-	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/bulk_commands.py
+	BENCH_BULK_DATABASE_URL=$(BENCH_BULK_DATABASE_URL) $(BIN)/python bench/bulk_commands.py --readme
 
 ## bench-http: each protocol's main path over HTTP under gunicorn, against /readyz (into bench/README.md);
 ##   BENCH_NGINX=1: each endpoint direct to gunicorn and through make serve's nginx instead

@@ -1,35 +1,55 @@
-"""Lifecycle transitions over sets of devices, for commands and admin actions.
+"""Bulk work: lifecycle transitions over sets of devices, and the engine of the CSV commands.
 
 The same transitions as one device gets (devices.services.transition_apply),
 with a fixed number of queries per set whatever its size; a device already
 where the transition leads is reported unchanged instead of refused.
+
+bulk_run() streams rows in batches: a thread reads and checks the rows ahead
+while the database works on the batch before; each batch is loaded into a
+temporary table (devices.sql, COPY on PostgreSQL) and applied in its own
+transaction with set-based statements, and its rows are handed back as soon
+as it ends. Memory stays that of a few batches, whatever the file's size.
 """
 
+import collections
+import json
+import os
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, OperationalError, connections, transaction
 from django.utils import timezone
+from django_guid import get_guid
 
-from devices import services
+from devices import services, sql
 from devices.choices import DeviceStatus, EventAction
 from devices.errors import DomainError
-from devices.models import Device, DeviceEvent
+from devices.macs import InvalidMac, normalize_mac
+from devices.models import Device
 from devices.services import Actor, Transition
 
 
 @dataclass
 class BulkOutcome:
-    changed: list[Device] = field(default_factory=list)
-    unchanged: list[Device] = field(default_factory=list)
+    changed: list[Device | sql.Lean] = field(default_factory=list)
+    unchanged: list[Device | sql.Lean] = field(default_factory=list)
     failed: dict[int, DomainError] = field(default_factory=dict)
 
 
 def _apply_many(transition: Transition, pks, *, actor: Actor, **params) -> BulkOutcome:
     named = services.Named(pks=tuple(dict.fromkeys(pks)))
-    applied = services.transition_apply(transition, named, actor=actor, **params)
+    if not named.pks:
+        return BulkOutcome()
+    applied = services.transition_apply(transition, named, actor=actor, lean=True, **params)
     outcome = BulkOutcome(changed=[changed.device for changed in applied.changed])
     for device in applied.refused:
         if transition.done(device):
@@ -99,14 +119,425 @@ def transitions_process(*, actor: Actor, batch_size: int = 1000, dry_run: bool =
             done.extend((c.device.pk, str(c.device.uuid), c.from_status, c.device.status) for c in settled)
 
 
+# -- the engine of the CSV commands -----------------------------------------------------------------------------------
+
+FAILED = "failed"
+UNCHANGED = "unchanged"
+CONFLICT = "conflicts with a concurrent change; nothing in this batch was written, run again"
+
+
+@dataclass(slots=True)
+class Row:
+    """One input row: its line, its cells by column, and once its batch ends, its outcome."""
+
+    line: int
+    values: dict[str, str]
+    outcome: str = ""
+    message: str = ""
+    parsed: Any = None  # what the operation made of it (Operation.parse)
+
+    def fail(self, message: str) -> None:
+        self.outcome, self.message = FAILED, message
+
+
+class Operation:
+    """What bulk_run() does with rows.
+
+    parse() each row (in the reading thread); prepare() each batch, in order, on the run's connection and
+    outside any transaction (load it, find what it names, record its names); then apply() it in its own
+    transaction, on the run's connection or a worker's.
+    """
+
+    def parse(self, row: Row) -> None:
+        """Check a row and keep what the batch needs in `row.parsed`, or fail it."""
+
+    def prepare(self, batch: list[Row]) -> Any:
+        raise NotImplementedError
+
+    def apply(self, batch: list[Row], prepared: Any, *, actor: Actor, dry_run: bool) -> int:
+        """Set every row's outcome; returns the devices it inserted (written: 0 in a dry run)."""
+        raise NotImplementedError
+
+
+class _DryRunRollback(Exception):
+    pass
+
+
+@contextmanager
+def _batch_transaction(batch: list[Row], *, dry_run: bool):
+    """The batch's transaction: rolled back in a dry run; a unique index broken by a concurrent change (or a
+    device changed while the batch read it) writes nothing of the batch and fails its rows, to run again."""
+    try:
+        with transaction.atomic():
+            yield
+            if dry_run:
+                raise _DryRunRollback
+    except _DryRunRollback:
+        pass
+    except (IntegrityError, OperationalError) as error:
+        if isinstance(error, OperationalError) and not _is_conflict(error):
+            raise
+        for row in batch:
+            if row.outcome != FAILED:
+                row.fail(CONFLICT)
+
+
+def _is_conflict(error: OperationalError) -> bool:
+    """A deadlock or serialization failure: another transaction changed the same devices at the same time."""
+    return getattr(error.__cause__, "sqlstate", None) in ("40P01", "40001")
+
+
+_END = object()
+
+# Batches applied at once on PostgreSQL, each by a thread with a connection of its own: the database's work on a
+# batch is most of a run's time, and a second connection keeps a second core busy.
+BULK_WORKERS = 2
+
+
+def bulk_run(
+    operation: Operation,
+    rows: Iterable[Row],
+    *,
+    actor: Actor,
+    batch_size: int,
+    dry_run: bool,
+    done: Callable[[list[Row]], None],
+    workers: int | None = None,
+) -> None:
+    """Apply `operation` to `rows`, `batch_size` at a time, each batch in its own transaction.
+
+    A thread reads and parses up to two batches ahead. Each batch is prepared in order on this connection;
+    on PostgreSQL outside a transaction, up to `workers` (BULK_WORKERS) batches are then applied at once,
+    each by a thread with its own connection (inside a transaction, or on SQLite, they are applied here, one
+    after another). `done(batch)` is called as each batch ends, in order, with every row's outcome set; an
+    error reading the rows (a bad CSV, bad UTF-8) is raised after the batches before it are done. A dry run
+    rolls each batch back; it reports what a real run would (duplicates across batches included: they are
+    recorded outside the batches' transactions).
+    """
+    ahead: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            batch: list[Row] = []
+            for row in rows:
+                operation.parse(row)
+                batch.append(row)
+                if len(batch) >= batch_size:
+                    if not put(batch):
+                        return
+                    batch = []
+            if batch and not put(batch):
+                return
+            put(_END)
+        except BaseException as error:  # handed to the main thread, which raises it
+            put(error)
+
+    if workers is None:
+        workers = BULK_WORKERS if sql.bulk_workers_possible() else 0
+    reader = threading.Thread(target=read, name="bulk-reader", daemon=True)
+    reader.start()
+    pool = _Workers(workers) if workers else None
+    pending: collections.deque = collections.deque()
+
+    def finish(batch: list[Row], result) -> None:
+        inserted = result.result() if isinstance(result, Future) else result
+        done(batch)
+        if not dry_run:
+            session.inserted += inserted
+            sql.bulk_keep_statistics(session)
+
+    try:
+        with sql.bulk_session() as session:
+            while (item := ahead.get()) is not _END:
+                if isinstance(item, BaseException):
+                    while pending:
+                        finish(*pending.popleft())
+                    raise item
+                prepared = operation.prepare(item)
+                if pool is None:
+                    finish(item, operation.apply(item, prepared, actor=actor, dry_run=dry_run))
+                    continue
+                pending.append((item, pool.submit(operation.apply, item, prepared, actor=actor, dry_run=dry_run)))
+                while len(pending) >= workers or (pending and pending[0][1].done()):
+                    finish(*pending.popleft())
+            while pending:
+                finish(*pending.popleft())
+    finally:
+        stop.set()
+        if pool is not None:
+            pool.close()
+        reader.join()
+
+
+class _Workers:
+    """Threads that apply batches, each with its own database connection, set up for bulk work and closed at the end."""
+
+    def __init__(self, count: int):
+        self.jobs: queue.Queue = queue.Queue()
+        self.threads = [threading.Thread(target=self._work, name=f"bulk-worker-{i}", daemon=True) for i in range(count)]
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, function: Callable, *args, **kwargs) -> Future:
+        future: Future = Future()
+        self.jobs.put((future, function, args, kwargs))
+        return future
+
+    def close(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
+            thread.join()
+
+    def _work(self) -> None:
+        try:
+            sql.bulk_worker_session()
+            while (job := self.jobs.get()) is not None:
+                future, function, args, kwargs = job
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    future.set_result(function(*args, **kwargs))
+                except BaseException as error:  # handed to the main thread, which raises it
+                    future.set_exception(error)
+        finally:
+            connections.close_all()
+
+
+class DeviceRows(Operation):
+    """Rows that name existing devices (a uuid, or a type with a mac and/or serial_number), given to `transition`.
+
+    `transition(pks=..., actor=...)` is a set transition (devices_reserve_many, ...); `label` the outcome of a
+    changed row. A device named by an earlier line fails as a duplicate.
+    """
+
+    def __init__(self, transition: Callable[..., BulkOutcome], label: str):
+        self.transition, self.label = transition, label
+
+    def parse(self, row: Row) -> None:
+        raw_uuid = row.values.get("uuid", "")
+        if raw_uuid:
+            try:
+                row.parsed = (row.line, uuid.UUID(raw_uuid), None, None, None)
+            except ValueError:
+                row.fail(f"invalid uuid {raw_uuid!r}")
+            return
+        type_ = row.values.get("type", "")
+        serial = row.values.get("serial_number", "") or None
+        mac = parse_mac(row)
+        if row.outcome == FAILED:
+            return
+        if not type_ or not (mac or serial):
+            row.fail("a row needs a uuid, or a type with a mac and/or serial_number")
+            return
+        row.parsed = (row.line, None, type_, mac, serial)
+
+    def prepare(self, batch: list[Row]) -> dict[int, Row]:
+        """Each device the batch names, with its row; rows naming none, or one an earlier line named, fail."""
+        rows = {row.line: row for row in batch if row.outcome != FAILED}
+        named: dict[int, Row] = {}
+        if rows:
+            loaded = sql.bulk_load([row.parsed for row in rows.values()])
+            # Outside the batch's transaction: a dry run remembers the devices named too.
+            found = sql.bulk_named(loaded)
+            first = sql.first_lines(found, lambda row: row[4], earlier=5)
+            for line, _by_uuid, by_mac, by_serial, device, _earlier in found:
+                row = rows[line]
+                if device is None:
+                    two = by_mac is not None and by_serial is not None and by_mac != by_serial
+                    row.fail("mac and serial_number name two different devices" if two else "device not found")
+                elif first[line] != line:
+                    row.fail(f"duplicate: line {first[line]} names the same device")
+                else:
+                    named[device] = row
+        return named
+
+    def apply(self, batch: list[Row], prepared: dict[int, Row], *, actor: Actor, dry_run: bool) -> int:
+        named = dict(prepared)
+        with _batch_transaction(batch, dry_run=dry_run):
+            outcome = self.transition(pks=list(named), actor=actor)
+            for device in outcome.changed:
+                named.pop(device.pk).outcome = self.label
+            for pk, error in outcome.failed.items():
+                named.pop(pk).fail(error.message)
+            for row in named.values():
+                row.outcome = UNCHANGED
+        return 0
+
+
+class Import(Operation):
+    """Rows that register devices or update known ones (same MAC, or same type and serial number).
+
+    Empty cells leave a known device's values as they are; a MAC or serial number is filled in when missing,
+    never overwritten; a status is set only where the lifecycle allows (IMPORT_SETTABLE). Known devices are read
+    without a lock and written only if unchanged since (the row version); each change has its event.
+    """
+
+    def prepare(self, batch: list[Row]) -> dict[int, tuple]:
+        """The rows to apply, each with the first lines that gave its MAC and its type and serial number; the
+        rows' names recorded (on the run's connection, outside the batch's transaction)."""
+        rows = {row.line: row.parsed for row in batch if row.outcome != FAILED}
+        if not rows:
+            return {}
+        loaded = sql.bulk_load([(line, None, e.type, e.mac, e.serial_number) for line, e in rows.items()])
+        claimed = sql.bulk_claim_registrations(loaded)
+        by_mac = sql.first_lines(claimed, lambda found: rows[found[0]].mac, earlier=1)
+        by_serial = sql.first_lines(claimed, lambda found: _serial_key(rows[found[0]]), earlier=2)
+        return {line: (by_mac.get(line), by_serial.get(line)) for line in rows}
+
+    def apply(self, batch: list[Row], prepared: dict[int, tuple], *, actor: Actor, dry_run: bool) -> int:
+        """Read the devices the rows name (on the connection that applies the batch: no lock, each update guarded
+        by the row version read), then write the batch."""
+        created = 0
+        if prepared:
+            rows = {row.line: row for row in batch if row.outcome != FAILED}
+            with _batch_transaction(batch, dry_run=dry_run):
+                loaded = sql.bulk_load(
+                    [
+                        (line, None, rows[line].parsed.type, rows[line].parsed.mac, rows[line].parsed.serial_number)
+                        for line in prepared
+                    ],
+                    table=sql.BULK_BATCH,
+                )
+                found = [(row[0], *prepared[row[0]], *row[1:]) for row in sql.bulk_registrations(loaded)]
+                created = self._apply(rows, found, actor=actor)
+        return 0 if dry_run or any(row.message == CONFLICT for row in batch) else created
+
+    def _apply(self, rows: dict[int, Row], registrations: list[tuple], *, actor: Actor) -> int:
+        now = timezone.now()
+        request_id = (get_guid() or "")[:64]
+        actor_name = actor.name[:254]
+        width = len(sql.IMPORT_READ) + 1
+        new: list[tuple[Row, Imported]] = []
+        updates, events = [], []
+        for found in registrations:
+            line, mac_first, serial_first = found[:3]
+            by_mac = found[3 : 3 + width] if found[3] is not None else None
+            by_serial = found[3 + width : 3 + 2 * width] if found[3 + width] is not None else None
+            clash = found[3 + 2 * width]
+            row = rows[line]
+            entry: Imported = row.parsed
+            first = mac_first if entry.mac and mac_first != line else None
+            first = first or (serial_first if entry.serial_number and serial_first != line else None)
+            if first is not None:
+                row.fail(f"duplicate: line {first} names the same device")
+                continue
+            device = by_mac or by_serial
+            if device is None:
+                new.append((row, entry))
+                continue
+            if (by_mac is not None and by_serial is not None and by_mac[0] != by_serial[0]) or (
+                (entry.mac and device[3] and entry.mac != device[3])
+                or (entry.serial_number and device[4] and entry.serial_number != device[4])
+            ):
+                row.fail("mac and serial_number belong to two different devices")
+                continue
+            changes = _import_changes(entry, device, now)
+            if entry.outcome == FAILED:
+                row.fail(entry.message)
+                continue
+            if not changes:
+                row.outcome = UNCHANGED
+                continue
+            if "type" in changes and clash is not None:
+                row.fail("another device of that type has this serial_number")
+                continue
+            written = {
+                name: changes[name][1] if name in changes else device[_READ[name]] for name in sql.IMPORT_WRITES[:-1]
+            }
+            updates.append((device[0], device[-1], *written.values(), now))
+            from_status = changes["status"][0] if "status" in changes else device[_READ["status"]]
+            details = {k: [str(o) if o else o, str(n) if n else n] for k, (o, n) in changes.items()}
+            event = (device[0], EventAction.UPDATED, from_status, written["status"], actor.source, actor_name)
+            events.append((*event, request_id, json.dumps(details, cls=DjangoJSONEncoder), now))
+            row.outcome = "updated"
+        ids = sql.bulk_next_ids(len(new))
+        devices = _device_rows(ids, [entry for _row, entry in new], now)
+        status_at = _DEVICE_AT["status"]
+        for device, (row, _entry) in zip(devices, new, strict=True):
+            event = (device[0], EventAction.REGISTERED, "", device[status_at], actor.source, actor_name, request_id)
+            events.append((*event, "{}", now))
+            row.outcome = "created"
+        sql.bulk_insert_devices(devices)
+        sql.bulk_update_devices(updates)
+        sql.bulk_insert_events(events)
+        return len(new)
+
+    def parse(self, row: Row) -> None:
+        values = row.values
+        if any("\x00" in value for value in values.values()):
+            row.fail("a cell contains a NUL character")
+            return
+        mac = parse_mac(row)
+        if row.outcome == FAILED:
+            return
+        serial = values.get("serial_number") or None
+        if not values.get("type"):
+            row.fail("type is required")
+            return
+        if not mac and not serial:
+            row.fail("a mac or a serial_number is required")
+            return
+        for name, limit in IMPORT_LIMITS.items():
+            if len(values.get(name) or "") > limit:
+                row.fail(f"{name} is longer than {limit} characters")
+                return
+        raw_status = (values.get("status") or "").lower()
+        if raw_status and raw_status not in IMPORT_STATUS_NAMES:
+            row.fail(f"status {values['status']!r} is not one of {', '.join(sorted(IMPORT_STATUS_NAMES))}")
+            return
+        row.parsed = Imported(
+            type=values["type"],
+            mac=mac,
+            serial_number=serial,
+            name=values.get("name") or "",
+            version=values.get("version") or "",
+            status=IMPORT_STATUS_NAMES.get(raw_status),
+        )
+
+
+def _serial_key(entry: "Imported") -> tuple | None:
+    return (entry.type, entry.serial_number) if entry.serial_number else None
+
+
+def parse_mac(row: Row) -> str | None:
+    """The row's canonical MAC or None; fails the row on a bad one."""
+    raw = row.values.get("mac", "")
+    if not raw:
+        return None
+    try:
+        return normalize_mac(raw)
+    except InvalidMac as error:
+        row.fail(f"invalid mac {raw!r}: {error}")
+        return None
+
+
 # -- importing devices -----------------------------------------------------------------------------------------------
 
 # Only these states may be set or changed by an import; the others belong to an owner or a reservation.
 IMPORT_SETTABLE = (DeviceStatus.AVAILABLE, DeviceStatus.INITIALIZING)
 IMPORT_FIELDS = ("type", "mac", "serial_number", "name", "version")
+IMPORT_LIMITS = {"type": 32, "serial_number": 128, "name": 255, "version": 64}
+# The import accepts the core's names and the billing API's.
+IMPORT_STATUS_NAMES = {
+    "available": DeviceStatus.AVAILABLE,
+    "free": DeviceStatus.AVAILABLE,
+    "initializing": DeviceStatus.INITIALIZING,
+    "initialization": DeviceStatus.INITIALIZING,
+}
 
 
-@dataclass
+@dataclass(slots=True)
 class Imported:
     """One device to register or update: its type and canonical MAC and/or serial number, and what else is known."""
 
@@ -116,118 +547,69 @@ class Imported:
     name: str = ""
     version: str = ""
     status: str | None = None  # one of IMPORT_SETTABLE, or None to leave it
-    outcome: str = ""  # created, updated, unchanged, or failed
+    outcome: str = ""  # failed, when the device's state can't take the status
     message: str = ""
 
     def fail(self, message: str) -> None:
-        self.outcome, self.message = "failed", message
+        self.outcome, self.message = FAILED, message
 
 
-@transaction.atomic(savepoint=False)
-def devices_import_many(entries: list[Imported], *, actor: Actor) -> None:
-    """Register new devices and update known ones (same MAC, or same type and serial number), setting each outcome.
-
-    Empty values leave a known device's as they are; a MAC or serial number
-    is filled in when missing, never overwritten. Locks the known devices;
-    a fixed number of queries per call, whatever its size.
-    """
-    now = timezone.now()
-    macs = [e.mac for e in entries if e.mac]
-    serials = [e.serial_number for e in entries if e.serial_number]
-    existing = list(
-        Device.objects.filter(Q(mac__in=macs) | Q(serial_number__in=serials))
-        .order_by("pk")
-        .select_for_update(of=("self",))
-    )
-    by_mac = {d.mac: d for d in existing if d.mac}
-    by_serial = {(d.type, d.serial_number): d for d in existing if d.serial_number}
-    new: list[Device] = []
-    updated: list[tuple[Device, dict]] = []
-    for entry in entries:
-        by_m = by_mac.get(entry.mac) if entry.mac else None
-        by_s = by_serial.get((entry.type, entry.serial_number)) if entry.serial_number else None
-        device = by_m or by_s
-        if (by_m is not None and by_s is not None and by_m.pk != by_s.pk) or (
-            device is not None
-            and (
-                (entry.mac and device.mac and entry.mac != device.mac)
-                or (entry.serial_number and device.serial_number and entry.serial_number != device.serial_number)
-            )
-        ):
-            entry.fail("mac and serial_number belong to two different devices")
-            continue
-        if device is None:
-            new.append(_new_device(entry, now))
-            entry.outcome = "created"
-            continue
-        changes = _import_changes(entry, device, now)
-        if entry.outcome == "failed":
-            continue
-        if not changes:
-            entry.outcome = "unchanged"
-            continue
-        new_type = changes.get("type", (None, device.type))[1]
-        new_serial = changes.get("serial_number", (None, device.serial_number))[1]
-        clash = by_serial.get((new_type, new_serial)) if new_serial else None
-        if clash is not None and clash.pk != device.pk:
-            entry.fail("another device of that type has this serial_number")
-            continue
-        for name, (_old, value) in changes.items():
-            setattr(device, name, value)
-        device.updated_at = now
-        updated.append((device, changes))
-        entry.outcome = "updated"
-    Device.objects.bulk_create(new)
-    if updated:
-        fields = sorted({name for _device, changes in updated for name in changes} | {"updated_at"})
-        Device.objects.bulk_update([device for device, _changes in updated], fields)
-    events = [
-        services.audit_event(d, EventAction.REGISTERED, actor=actor, now=now, details={}, from_status="") for d in new
-    ]
-    events += [
-        services.audit_event(
-            d,
-            EventAction.UPDATED,
-            actor=actor,
-            now=now,
-            from_status=c["status"][0] if "status" in c else d.status,
-            details={k: [str(o) if o else o, str(n) if n else n] for k, (o, n) in c.items()},
-        )
-        for d, c in updated
-    ]
-    DeviceEvent.objects.bulk_create(events)
+_DEVICE_DEFAULTS = {
+    "is_online": False,
+    "last_seen_at": None,
+    "leave_reserved": False,
+    "account_id": None,
+    "activated_at": None,
+    "is_banned": False,
+    "ban_reason": "",
+    "banned_at": None,
+    "banned_by": "",
+}
+_DEVICE_AT = {column: index for index, column in enumerate(sql.DEVICE_COLUMNS)}
+_READ = {name: index for index, name in enumerate(sql.IMPORT_READ)}
 
 
-def _new_device(entry: Imported, now) -> Device:
+def _device_rows(ids: list[int], entries: list[Imported], now) -> list[list]:
+    """The new devices' rows (every column, sql.DEVICE_COLUMNS), with the status each entry asks for."""
     status, until = services.initial_status(now)
-    if entry.status == DeviceStatus.AVAILABLE:
-        status, until = DeviceStatus.AVAILABLE, None
-    elif entry.status == DeviceStatus.INITIALIZING and until is None:
-        status, until = DeviceStatus.INITIALIZING, now
-    return Device(
-        type=entry.type,
-        mac=entry.mac,
-        serial_number=entry.serial_number,
-        name=entry.name,
-        version=entry.version,
-        status=status,
-        status_until=until,
-        created_at=now,
-        updated_at=now,
-    )
+    statuses = {
+        None: (status, until),
+        DeviceStatus.AVAILABLE: (DeviceStatus.AVAILABLE, None),
+        DeviceStatus.INITIALIZING: (DeviceStatus.INITIALIZING, until or now),
+    }
+    template = [_DEVICE_DEFAULTS.get(column) for column in sql.DEVICE_COLUMNS]
+    template[_DEVICE_AT["created_at"]] = template[_DEVICE_AT["updated_at"]] = now
+    at = [_DEVICE_AT[c] for c in ("id", "uuid", "type", "mac", "serial_number", "name", "version")]
+    status_at, until_at = _DEVICE_AT["status"], _DEVICE_AT["status_until"]
+    # Version 4 UUIDs from one read of the system's random source, as hex (what the uuid column reads).
+    random = os.urandom(16 * len(ids)).hex()
+    rows = []
+    for index, (pk, entry) in enumerate(zip(ids, entries, strict=True)):
+        raw = random[32 * index : 32 * index + 32]
+        uuid_hex = f"{raw[:12]}4{raw[13:16]}{'89ab'[int(raw[16], 16) & 3]}{raw[17:]}"
+        row = template.copy()
+        for position, value in zip(
+            at, (pk, uuid_hex, entry.type, entry.mac, entry.serial_number, entry.name, entry.version), strict=True
+        ):
+            row[position] = value
+        row[status_at], row[until_at] = statuses[entry.status]
+        rows.append(row)
+    return rows
 
 
-def _import_changes(entry: Imported, device: Device, now) -> dict[str, tuple]:
+def _import_changes(entry: Imported, device: tuple, now) -> dict[str, tuple]:
+    """What an entry changes of a known device (a row of sql.IMPORT_READ): field -> (old, new)."""
     changes = {}
     for name in IMPORT_FIELDS:
         value = getattr(entry, name)
-        if value and getattr(device, name) != value:
-            changes[name] = (getattr(device, name), value)
-    if entry.status and entry.status != device.status:
-        if device.status not in IMPORT_SETTABLE:
-            entry.fail(f"the device is {device.status}: an import can't change that")
+        if value and device[_READ[name]] != value:
+            changes[name] = (device[_READ[name]], value)
+    status = device[_READ["status"]]
+    if entry.status and entry.status != status:
+        if status not in IMPORT_SETTABLE:
+            entry.fail(f"the device is {status}: an import can't change that")
             return {}
-        changes["status"] = (device.status, entry.status)
+        changes["status"] = (status, entry.status)
         until = services.initial_status(now)[1] or now if entry.status == DeviceStatus.INITIALIZING else None
-        changes["status_until"] = (device.status_until, until)
+        changes["status_until"] = (device[_READ["status_until"]], until)
     return changes

@@ -279,11 +279,11 @@ class Applied:
     """What a transition did to a set of devices."""
 
     changed: list[sql.Changed] = field(default_factory=list)
-    refused: list[Device] = field(default_factory=list)  # locked and read: the transition doesn't apply to them
+    refused: list["Device | sql.Lean"] = field(default_factory=list)  # read: the transition doesn't apply to them
 
 
 def transition_apply(
-    transition: Transition, named: Named, *, actor: Actor, also: dict | None = None, **params
+    transition: Transition, named: Named, *, actor: Actor, also: dict | None = None, lean: bool = False, **params
 ) -> Applied:
     """Apply a transition to the devices `named`: the one writer of every lifecycle change.
 
@@ -294,18 +294,29 @@ def transition_apply(
     does next); for those the transition is tried once more. The rest are
     `refused`, as read: the caller raises `transition.refusal(device)` or,
     in bulk work, reports them unchanged when `transition.done(device)`.
+
+    `lean` (bulk work, a set of ids): the devices come as sql.Lean (id,
+    uuid, status, ban), and the statement also reads the devices it didn't
+    change, without a lock (sql.transition_set): only those the transition
+    applied to as read, or that are overdue, are locked and looked at again.
     """
-    key, build, values = _statement_parts(transition, named, actor=actor, also=also, params=params)
-    applied = Applied(changed=sql.transition(key, build, values))
-    if len(applied.changed) >= named.count:
-        return applied
-    changed_ids = [c.device.pk for c in applied.changed]
+    key, build, values = _statement_parts(transition, named, actor=actor, also=also, params=params, lean=lean)
+    if lean and named.pks is not None:
+        changed, others = sql.transition_set(key, build, values)
+        applied = Applied(changed=changed, refused=[device for device, look in others if not look])
+        again = [device.pk for device, look in others if look]
+        if not again:
+            return applied
+        rest = Device.objects.filter(pk__in=again)
+    else:
+        applied = Applied(changed=sql.transition(key, build, values))
+        if len(applied.changed) >= named.count:
+            return applied
+        rest = named.rows().exclude(pk__in=[c.device.pk for c in applied.changed])
     with transaction.atomic():
         with sql.bound(values):  # the rule's Slots are this call's values
             rest = list(
-                named.rows()
-                .exclude(pk__in=changed_ids)
-                .annotate(
+                rest.annotate(
                     is_overdue=ExpressionWrapper(overdue(timezone.now()), output_field=BooleanField()),
                     applies=Exists(build().rule.filter(pk=OuterRef("pk"))),
                 )
@@ -321,20 +332,25 @@ def transition_apply(
             done = {c.device.pk for c in retried}
             reread = Device.objects.in_bulk([pk for pk in again if pk not in done])
             rest = [reread.get(d.pk, d) for d in rest if d.pk not in done]
-        applied.refused = rest
+        applied.refused += rest
     return applied
 
 
-def _statement_parts(transition: Transition, named: Named, *, actor: Actor, also, params: dict) -> tuple:
+def _statement_parts(
+    transition: Transition, named: Named, *, actor: Actor, also, params: dict, lean: bool = False
+) -> tuple:
     """The shape, builder and values of a transition's statement over the devices named."""
     now = timezone.now()
     shape = {name: params[name] for name in transition.shape}
+    ids = lean and named.pks is not None
     values = {
         **named.values(),
+        **({"named:pks": named.pks} if ids else {}),
         **{name: params[name] for name in transition.slots},
         **event_values(actor, now, transition.details(**params)),
     }
-    key = (transition.action, named.key, tuple(sorted(shape.items())), tuple(also or ()), actor.source)
+    named_key = ("ids",) if ids else named.key
+    key = (transition.action, named_key, tuple(sorted(shape.items())), tuple(also or ()), actor.source, lean)
 
     def build() -> sql.TransitionPlan:
         slots = {name: sql.Slot(name, f or CharField()) for name, f in transition.slots.items()}
@@ -352,6 +368,7 @@ def _statement_parts(transition: Transition, named: Named, *, actor: Actor, also
             owner=transition.owner,
             also=also or {},
             one=named.pks is None,
+            ids=ids,
         )
 
     return key, build, values

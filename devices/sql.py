@@ -22,19 +22,32 @@ querysets run one after another in a transaction, which SQLite serialises.
 import contextvars
 import functools
 import json
+import uuid
 from collections.abc import Callable, Hashable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
-from django.db.models import BooleanField, Expression, Model, QuerySet, TextField
+from django.db import IntegrityError, connection, transaction
+from django.db.models import (
+    BooleanField,
+    Exists,
+    Expression,
+    ExpressionWrapper,
+    Field,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.sql.subqueries import UpdateQuery
 from psycopg import sql as psycopg_sql
 
-from devices.models import Account, Device, DeviceEvent
+from devices.models import Account, Device, DeviceEvent, overdue
 
 # -- values bound at each call ------------------------------------------------------------------------------------
 
@@ -320,12 +333,23 @@ class TransitionPlan:
     owner: bool = False  # read the devices' owners (for the caller)
     also: dict = field(default_factory=dict)  # expressions over the device, read with it (as annotations)
     one: bool = False  # `devices` names one device by a unique key
+    ids: bool = False  # the devices are the ids of the call's "named:pks" value (an array parameter on PostgreSQL)
 
 
 @dataclass
 class Changed:
-    device: Device  # as written, with its owner set when read, and `also` as attributes
+    device: "Device | Lean"  # as written, with its owner set when read, and `also` as attributes
     from_status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lean:
+    """What a set transition (transition_set) gives of a device."""
+
+    pk: int
+    uuid: Any
+    status: str
+    is_banned: bool
 
 
 def transition(key: Hashable, build: Callable[[], TransitionPlan], values: dict) -> list[Changed]:
@@ -354,6 +378,40 @@ def transition(key: Hashable, build: Callable[[], TransitionPlan], values: dict)
     return changed
 
 
+def transition_set(
+    key: Hashable, build: Callable[[], TransitionPlan], values: dict
+) -> tuple[list[Changed], list[tuple[Lean, bool]]]:
+    """transition() of a set of ids (the "named:pks" value) for bulk work, in one statement on PostgreSQL.
+
+    Returns the devices changed, and the others as read (without a lock), each with whether to lock and look
+    at it again: the rule applied to it as read (a concurrent transaction changed it since), or it is overdue.
+    Gives only the id, uuid, status and ban of each.
+    """
+    if not _postgresql():
+        with bound(values):
+            plan = build()
+            changed = [
+                Changed(Lean(c.device.pk, c.device.uuid, c.device.status, c.device.is_banned), c.from_status)
+                for c in _transition_stepwise(plan, values)
+            ]
+            done = {c.device.pk for c in changed}
+            rest = devices_read(
+                [pk for pk in values["named:pks"] if pk not in done],
+                look=ExpressionWrapper(
+                    Q(Exists(plan.rule.filter(pk=OuterRef("pk")))) | overdue(values["now"]), output_field=BooleanField()
+                ),
+            )
+        return changed, [(Lean(*row[:4]), row[4]) for row in rest]
+    sql, params, plan = _prepared(("transition", key), lambda: _render_transition(build()))
+    changed, rest = [], []
+    for pk, uuid_, status, is_banned, was, look in _fetch(sql, _bind(params, values)):
+        if was is None:
+            rest.append((Lean(pk, uuid_, status, is_banned), look))
+        else:
+            changed.append(Changed(device=Lean(pk, uuid_, status, is_banned), from_status=was))
+    return changed, rest
+
+
 def _render_transition(plan: TransitionPlan) -> tuple:
     old_fields = sorted({v.field for v in plan.details.values() if isinstance(v, Old)})
     plan.owner = owner = plan.owner or any(isinstance(v, OwnerLogin) for v in plan.details.values())
@@ -371,6 +429,23 @@ def _render_transition(plan: TransitionPlan) -> tuple:
         )
         update_sql = f"{set_sql} FROM locked WHERE {table}.id = locked.id AND {table}.xmin = locked.seen AND {rule_sql}"
         update_params += rule_params
+    elif plan.ids:
+        # A set of ids, read without a lock and changed under the same guard as one device (its xmin): a row a
+        # concurrent transaction changed meanwhile doesn't match, and transition_apply locks and looks at it.
+        # Locking the whole set first cost more than the change itself. The ids are one array parameter, so
+        # the statement's text is the same for every set (built once, prepared once).
+        names = ("id", "uuid", "status", "is_banned", *old_fields)
+        columns = ", ".join(f"{table}.{_quote(Device._meta.get_field(name).column)}" for name in names)
+        due_sql, due_params = _where(Device.objects.filter(overdue(_now())))
+        # The rule is checked as the rows are read: a row still at the version read (its xmin) is as read. The
+        # UPDATE then finds its rows by id only, whatever the planner believes of the rule's columns.
+        lock_sql = (
+            f"SELECT {columns}, {table}.xmin AS seen, ({rule_sql}) AS applies, ({due_sql}) AS due"  # noqa: S608
+            f" FROM {table} WHERE {table}.id = ANY(%s::bigint[]) ORDER BY {table}.id"
+        )
+        lock_params = [*rule_params, *due_params, Slot("named:pks", _Ids())]
+        update_sql = f"{set_sql} FROM locked WHERE {table}.id = locked.id AND {table}.xmin = locked.seen"
+        update_sql += " AND locked.applies"
     else:
         # Several devices are locked in id order (two sets never deadlock), and the rule is checked on the
         # locked rows, their newest versions.
@@ -387,7 +462,9 @@ def _render_transition(plan: TransitionPlan) -> tuple:
         selected += f", {_columns(Account, 'owner')}"
     # What the caller reads with the devices (billing's counts), computed by the UPDATE's RETURNING.
     returning, also_params = _returning(Device), []
-    if plan.also:
+    if plan.ids:
+        returning = f"RETURNING {table}.id, {table}.status, {table}.is_banned, {table}.account_id"
+    elif plan.also:
         query = Device.objects.annotate(**plan.also).query
         compiler = query.get_compiler(connection=connection)
         for name in plan.also:
@@ -407,6 +484,14 @@ def _render_transition(plan: TransitionPlan) -> tuple:
         SELECT {selected} FROM changed JOIN locked ON locked.id = changed.id {owner_join}
         ORDER BY changed.id
     """  # noqa: S608
+    if plan.ids:  # every device of the set: changed (with its status before), or as read
+        head = sql[: sql.rindex("SELECT")]
+        sql = f"""{head}
+            SELECT locked.id, locked.uuid, COALESCE(changed.status, locked.status),
+                COALESCE(changed.is_banned, locked.is_banned), CASE WHEN changed.id IS NOT NULL THEN locked.status END,
+                locked.applies OR locked.due
+            FROM locked LEFT JOIN changed ON changed.id = locked.id
+        """  # noqa: S608
     event_params = [Slot("actor"), Slot("request_id"), *details_params, _now()]
     params = [*lock_params, *update_params, *also_params, *event_params]
     return sql, params, plan
@@ -416,6 +501,13 @@ def _now() -> Slot:
     from django.db.models import DateTimeField
 
     return Slot("now", DateTimeField())
+
+
+class _Ids(Field):
+    """A list of ids bound as one array parameter."""
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        return list(value)
 
 
 def _transition_stepwise(plan: TransitionPlan, values: dict) -> list[Changed]:
@@ -720,3 +812,392 @@ def device_types_in_use() -> list[str]:
 def ping() -> None:
     """One round trip to the database; raises when it doesn't answer."""
     _fetch("SELECT 1", [])
+
+
+def devices_read(pks, **annotations) -> list[tuple]:
+    """(id, uuid, status, is_banned, *annotations) of the devices with these ids, by id; one query."""
+    devices = Device.objects.order_by("pk").annotate(**annotations)
+    if _postgresql():  # one array parameter, however many ids
+        devices = devices.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [list(pks)]))
+    else:
+        devices = devices.filter(pk__in=list(pks))
+    return list(devices.values_list("pk", "uuid", "status", "is_banned", *annotations))
+
+
+# -- bulk work (devices.bulk) -----------------------------------------------------------------------------------------
+#
+# A bulk command's batch is loaded into a temporary table (COPY on PostgreSQL) and applied with set-based statements
+# whose lookups go row by row through the unique indexes (correlated subqueries, LATERAL ... LIMIT 1): their plans
+# don't depend on the table's statistics, which a fresh database doesn't have. The temporary tables live as long as
+# the connection (ON COMMIT PRESERVE ROWS); bulk_session() empties them.
+
+BULK_ROWS = "bulk_rows"  # the batch: line, and the names a row gives (uuid, type, mac, serial_number)
+BULK_SEEN = "bulk_seen"  # every device a run has named so far, with the first line that named it
+BULK_BATCH = "bulk_batch"  # the rows of a batch as the connection that applies it reads them (import)
+BULK_ROW_COLUMNS = ("line", "uuid", "type", "mac", "serial_number")
+
+
+BULK_TEMP_BUFFERS = "512MB"  # the most a session's temporary tables may hold in memory (PostgreSQL)
+
+
+@dataclass
+class BulkSession:
+    inserted: int = 0  # devices inserted since the statistics were last refreshed
+    analyzed_at: float = 0  # the planner's estimate of the device table's rows then
+
+
+@contextmanager
+def bulk_session():
+    """The temporary tables of a bulk run, empty; on PostgreSQL, a session set for loading.
+
+    On PostgreSQL the connection prepares no statement (a prepared statement's generic plan is made once, from
+    the statistics of a table the run is filling) and commits without waiting for the WAL flush
+    (`synchronous_commit off`): a crash may lose the last batches the command reported as done, never part of
+    one, and a run again does them (docs/decisions.md).
+    """
+    postgresql = _postgresql()
+    session = BulkSession()
+    with connection.cursor() as cursor:
+        if postgresql:
+            # bulk_seen of a million rows is some 100 MB; in the default 8 MB of buffers each claim and lookup
+            # would go to disk. The setting takes only before the session's first temporary table.
+            cursor.execute(
+                "SELECT set_config('temp_buffers', %s, false) WHERE pg_my_temp_schema() = 0", [BULK_TEMP_BUFFERS]
+            )
+        _temporary_tables(cursor)
+        if postgresql:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Device._meta.db_table])
+            session.analyzed_at = max(cursor.fetchone()[0], 0)
+            cursor.execute("SET synchronous_commit TO off")
+    threshold = None
+    if postgresql:
+        raw = connection.connection
+        threshold, raw.prepare_threshold = raw.prepare_threshold, None
+    try:
+        yield session
+    finally:
+        if postgresql and connection.connection is not None and not connection.needs_rollback:
+            connection.connection.prepare_threshold = threshold
+            with connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+                _empty(cursor, BULK_ROWS, BULK_SEEN, BULK_BATCH)
+
+
+def _temporary_tables(cursor) -> None:
+    """bulk_rows and bulk_seen (the run's connection), bulk_batch (where a batch is applied), created and empty."""
+    uuid_type = "uuid" if _postgresql() else "char(32)"
+    for table in (BULK_ROWS, BULK_BATCH):
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {table} (line bigint PRIMARY KEY, uuid {uuid_type}, type text,"
+            " mac text, serial_number text)"
+        )
+    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {BULK_SEEN} (name text PRIMARY KEY, line bigint NOT NULL)")
+    _empty(cursor, BULK_ROWS, BULK_SEEN, BULK_BATCH)
+
+
+def bulk_workers_possible() -> bool:
+    """Whether batches may be applied by other connections: PostgreSQL, and no transaction open here (its rows
+    would be invisible to them)."""
+    return _postgresql() and not connection.in_atomic_block
+
+
+def bulk_worker_session() -> None:
+    """Set up a worker thread's connection (devices.bulk) as bulk_session() sets up the run's: no prepared
+    statements, commits without waiting for the WAL flush. The worker closes it at the end."""
+    connection.ensure_connection()
+    connection.connection.prepare_threshold = None
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+        _temporary_tables(cursor)
+
+
+def _empty(cursor, *tables: str) -> None:
+    if _postgresql():
+        cursor.execute(f"TRUNCATE {', '.join(tables)}")
+        return
+    for table in tables:
+        cursor.execute(f"DELETE FROM {table}")  # noqa: S608
+
+
+def bulk_keep_statistics(session: BulkSession) -> bool:
+    """Refresh the planner's statistics of devices and events when the run has grown the table enough.
+
+    Enough: 10,000 devices, or half the table as last estimated, whichever is more (so a run into an empty
+    table analyses a logarithmic number of times). PostgreSQL's autovacuum would do it, when it runs (it may
+    lag behind a bulk load, or be off); SQLite plans without them. True when it analysed.
+    """
+    if not _postgresql() or session.inserted < max(10_000, session.analyzed_at / 2):
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {_quote(Device._meta.db_table)}, {_quote(DeviceEvent._meta.db_table)}")
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Device._meta.db_table])
+        session.analyzed_at = max(cursor.fetchone()[0], 0)
+    session.inserted = 0
+    return True
+
+
+def _copy(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert rows: COPY ... FROM STDIN on PostgreSQL, logged as Django logs a query; executemany on SQLite."""
+    names = ", ".join(_quote(column) for column in columns)
+    if not _postgresql():
+        marks = ", ".join(["%s"] * len(columns))
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {_quote(table)} ({names}) VALUES ({marks})",  # noqa: S608
+                [tuple(_sqlite_value(value) for value in row) for row in rows],
+            )
+        return
+    statement = f"COPY {_quote(table)} ({names}) FROM STDIN"
+    connection.validate_no_broken_transaction()
+    with connection.cursor() as cursor:
+        logged = cursor.debug_sql(statement) if hasattr(cursor, "debug_sql") else nullcontext()
+        with logged, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def _sqlite_value(value):
+    if isinstance(value, dict | list):
+        return json.dumps(value, cls=DjangoJSONEncoder)
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    return value
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A batch's rows as the statements read them: a FROM item aliased `r`, and its parameters."""
+
+    source: str
+    params: list
+
+
+def bulk_load(rows: list[tuple], *, table: str = BULK_ROWS) -> Loaded:
+    """The batch's rows (line, uuid, type, mac, serial_number), for the statements that follow: COPY into `table`.
+
+    The table keeps the run's earlier batches (emptying it costs more than the index on line): the statements
+    read this batch's range of lines.
+    """
+    _copy(table, BULK_ROW_COLUMNS, rows)
+    lines = [row[0] for row in rows]
+    return Loaded(f"(SELECT * FROM {table} WHERE line BETWEEN %s AND %s) AS r", [min(lines), max(lines)])  # noqa: S608
+
+
+# The names a row claims: the device it names (reserve, ban), or the MAC and the type and serial number it
+# registers (import). The length of the type keeps "a" + "bc" apart from "ab" + "c".
+def _device_name(device: str) -> str:
+    return f"'device:' || {device}"
+
+
+_MAC_NAME = "'mac:' || r.mac"
+_SERIAL_NAME = "'serial:' || length(r.type) || ':' || r.type || r.serial_number"
+
+
+def _named_sql(loaded: Loaded) -> str:
+    """Each loaded row with the device its uuid, its mac (of its type) and its type and serial_number name.
+
+    `device` is the one the row names: by uuid; by mac, or by type and serial_number; by both when it gives
+    both, and then both must find the same device.
+    """
+    table = _quote(Device._meta.db_table)
+    # The fence keeps the lookups a subquery of their own: inlined, each would run once per use in the CASE.
+    fence = "OFFSET 0" if _postgresql() else "LIMIT -1 OFFSET 0"
+    return f"""
+        SELECT line, by_uuid, by_mac, by_serial,
+            CASE WHEN uuid IS NOT NULL THEN by_uuid
+                 WHEN mac IS NULL THEN by_serial
+                 WHEN serial_number IS NULL OR by_serial = by_mac THEN by_mac END AS device
+        FROM (
+            SELECT r.line, r.uuid, r.mac, r.serial_number,
+                (SELECT d.id FROM {table} d WHERE d.uuid = r.uuid) AS by_uuid,
+                (SELECT d.id FROM {table} d WHERE d.mac = r.mac AND d.type = r.type) AS by_mac,
+                (SELECT d.id FROM {table} d WHERE d.type = r.type AND d.serial_number = r.serial_number) AS by_serial
+            FROM {loaded.source}
+            {fence}
+        ) AS r
+    """  # noqa: S608 - our names only
+
+
+def bulk_named(loaded: Loaded) -> list[tuple]:
+    """(line, by_uuid, by_mac, by_serial, device, earlier) of each loaded row, by line.
+
+    Records the device each row names in bulk_seen, unless an earlier line named it. `earlier` is the line
+    that first named the device in an earlier batch, or in this one (SQLite); None when none did, so the first
+    of this batch's lines naming it is the first (first_lines()). One statement on PostgreSQL, two on SQLite.
+    """
+    claim = (
+        f"INSERT INTO {BULK_SEEN} (name, line) SELECT {_device_name('n.device')}, n.line"  # noqa: S608
+        " FROM {named} AS n WHERE n.device IS NOT NULL ORDER BY n.line ON CONFLICT DO NOTHING"
+    )
+    # Looked up through bulk_seen's index, row by row: never joined (the planner knows nothing of a temporary
+    # table, and would scan it).
+    earlier = f"(SELECT s.line FROM {BULK_SEEN} s WHERE s.name = {_device_name('n.device')})"  # noqa: S608
+    if not _postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute(claim.format(named=f"({_named_sql(loaded)})"), loaded.params)
+        return _fetch(
+            f"SELECT n.line, n.by_uuid, n.by_mac, n.by_serial, n.device, {earlier}"  # noqa: S608
+            f" FROM ({_named_sql(loaded)}) AS n ORDER BY n.line",
+            loaded.params,
+        )
+    # The statement's SELECT sees bulk_seen as it was before the statement: the earlier batches' names.
+    return _fetch(
+        f"""
+        WITH named AS MATERIALIZED ({_named_sql(loaded)}),
+        claimed AS ({claim.format(named="named")})
+        SELECT n.line, n.by_uuid, n.by_mac, n.by_serial, n.device, {earlier}
+        FROM named n
+        ORDER BY n.line
+        """,  # noqa: S608 - our names only
+        loaded.params,
+    )
+
+
+def first_lines(found: list[tuple], name: Callable[[tuple], Hashable | None], earlier: int) -> dict[int, int]:
+    """The first line naming what each row names (by `name(row)`), for rows read with an `earlier` column."""
+    in_batch: dict[Hashable, int] = {}
+    first = {}
+    for row in found:
+        key = name(row)
+        if key is None:
+            continue
+        line = row[0]
+        first[line] = row[earlier] if row[earlier] is not None else in_batch.setdefault(key, line)
+    return first
+
+
+# What an import reads of a known device, and writes.
+IMPORT_READ = ("id", "uuid", "type", "mac", "serial_number", "name", "version", "status", "status_until")
+IMPORT_WRITES = ("type", "mac", "serial_number", "name", "version", "status", "status_until", "updated_at")
+
+
+def bulk_claim_registrations(loaded: Loaded) -> list[tuple]:
+    """(line, earlier line with its MAC, earlier line with its type and serial number) of each loaded row.
+
+    Records the MAC and the type and serial number of each row in bulk_seen, unless an earlier line gave them.
+    An earlier line is one of an earlier batch, or of this one (SQLite); None when there is none, so the first
+    of this batch's lines is the first (first_lines()). One statement on PostgreSQL, two on SQLite.
+    """
+    names = (
+        f"SELECT {_MAC_NAME} AS name, r.line FROM r WHERE r.mac IS NOT NULL"  # noqa: S608
+        f" UNION ALL SELECT {_SERIAL_NAME}, r.line FROM r WHERE r.serial_number IS NOT NULL"
+    )
+    claim = f"INSERT INTO {BULK_SEEN} (name, line) SELECT name, line FROM ({names}) AS names"  # noqa: S608
+    claim += " WHERE true ORDER BY line ON CONFLICT DO NOTHING"
+    # A name is looked up through bulk_seen's index, row by row: never joined (the planner knows nothing of a
+    # temporary table, and would scan it).
+    earlier = f"(SELECT f.line FROM {BULK_SEEN} f WHERE f.name = {{}})"  # noqa: S608
+    select = f"SELECT r.line, {earlier.format(_MAC_NAME)}, {earlier.format(_SERIAL_NAME)} FROM r ORDER BY r.line"  # noqa: S608
+    if not _postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH r AS (SELECT * FROM {loaded.source}) {claim}", loaded.params)  # noqa: S608
+        return _fetch(f"WITH r AS (SELECT * FROM {loaded.source}) {select}", loaded.params)  # noqa: S608
+    # The statement's SELECT sees bulk_seen as it was before the statement: the earlier batches' names.
+    return _fetch(
+        f"WITH r AS MATERIALIZED (SELECT * FROM {loaded.source}), claimed AS ({claim}) {select}",  # noqa: S608
+        loaded.params,
+    )
+
+
+# What an import reads of a known device, and writes.
+IMPORT_READ = ("id", "uuid", "type", "mac", "serial_number", "name", "version", "status", "status_until")
+IMPORT_WRITES = ("type", "mac", "serial_number", "name", "version", "status", "status_until", "updated_at")
+
+
+def bulk_registrations(loaded: Loaded) -> list[tuple]:
+    """What each loaded row of an import names, by line.
+
+    For each row: the device with its MAC and the one with its type and serial number (IMPORT_READ and, on
+    PostgreSQL, the row version, xmin, as text), and the id of another device that has the MAC device's serial
+    number in the row's type (a change of type would take it).
+    """
+    table = _quote(Device._meta.db_table)
+    read = ", ".join(f"d.{_quote(name)}" for name in IMPORT_READ)
+    if _postgresql():
+        read += ", d.xmin::text AS seen"
+        by_mac = f"SELECT {read} FROM {table} d WHERE d.mac = r.mac LIMIT 1"  # noqa: S608
+        by_serial = f"SELECT {read} FROM {table} d WHERE d.type = r.type AND d.serial_number = r.serial_number LIMIT 1"  # noqa: S608
+        joins = f"LEFT JOIN LATERAL ({by_mac}) m ON true LEFT JOIN LATERAL ({by_serial}) s ON true"
+    else:
+        devices = f"(SELECT {read}, NULL AS seen FROM {table} d)"  # noqa: S608
+        joins = (
+            f"LEFT JOIN {devices} m ON m.mac = r.mac"
+            f" LEFT JOIN {devices} s ON s.type = r.type AND s.serial_number = r.serial_number"
+        )
+    columns = (*IMPORT_READ, "seen")
+    # Identifiers are the model's; no input reaches this SQL.
+    return _fetch(
+        f"""
+        SELECT r.line,
+            {", ".join(f"m.{c}" for c in columns)},
+            {", ".join(f"s.{c}" for c in columns)},
+            (SELECT c.id FROM {table} c WHERE c.type = r.type AND c.serial_number = m.serial_number
+                AND r.type <> m.type)
+        FROM {loaded.source} {joins}
+        ORDER BY r.line
+        """,  # noqa: S608
+        loaded.params,
+    )
+
+
+def bulk_next_ids(count: int) -> list[int]:
+    """Ids for `count` new devices."""
+    if not count:
+        return []
+    table = Device._meta.db_table
+    if _postgresql():
+        rows = _fetch(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [_quote(table), count]
+        )
+        return [row[0] for row in rows]
+    # SQLite writes one transaction at a time.
+    start = _fetch(f"SELECT COALESCE(MAX(id), 0) FROM {_quote(table)}", [])[0][0]  # noqa: S608
+    return list(range(start + 1, start + 1 + count))
+
+
+DEVICE_COLUMNS = tuple(f.column for f in Device._meta.concrete_fields)
+EVENT_COLUMNS = (*_EVENT_COLUMNS, "created_at")
+
+
+def bulk_insert_devices(rows: list[list]) -> None:
+    """New devices, each a row of every column (DEVICE_COLUMNS; the uuid may be hex), ids from bulk_next_ids()."""
+    if rows:
+        _copy(Device._meta.db_table, DEVICE_COLUMNS, rows)
+
+
+def bulk_update_devices(rows: list[tuple]) -> None:
+    """Write IMPORT_WRITES of devices as read: each row is (id, row version as read, *IMPORT_WRITES).
+
+    Raises IntegrityError when a device changed since it was read (PostgreSQL; SQLite writes one
+    transaction at a time): the batch is reported as a concurrent change, to run again.
+    """
+    if not rows:
+        return
+    table = _quote(Device._meta.db_table)
+    sets = ", ".join(f"{_quote(name)} = u.{_quote(name)}" for name in IMPORT_WRITES)
+    if not _postgresql():
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET {', '.join(f'{_quote(n)} = %s' for n in IMPORT_WRITES)} WHERE id = %s",  # noqa: S608
+                [tuple(_sqlite_value(v) for v in (*row[2:], row[0])) for row in rows],
+            )
+        return
+    types = {f.column: f.db_type(connection) for f in Device._meta.concrete_fields}
+    arrays = ", ".join(["%s::bigint[]", "%s::text[]", *(f"%s::{types[name]}[]" for name in IMPORT_WRITES)])
+    columns = ", ".join(_quote(name) for name in ("id", "seen", *IMPORT_WRITES))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS u({columns})"  # noqa: S608
+            f" WHERE {table}.id = u.id AND {table}.xmin::text = u.seen",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        if cursor.rowcount != len(rows):
+            raise IntegrityError("a device changed while the import read it")
+
+
+def bulk_insert_events(rows: list[tuple]) -> None:
+    """Audit events, each a tuple of EVENT_COLUMNS (details as JSON text)."""
+    if rows:
+        _copy(DeviceEvent._meta.db_table, EVENT_COLUMNS, rows)

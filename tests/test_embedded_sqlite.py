@@ -91,6 +91,42 @@ response = client.post(
     content_type="application/json", **bearer,
 )
 results["deactivate by mac"] = [response.status_code]
+
+# The bulk commands, in batches of two rows (a MAC named again in a later batch is a duplicate).
+import io, os, tempfile
+from devices.models import DeviceEvent
+
+def command(*args):
+    out = io.StringIO()
+    try:
+        call_command(*args, "--batch-size", "2", stdout=out, stderr=io.StringIO())
+    except SystemExit as exit:
+        return [exit.code, out.getvalue().strip()]
+    except Exception as error:
+        return [getattr(error, "returncode", "?"), out.getvalue().strip()]
+    return [0, out.getvalue().strip()]
+
+folder = tempfile.mkdtemp()
+rows = os.path.join(folder, "devices.csv")
+with open(rows, "w") as stream:
+    stream.write(
+        "type,mac,serial_number,name,version\n"
+        "sqlitebulk,02:00:00:00:00:01,SB-1,One,1\nsqlitebulk,02:00:00:00:00:02,,Two,1\n"
+        "sqlitebulk,,SB-3,Three,1\nsqlitebulk,020000000001,,Again,2\n"
+    )
+updates = os.path.join(folder, "updates.csv")
+with open(updates, "w") as stream:
+    stream.write("type,mac,serial_number,name,version\nsqlitebulk,02:00:00:00:00:02,SB-2,,3\n")
+named = os.path.join(folder, "named.csv")
+with open(named, "w") as stream:
+    stream.write("type,mac,serial_number\nsqlitebulk,02:00:00:00:00:01,\nsqlitebulk,,SB-3\nsqlitebulk,,SB-9\n")
+results["bulk import"] = [command("import_devices", rows), command("import_devices", rows, "--dry-run")]
+results["bulk import update"] = [command("import_devices", updates), command("import_devices", updates)]
+results["bulk reserve"] = [command("reserve_devices", named), command("reserve_devices", named)]
+results["bulk ban"] = [command("ban_devices", named, "--reason", "test") for _ in range(2)]
+results["bulk events"] = sorted(
+    DeviceEvent.objects.filter(device__type="sqlitebulk").values_list("action", flat=True)
+)
 print(json.dumps(results))
 """
 
@@ -120,4 +156,24 @@ def test_every_protocols_main_path_answers_on_the_embedded_sqlite(tmp_path):
         "registry activity": [200, "Success"],
         "registry activity again": [200, "Success"],
         "deactivate by mac": [204],
+        "bulk import": [
+            [1, "4 rows: 3 created, 1 failed."],
+            [1, "Dry run, nothing written: 4 rows: 1 failed, 3 unchanged. Nothing to change."],
+        ],
+        "bulk import update": [[0, "1 rows: 1 updated."], [0, "1 rows: 1 unchanged. Nothing to change."]],
+        "bulk reserve": [
+            [1, "3 rows: 1 failed, 2 reserved."],
+            [1, "3 rows: 1 failed, 2 unchanged. Nothing to change."],
+        ],
+        "bulk ban": [[1, "3 rows: 2 banned, 1 failed."], [1, "3 rows: 1 failed, 2 unchanged. Nothing to change."]],
+        "bulk events": [
+            "banned",
+            "banned",
+            "registered",
+            "registered",
+            "registered",
+            "reserved",
+            "reserved",
+            "updated",
+        ],
     }

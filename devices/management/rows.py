@@ -1,53 +1,30 @@
 """The shared machinery of the CSV bulk commands (SPEC section 7).
 
-A command reads CSV rows (a file or `-` for standard input), handles them in
-batches of set-based SQL with one transaction per batch, reports each row's
-outcome (`--report FILE`), prints a summary line, and exits 0 when every row
-succeeded, 1 when some failed and 2 on usage errors. `--dry-run` runs every
-batch and rolls it back, so it reports exactly what a real run would do.
+A command reads CSV rows (a file or `-` for standard input), hands them to
+the bulk engine (devices.bulk.bulk_run) in batches, one transaction per
+batch, reports each row's outcome (`--report FILE`) and each failure (on
+standard error) as its batch ends, prints a summary line, and exits 0 when
+every row succeeded, 1 when some failed and 2 on usage errors. `--dry-run`
+runs every batch and rolls it back, so it reports exactly what a real run
+would do.
 """
 
 import csv
-import io
 import sys
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
-from itertools import islice
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import IntegrityError, transaction
-from django.db.models import Q
 from tqdm import tqdm
 
+from devices.bulk import FAILED, UNCHANGED, Operation, Row, bulk_run
 from devices.choices import EventSource
-from devices.macs import InvalidMac, normalize_mac
-from devices.models import Device
 from devices.services import Actor
 from devices.spreadsheet import spreadsheet_safe
 
-FAILED = "failed"
-UNCHANGED = "unchanged"
-
-
-@dataclass
-class Row:
-    line: int
-    values: dict[str, str]
-    outcome: str = ""
-    message: str = ""
-
-    def fail(self, message: str) -> None:
-        self.outcome, self.message = FAILED, message
-
-
-class _DryRunRollback(Exception):
-    pass
-
 
 class RowsCommand(BaseCommand):
-    """Base of the commands that take CSV rows. Subclasses set `columns` and implement `process_batch`."""
+    """Base of the commands that take CSV rows. Subclasses set `columns` and implement `operation`."""
 
     #: Column sets the header must contain one of, e.g. (("uuid",), ("type",)).
     required_columns: tuple[tuple[str, ...], ...] = ()
@@ -72,8 +49,8 @@ class RowsCommand(BaseCommand):
 
     # -- subclass API -----------------------------------------------------------------
 
-    def process_batch(self, rows: list[Row], options: dict) -> None:
-        """Set each row's outcome; runs inside the batch's transaction."""
+    def operation(self, options: dict) -> Operation:
+        """What the engine does with the rows (devices.bulk.DeviceRows, Import)."""
         raise NotImplementedError
 
     def actor(self) -> Actor:
@@ -88,11 +65,14 @@ class RowsCommand(BaseCommand):
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.", returncode=2)
         stream = self._open(options["file"])
+        report = self._open_report(options["report"]) if options["report"] else None
+        counts: Counter = Counter()
         try:
-            reader = csv.DictReader(stream)
-            header = self._check_header(reader.fieldnames)
-            rows = self._rows(reader, header)
-            results = self._run(rows, options)
+            reader = csv.reader(stream)
+            positions = self._check_header(next(reader, None))
+            if report is not None:
+                report.writerow(["line", *self.columns, "outcome", "message"])
+            self._run(self._rows(reader, positions), options, counts, report)
         except csv.Error as exc:
             raise CommandError(f"{options['file']}: not a readable CSV file: {exc}", returncode=2) from exc
         except UnicodeDecodeError as exc:
@@ -100,9 +80,9 @@ class RowsCommand(BaseCommand):
         finally:
             if stream is not sys.stdin:
                 stream.close()
-        if options["report"]:
-            self._write_report(options["report"], results)
-        return self._summarise(results, options)
+            if report is not None:
+                self._report_file.close()
+        return self._summarise(counts, options)
 
     def _open(self, path: str):
         if path == "-":
@@ -112,6 +92,13 @@ class RowsCommand(BaseCommand):
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror}", returncode=2) from exc
 
+    def _open_report(self, path: str):
+        try:
+            self._report_file = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in handle()
+        except OSError as exc:
+            raise CommandError(f"--report {path}: {exc.strerror}", returncode=2) from exc
+        return csv.writer(self._report_file)
+
     @staticmethod
     def _count_lines(path: str) -> int | None:
         if path == "-":
@@ -119,89 +106,73 @@ class RowsCommand(BaseCommand):
         with open(path, "rb") as stream:
             return max(sum(1 for _ in stream) - 1, 0)
 
-    def _check_header(self, fieldnames) -> dict[str, str]:
+    def _check_header(self, fieldnames: list[str] | None) -> dict[str, int]:
+        """The position of each column the command reads, from the header row."""
         if not fieldnames:
             raise CommandError("The file is empty: it needs a header row.", returncode=2)
-        header = {name.strip().lower(): name for name in fieldnames if name}
-        if not any(all(col in header for col in required) for required in self.required_columns):
+        positions: dict[str, int] = {}
+        for index, name in enumerate(fieldnames):
+            positions.setdefault(name.strip().lower(), index)
+        if not any(all(col in positions for col in required) for required in self.required_columns):
             wanted = " or ".join(",".join(cols) for cols in self.required_columns)
             raise CommandError(
                 f"The header row must name the columns {wanted} (found: {','.join(fieldnames)}).", returncode=2
             )
-        return header
+        return {col: positions[col] for col in self.columns if col in positions}
 
-    def _rows(self, reader: csv.DictReader, header: dict[str, str]) -> Iterator[Row]:
-        for values in reader:
-            row = {col: (values.get(header[col]) or "").strip() for col in self.columns if col in header}
-            if not any(row.values()) and not any(values.get(k) for k in values if k):
+    @staticmethod
+    def _rows(reader, positions: dict[str, int]) -> Iterator[Row]:
+        for cells in reader:
+            if not any(cells):
                 continue  # blank line
-            yield Row(line=reader.line_num, values=row)
+            width = len(cells)
+            values = {col: cells[i].strip() if i < width else "" for col, i in positions.items()}
+            yield Row(line=reader.line_num, values=values)
 
-    def _run(self, rows: Iterator[Row], options: dict) -> list[Row]:
-        results: list[Row] = []
+    def _run(self, rows: Iterator[Row], options: dict, counts: Counter, report) -> None:
         interactive = self.stdout.isatty() and sys.stderr.isatty()
         total = self._count_lines(options["file"]) if interactive else None
+        columns = self.columns
+
         with tqdm(total=total, unit="row", disable=not interactive, file=sys.stderr) as progress:
-            while batch := list(islice(rows, options["batch_size"])):
-                self._run_batch(batch, options)
-                results.extend(batch)
+
+            def done(batch: list[Row]) -> None:
+                for row in batch:
+                    counts[row.outcome] += 1
+                    if row.outcome == FAILED:
+                        self.stderr.write(f"line {row.line}: {row.message}")
+                if report is not None:
+                    report.writerows(
+                        [
+                            row.line,
+                            *(spreadsheet_safe(row.values.get(c, "")) for c in columns),
+                            row.outcome,
+                            spreadsheet_safe(row.message),
+                        ]
+                        for row in batch
+                    )
                 progress.update(len(batch))
-        return results
 
-    def _run_batch(self, batch: list[Row], options: dict) -> None:
-        try:
-            with transaction.atomic():
-                self.process_batch(batch, options)
-                if options["dry_run"]:
-                    raise _DryRunRollback
-        except _DryRunRollback:
-            pass
-        except IntegrityError:
-            # A concurrent change took a MAC or serial number this batch wanted: nothing of it was written.
-            for row in batch:
-                if row.outcome != FAILED:
-                    row.fail("conflicts with a concurrent change; nothing in this batch was written, run again")
+            bulk_run(
+                self.operation(options),
+                rows,
+                actor=self.actor(),
+                batch_size=options["batch_size"],
+                dry_run=options["dry_run"],
+                done=done,
+            )
 
-    def _write_report(self, path: str, results: list[Row]) -> None:
-        columns = list(self.columns)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["line", *columns, "outcome", "message"])
-        for row in results:
-            cells = [row.line, *(row.values.get(c, "") for c in columns), row.outcome, row.message]
-            writer.writerow([spreadsheet_safe(cell) for cell in cells])
-        try:
-            with open(path, "w", newline="", encoding="utf-8") as stream:
-                stream.write(buffer.getvalue())
-        except OSError as exc:
-            raise CommandError(f"--report {path}: {exc.strerror}", returncode=2) from exc
-
-    def _summarise(self, results: list[Row], options: dict) -> None:
-        counts = Counter(row.outcome for row in results)
-        for row in results:
-            if row.outcome == FAILED:
-                self.stderr.write(f"line {row.line}: {row.message}")
+    def _summarise(self, counts: Counter, options: dict) -> None:
+        total = sum(counts.values())
         parts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
         changed = sum(n for outcome, n in counts.items() if outcome not in (FAILED, UNCHANGED))
         prefix = "Dry run, nothing written: " if options["dry_run"] else ""
-        summary = f"{prefix}{len(results)} rows: {parts or 'none'}."
+        summary = f"{prefix}{total} rows: {parts or 'none'}."
         if not changed:
             summary += " Nothing to change."
         self.stdout.write(summary)
         if counts[FAILED]:
-            raise CommandError(f"{counts[FAILED]} of {len(results)} rows failed.", returncode=1)
-
-
-def parse_mac(row: Row) -> str | None:
-    """The row's canonical MAC or None; fails the row on a bad one."""
-    raw = row.values.get("mac", "")
-    if not raw:
-        return None
-    try:
-        return normalize_mac(raw)
-    except InvalidMac as exc:
-        row.fail(f"invalid mac {raw!r}: {exc}")
-        return None
+            raise CommandError(f"{counts[FAILED]} of {total} rows failed.", returncode=1)
 
 
 class DeviceRowsCommand(RowsCommand):
@@ -209,88 +180,3 @@ class DeviceRowsCommand(RowsCommand):
 
     required_columns = (("uuid",), ("type", "mac"), ("type", "serial_number"))
     columns = ("uuid", "type", "mac", "serial_number")
-
-    def handle(self, *args, **options):
-        self._seen: dict[int, int] = {}  # device pk -> the line that named it first
-        return super().handle(*args, **options)
-
-    def resolve(self, rows: list[Row]) -> dict[int, Device]:
-        """Map each good row's line to its device with one query; fail the rest."""
-        refs: dict[int, tuple] = {}
-        for row in rows:
-            ref = self._parse_ref(row)
-            if ref is not None:
-                refs[row.line] = ref
-        uuids = [ref[1] for ref in refs.values() if ref[0] == "uuid"]
-        macs = [ref[2] for ref in refs.values() if ref[0] == "type" and ref[2]]
-        serials = [ref[3] for ref in refs.values() if ref[0] == "type" and ref[3]]
-        found = list(
-            Device.objects.filter(Q(uuid__in=uuids) | Q(mac__in=macs) | Q(serial_number__in=serials)).only(
-                "pk", "uuid", "type", "mac", "serial_number"
-            )
-        )
-        by_uuid = {d.uuid: d for d in found}
-        by_mac = {d.mac: d for d in found if d.mac}
-        by_serial = {(d.type, d.serial_number): d for d in found if d.serial_number}
-
-        resolved: dict[int, Device] = {}
-        for row in rows:
-            ref = refs.get(row.line)
-            if ref is None:
-                continue
-            if ref[0] == "uuid":
-                device = by_uuid.get(ref[1])
-            else:
-                _, type_, mac, serial = ref
-                by_m = by_mac.get(mac) if mac else None
-                if by_m is not None and by_m.type != type_:
-                    by_m = None
-                by_s = by_serial.get((type_, serial)) if serial else None
-                if by_m is not None and by_s is not None and by_m.pk != by_s.pk:
-                    row.fail("mac and serial_number name two different devices")
-                    continue
-                # When both are given, both must find the device.
-                device = by_m if mac else by_s
-                if mac and serial and by_s is None:
-                    device = None
-            if device is None:
-                row.fail("device not found")
-                continue
-            first = self._seen.setdefault(device.pk, row.line)
-            if first != row.line:
-                row.fail(f"duplicate: line {first} names the same device")
-                continue
-            resolved[row.line] = device
-        return resolved
-
-    @staticmethod
-    def _parse_ref(row: Row) -> tuple | None:
-        raw_uuid = row.values.get("uuid", "")
-        if raw_uuid:
-            try:
-                return ("uuid", uuid.UUID(raw_uuid))
-            except ValueError:
-                row.fail(f"invalid uuid {raw_uuid!r}")
-                return None
-        type_ = row.values.get("type", "")
-        serial = row.values.get("serial_number", "") or None
-        mac = parse_mac(row)
-        if row.outcome == FAILED:
-            return None
-        if not type_ or not (mac or serial):
-            row.fail("a row needs a uuid, or a type with a mac and/or serial_number")
-            return None
-        return ("type", type_, mac, serial)
-
-    def apply_outcome(self, rows: list[Row], resolved: dict[int, Device], outcome, changed_label: str) -> None:
-        changed = {d.pk for d in outcome.changed}
-        for row in rows:
-            device = resolved.get(row.line)
-            if device is None:
-                continue
-            if device.pk in outcome.failed:
-                row.fail(outcome.failed[device.pk].message)
-            elif device.pk in changed:
-                row.outcome = changed_label
-            else:
-                row.outcome = UNCHANGED

@@ -262,18 +262,30 @@ def test_a_missing_file_is_a_usage_error(tmp_path):
     assert "No such file" in err
 
 
+# A bulk session, whatever its size: set temp_buffers (before the session's first temporary table), CREATE TEMP
+# TABLE bulk_rows, bulk_batch and bulk_seen, TRUNCATE them, read the device table's row estimate, SET
+# synchronous_commit; at the end RESET it and TRUNCATE the three tables.
+SESSION_QUERIES = 9
+
+
 @pytest.mark.parametrize("rows", [10, 100])
 def test_import_queries_per_batch_do_not_grow_with_the_batch(tmp_path, rows, django_assert_num_queries):
-    # given: half the rows new, half updates of existing devices
-    for i in range(rows // 2):
+    # given: in each of two batches, half the rows new, half updates of existing devices
+    for i in range(0, rows, 2):
         DeviceFactory(type="mediaagent", mac=f"0000000{i:05X}", serial_number=None, version="0")
     lines = [f"mediaagent,0000000{i:05X},,,1" for i in range(rows)]
     path = write(tmp_path, "type,mac,serial_number,name,version\n" + "\n".join(lines) + "\n")
-    # SAVEPOINT, SELECT ... FOR UPDATE the known devices, INSERT the new ones, UPDATE the changed ones,
-    # INSERT the events, RELEASE.
-    with django_assert_num_queries(6):
-        assert run("import_devices", path)[0] == 0
+    # Per batch: COPY the rows into bulk_rows, one statement that records their MACs and serial numbers in
+    # bulk_seen (both outside the batch's transaction), SAVEPOINT, COPY the rows into bulk_batch, SELECT the
+    # devices they name, SELECT nextval() for the new devices, COPY them, UPDATE the changed ones, COPY the events,
+    # RELEASE.
+    with django_assert_num_queries(SESSION_QUERIES + 2 * 10):
+        assert run("import_devices", path, "--batch-size", str(rows // 2))[1].strip() == (
+            f"{rows} rows: {rows // 2} created, {rows // 2} updated."
+        )
     assert Device.objects.filter(version="1").count() == rows
+    assert DeviceEvent.objects.filter(action="registered").count() == rows // 2
+    assert DeviceEvent.objects.filter(action="updated").count() == rows // 2
 
 
 # -- ban_devices / reserve_devices -----------------------------------------------------------
@@ -353,9 +365,10 @@ def test_reserve_devices_reports_devices_in_the_wrong_state(tmp_path):
 def test_ban_queries_per_batch_do_not_grow_with_the_batch(tmp_path, rows, django_assert_num_queries):
     devices = DeviceFactory.create_batch(rows)
     path = write(tmp_path, "uuid\n" + "\n".join(str(d.uuid) for d in devices) + "\n")
-    # SAVEPOINT (batch), SELECT the named devices, one statement that locks, bans and audits them, RELEASE.
-    with django_assert_num_queries(4):
-        assert run("ban_devices", path, "--reason", "fraud")[0] == 0
+    # Per batch: COPY the rows into bulk_rows, one statement that finds the devices they name and records them in
+    # bulk_seen, SAVEPOINT, one that bans and audits them (and reads those it didn't change), RELEASE.
+    with django_assert_num_queries(SESSION_QUERIES + 2 * 5):
+        assert run("ban_devices", path, "--reason", "fraud", "--batch-size", str(rows // 2))[0] == 0
 
 
 # -- process_transitions ---------------------------------------------------------------------
@@ -469,9 +482,14 @@ def test_device_row_commands_take_a_fixed_number_of_queries_per_batch(
 ):
     devices = DeviceFactory.create_batch(rows, **state)
     path = write(tmp_path, "type,mac\n" + "\n".join(f"{d.type},{d.mac}" for d in devices) + "\n")
-    # SAVEPOINT (batch), SELECT the named devices, one statement that locks, changes and audits them, RELEASE.
-    with django_assert_num_queries(4):
-        assert run(command, path, *options)[1].strip() == f"{rows} rows: {rows} {done}."
+    batch = ["--batch-size", str(rows // 2)]
+    # Per batch: COPY the rows into bulk_rows, one statement that finds the devices they name and records them in
+    # bulk_seen, SAVEPOINT, one that changes and audits them and reads those it didn't change, RELEASE. A second
+    # run: the same.
+    with django_assert_num_queries(SESSION_QUERIES + 2 * 5):
+        assert run(command, path, *options, *batch)[1].strip() == f"{rows} rows: {rows} {done}."
+    with django_assert_num_queries(SESSION_QUERIES + 2 * 5):
+        assert run(command, path, *options, *batch)[1].strip() == f"{rows} rows: {rows} unchanged. Nothing to change."
 
 
 def test_reserve_devices_reports_each_kind_of_bad_row_and_reserves_the_good_ones(tmp_path):

@@ -1,6 +1,7 @@
 import argparse
+from functools import partial
 
-from devices.bulk import devices_ban_many, devices_unban_many
+from devices.bulk import DeviceRows, devices_ban_many, devices_unban_many
 from devices.errors import DomainError
 from devices.management.rows import DeviceRowsCommand
 from devices.services import ban_reason_clean
@@ -26,12 +27,7 @@ class Command(DeviceRowsCommand):
         choice.add_argument("--reason", type=ban_reason, help="Why the devices are banned (required to ban).")
         choice.add_argument("--unban", action="store_true", help="Lift the bans instead.")
 
-    def process_batch(self, rows, options):
-        resolved = self.resolve(rows)
-        pks = [device.pk for device in resolved.values()]
+    def operation(self, options):
         if options["unban"]:
-            outcome = devices_unban_many(pks=pks, actor=self.actor())
-            self.apply_outcome(rows, resolved, outcome, "unbanned")
-        else:
-            outcome = devices_ban_many(pks=pks, reason=options["reason"], actor=self.actor())
-            self.apply_outcome(rows, resolved, outcome, "banned")
+            return DeviceRows(devices_unban_many, "unbanned")
+        return DeviceRows(partial(devices_ban_many, reason=options["reason"]), "banned")

@@ -1,4 +1,4 @@
-from devices.bulk import devices_reserve_many, devices_unreserve_many
+from devices.bulk import DeviceRows, devices_reserve_many, devices_unreserve_many
 from devices.management.rows import DeviceRowsCommand
 
 
@@ -12,12 +12,7 @@ class Command(DeviceRowsCommand):
     def add_command_arguments(self, parser):
         parser.add_argument("--unreserve", action="store_true", help="Make reserved devices available instead.")
 
-    def process_batch(self, rows, options):
-        resolved = self.resolve(rows)
-        pks = [device.pk for device in resolved.values()]
+    def operation(self, options):
         if options["unreserve"]:
-            outcome = devices_unreserve_many(pks=pks, actor=self.actor())
-            self.apply_outcome(rows, resolved, outcome, "unreserved")
-        else:
-            outcome = devices_reserve_many(pks=pks, actor=self.actor())
-            self.apply_outcome(rows, resolved, outcome, "reserved")
+            return DeviceRows(devices_unreserve_many, "unreserved")
+        return DeviceRows(devices_reserve_many, "reserved")
