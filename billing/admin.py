@@ -7,12 +7,14 @@ from devices.admin import DeviceAdmin
 class StorageInline(admin.TabularInline):
     model = Storage
     extra = 0
+    for_types = ["mediaagent"]  # offered on a media agent's page only (DeviceAdmin.get_inline_instances)
     fields = ("path", "usage", "capacity")
 
 
 class CameraInline(admin.TabularInline):
     model = Camera
     extra = 0
+    for_types = ["mediaagent"]
     fields = ("name", "created_at")
     readonly_fields = ("created_at",)
 

@@ -6,6 +6,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from devices.api.fields import validation_message
+from devices.authentication import ApiKeyScopeDenied
 from devices.errors import (
     AccountNotUsable,
     DeviceAlreadyActive,
@@ -47,6 +48,9 @@ def billing_exception_handler(exc, context) -> Response:
     if isinstance(exc, exceptions.ParseError):
         message = "The request body is not valid JSON."
         return Response({"message": message, "errors": {"body": [message]}}, status=422)
+    if isinstance(exc, ApiKeyScopeDenied):
+        # Laravel's answer to an authenticated caller that may not do this.
+        return Response({"message": "This action is unauthorized."}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed | exceptions.PermissionDenied):
         return Response(
             {"message": "Unauthenticated."},

@@ -12,7 +12,10 @@ from devices.models import Device, DeviceEvent
 from licensing.models import License
 
 CHART_DAYS = 30
+# The chart's drawing, in SVG units: the plot, and the margins its axes' labels take.
 CHART_WIDTH, CHART_HEIGHT, BAR_GAP = 600, 120, 2
+AXIS_LEFT, AXIS_BOTTOM, MARGIN_TOP, MARGIN_RIGHT = 30, 14, 6, 16
+LABEL_EVERY_DAYS = 7
 
 
 def _fleet() -> dict:
@@ -71,18 +74,33 @@ def _activations_chart() -> dict:
             {
                 "day": day,
                 "n": n,
-                "x": round(i * width, 1),
-                "y": round(CHART_HEIGHT - height, 1),
+                "x": round(AXIS_LEFT + i * width, 1),
+                "y": round(MARGIN_TOP + CHART_HEIGHT - height, 1),
                 "width": round(width - BAR_GAP, 1),
                 "height": height,
             }
         )
+    # The y axis: 0, half the peak and the peak (whole activations); the x axis: a date every week, from the last.
+    y_ticks = sorted({0, -(-peak // 2), peak}) if peak else [0]
+    x_labels = [
+        {"day": bar["day"], "x": round(bar["x"] + bar["width"] / 2, 1)}
+        for i, bar in enumerate(bars)
+        if (CHART_DAYS - 1 - i) % LABEL_EVERY_DAYS == 0
+    ]
     return {
         "bars": bars,
         "peak": peak,
         "total": sum(counts.values()),
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
+        "width": AXIS_LEFT + CHART_WIDTH + MARGIN_RIGHT,
+        "height": MARGIN_TOP + CHART_HEIGHT + AXIS_BOTTOM,
+        "plot_left": AXIS_LEFT,
+        "plot_right": AXIS_LEFT + CHART_WIDTH,
+        "y_ticks": [
+            {"n": n, "y": round(MARGIN_TOP + CHART_HEIGHT - (CHART_HEIGHT * n / peak if peak else 0), 1)}
+            for n in y_ticks
+        ],
+        "x_labels": x_labels,
+        "label_y": MARGIN_TOP + CHART_HEIGHT + AXIS_BOTTOM - 3,
         "first": first,
         "last": today,
     }

@@ -14,6 +14,8 @@ def _error_content(path: str) -> dict | None:
         return None  # the MOR API answers these with HTTP 200 and an <error>, like every other answer
     if path.startswith(("/api/v2/device/license", "/api/v2/auth")):
         return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    if path.startswith("/api/manage/"):
+        return {"application/json": {"schema": {"$ref": "#/components/schemas/ManageError"}}}
     if path.startswith("/api/v1/billing/"):
         return {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}}}
     if path.startswith(("/api/v2/device", "/api/base")):
@@ -24,6 +26,9 @@ def _error_content(path: str) -> dict | None:
 def _never_answered(path: str) -> set[str]:
     # The licensing API reads every body as JSON whatever its content type (licensing.api.parsers): never a 415.
     if path.startswith(("/api/v2/device/license", "/api/v2/auth")):
+        return {"415"}
+    # The management API only reads: it parses no body, so it has no content type to refuse.
+    if path.startswith("/api/manage/"):
         return {"415"}
     return set()
 

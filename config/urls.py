@@ -19,6 +19,7 @@ class SchemaView(SpectacularAPIView):
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/manage/", include("manage_api.api.urls")),
     path("api/", include("devices.api.urls")),
     path("api/v1/billing/devices/", include("billing.api.urls")),
     path("api/v2/", include("licensing.api.urls")),

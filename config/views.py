@@ -36,6 +36,24 @@ def readyz(request):
 MOR_PREFIX = "/billing/api/"
 LICENSING_PREFIXES = ("/api/v2/device/license", "/api/v2/auth")
 REGISTRY_PREFIXES = ("/api/v2/", "/api/base/")
+MANAGE_PREFIX = "/api/manage/"
+# The management API's stable codes for the statuses answered outside its views (manage_api.errors has its
+# views'); nginx's refusals use the same (deploy/nginx/maps.conf).
+MANAGE_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    414: "too_large",
+    431: "too_large",
+    500: "server_error",
+    501: "not_implemented",
+    502: "unavailable",
+    503: "unavailable",
+    504: "unavailable",
+    505: "not_implemented",
+}
 API_PREFIXES = ("/api/", MOR_PREFIX)
 
 
@@ -46,6 +64,8 @@ def protocol_error(request, status: int, message: str):
         return xml_error(message)  # the MOR API answers everything with HTTP 200
     if path.startswith(LICENSING_PREFIXES):
         return JsonResponse(error_body(status, message), status=status)
+    if path.startswith(MANAGE_PREFIX):
+        return JsonResponse({"code": MANAGE_CODES.get(status, "error"), "message": message}, status=status)
     if path.startswith(REGISTRY_PREFIXES):
         body = {
             "status": status,

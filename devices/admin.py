@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -20,10 +21,18 @@ from rangefilter.filters import DateRangeFilter
 from devices import bulk, services, sql
 from devices.admin_export import CsvExportMixin
 from devices.admin_page_actions import DevicePageActionsMixin
-from devices.choices import EventSource
+from devices.choices import ApiKeyScope, EventSource
 from devices.errors import DomainError
 from devices.macs import InvalidMac, format_mac, normalize_mac, try_normalize_mac
-from devices.models import Account, ApiKey, ClientActivity, ClientAppInfo, Device, DeviceEvent
+from devices.models import (
+    Account,
+    ApiKey,
+    ClientActivity,
+    ClientAppInfo,
+    Device,
+    DeviceEvent,
+    default_api_key_scopes,
+)
 
 BULK_BATCH = 1000
 
@@ -129,6 +138,9 @@ def events_of(device: Device) -> str:
 
 @admin.register(Device)
 class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
+    class Media:
+        css = {"all": ["devices/admin.css"]}
+
     form = DeviceAdminForm
     export_columns = (
         ("uuid", "uuid", str),
@@ -148,7 +160,6 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
     )
     action_form = DeviceActionForm
     list_display = (
-        "id",
         "mac_display",
         "serial_number",
         "type",
@@ -158,7 +169,7 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
         "is_online",
         "updated_at",
     )
-    list_display_links = ("id", "mac_display")
+    list_display_links = ("mac_display",)
     list_filter = ("status", DeviceTypeFilter, "is_banned", "is_online")
     list_select_related = ("account",)
     list_per_page = 50
@@ -195,9 +206,28 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
     )
     inlines = [ClientAppInline, ClientActivityInline]
 
+    def get_fieldsets(self, request, obj=None):
+        # A device that is not banned shows no empty ban fields.
+        if obj is not None and not obj.is_banned:
+            return [
+                (name, {"fields": ("is_banned",)}) if name == "Ban" else (name, options)
+                for name, options in self.fieldsets
+            ]
+        return self.fieldsets
+
     def get_inlines(self, request, obj):
         # What protocols learn about a device is shown once it exists, never typed in.
         return self.inlines if obj is not None else []
+
+    def get_inline_instances(self, request, obj=None):
+        """Only the sections this device has something in, or where staff may add to it: a media agent's storage
+        is offered on a media agent's page, not on a SIP phone's (an inline's `for_types`)."""
+        shown = []
+        for inline in super().get_inline_instances(request, obj):
+            may_add = inline.has_add_permission(request, obj) and obj.type in getattr(inline, "for_types", [obj.type])
+            if may_add or inline.get_queryset(request).filter(device=obj).exists():
+                shown.append(inline)
+        return shown
 
     def has_delete_permission(self, request, obj=None):
         # A device keeps its audit trail: operators deactivate or ban, they don't delete.
@@ -220,7 +250,8 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
         events = list(obj.events.order_by("-created_at", "-id")[: self.EVENTS_SHOWN])
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            '<tr><td class="when">{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td>'
+            '<td class="details">{}</td></tr>',
             (
                 (
                     e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -230,7 +261,7 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
                     e.get_source_display(),
                     e.actor,
                     e.request_id,
-                    json.dumps(e.details, ensure_ascii=False) if e.details else "",
+                    json.dumps(e.details, ensure_ascii=False, indent=1) if e.details else "",
                 )
                 for e in events
             ),
@@ -244,9 +275,10 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
             all_url,
         )
 
-    @admin.display(description="MAC", ordering="mac")
+    @admin.display(description="device", ordering="-id")
     def mac_display(self, obj):
-        return obj.display_mac or "—"
+        """The device as people name it: its MAC, else its serial number, else its UUID."""
+        return str(obj)
 
     @admin.display(description="owner", ordering="account__login")
     def owner(self, obj):
@@ -430,10 +462,24 @@ class AccountAdmin(CsvExportMixin, admin.ModelAdmin):
         self.message_user(request, f"{count} account(s) restored.", messages.SUCCESS)
 
 
-class ApiKeyAddForm(forms.ModelForm):
+class ApiKeyChangeForm(forms.ModelForm):
+    """A key's scopes and expiry; the change applies to its next request (services.api_key_update)."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKeyScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=default_api_key_scopes,
+        help_text="The APIs the key opens: every other refuses it (403).",
+    )
+
     class Meta:
         model = ApiKey
-        fields = ("name",)
+        fields = ("scopes", "expires_at")
+
+
+class ApiKeyAddForm(ApiKeyChangeForm):
+    class Meta(ApiKeyChangeForm.Meta):
+        fields = ("name", "scopes", "expires_at")
 
     def clean_name(self):
         # The model's constraint holds only among active keys, which the form can't check (revoked_at isn't
@@ -446,30 +492,53 @@ class ApiKeyAddForm(forms.ModelForm):
             )
         return name
 
+    def clean_expires_at(self):
+        expires_at = self.cleaned_data["expires_at"]
+        try:
+            services.api_key_expiry_validate(expires_at=expires_at)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["expires_at"]) from exc
+        return expires_at
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
-    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    list_display = ("name", "prefix", "scope_list", "expires_at", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), ("expires_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "prefix")
     readonly_fields = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
     actions = ("revoke",)
 
+    @admin.display(description="scopes")
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes)
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = ApiKeyAddForm
+        elif obj.revoked_at is None:
+            kwargs["form"] = ApiKeyChangeForm
+        # else the default form: a revoked key's fields are all read-only
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
-        return self.readonly_fields if obj else ()
+        if obj is None:
+            return ()
+        # A revoked key stays revoked: nothing of it changes.
+        return (*self.readonly_fields, "scopes", "expires_at") if obj.revoked_at else self.readonly_fields
 
     def get_fields(self, request, obj=None):
-        return self.readonly_fields if obj else ("name",)
+        if obj is None:
+            return ("name", "scopes", "expires_at")
+        return ("name", "prefix", "scopes", "expires_at", "created_at", "last_used_at", "revoked_at")
 
     def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
         if change:
+            if obj.revoked_at is None:
+                services.api_key_update(api_key=obj, scopes=data["scopes"], expires_at=data["expires_at"])
             return
-        key, secret = services.api_key_create(name=form.cleaned_data["name"])
+        key, secret = services.api_key_create(name=data["name"], scopes=data["scopes"], expires_at=data["expires_at"])
         obj.pk, obj.prefix, obj.created_at = key.pk, key.prefix, key.created_at
         obj.secret = secret  # for response_add only: never stored
 
@@ -497,6 +566,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(DeviceEvent)
 class DeviceEventAdmin(CsvExportMixin, admin.ModelAdmin):
+    class Media:
+        css = {"all": ["devices/admin.css"]}
+
     export_columns = (
         ("created_at", "created_at"),
         ("device_uuid", "device__uuid", str),
@@ -509,7 +581,7 @@ class DeviceEventAdmin(CsvExportMixin, admin.ModelAdmin):
         ("request_id", "request_id"),
         ("details", "details"),
     )
-    list_display = ("created_at", "device_link", "action", "from_status", "to_status", "source", "actor", "request_id")
+    list_display = ("created_at", "device_link", "action", "status_change", "by", "short_request_id")
     list_filter = ("action", "source", ("created_at", DateRangeFilter))
     search_fields = ("=request_id", "=actor")
     search_help_text = "A device's MAC (any spelling) or UUID, or an exact request id or actor."
@@ -521,6 +593,21 @@ class DeviceEventAdmin(CsvExportMixin, admin.ModelAdmin):
     def device_link(self, obj):
         url = reverse("admin:devices_device_change", args=[obj.device_id])
         return format_html('<a href="{}">{}</a>', url, obj.device)
+
+    @admin.display(description="status")
+    def status_change(self, obj):
+        return f"{obj.from_status or '—'} → {obj.to_status or '—'}"
+
+    @admin.display(description="by")
+    def by(self, obj):
+        return f"{obj.get_source_display()} · {obj.actor}" if obj.actor else obj.get_source_display()
+
+    @admin.display(description="request id")
+    def short_request_id(self, obj):
+        # The first 8 characters tell requests apart on a page; the whole id is in the tooltip and the search.
+        if not obj.request_id:
+            return "—"
+        return format_html('<span title="{}">{}…</span>', obj.request_id, obj.request_id[:8])
 
     def get_search_results(self, request, queryset, search_term):
         """A device by its MAC or UUID (indexed lookups); anything else an exact request id or actor."""

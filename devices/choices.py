@@ -25,6 +25,13 @@ class AccountRole(models.TextChoices):
     ADMIN = "admin", "Admin"
 
 
+class ApiKeyScope(models.TextChoices):
+    """What an API key opens: each API names the one scope it needs."""
+
+    BILLING = "billing", "VMS billing API"
+    MANAGE = "manage", "Management API"
+
+
 class EventSource(models.TextChoices):
     BILLING = "billing", "Billing API"
     REGISTRY = "registry", "Client registry"

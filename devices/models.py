@@ -4,6 +4,7 @@ import uuid
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower, Upper
 from django.utils import timezone
@@ -12,6 +13,7 @@ from devices.choices import (
     TRANSIENT_STATUSES,
     AccountRole,
     AccountStatus,
+    ApiKeyScope,
     DeviceStatus,
     EventAction,
     EventSource,
@@ -92,6 +94,16 @@ class Account(models.Model):
         return check_password(raw_password, hashed, rehash)
 
 
+def default_api_key_scopes() -> list[str]:
+    # Billing alone: the keys made before scopes existed, and the callers that name none, keep what they had.
+    return [ApiKeyScope.BILLING.value]
+
+
+def validate_api_key_scopes(value) -> None:
+    if not isinstance(value, list) or not value or not set(value) <= set(ApiKeyScope.values):
+        raise ValidationError(f"A non-empty list of scopes among {', '.join(ApiKeyScope.values)}.")
+
+
 class ApiKeyQuerySet(models.QuerySet):
     def active(self):
         return self.filter(revoked_at__isnull=True)
@@ -108,6 +120,13 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # A list, not a database array: the embedded SQLite database holds it too.
+    scopes = models.JSONField(
+        default=default_api_key_scopes,
+        validators=[validate_api_key_scopes],
+        help_text="The APIs the key opens.",
+    )
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Refused from this moment; empty: never.")
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -139,6 +158,13 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    def is_expired(self, now) -> bool:
+        """The one expiry rule, checked on every request, a cached key's too (devices.authentication)."""
+        return self.expires_at is not None and self.expires_at <= now
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
 
 
 def overdue(now) -> models.Q:
@@ -260,7 +286,7 @@ class Device(models.Model):
             ),
             models.Index(fields=["serial_number"], name="device_serial_idx"),
             # The admin's search: the start of a MAC (LIKE 'prefix%' in any collation), part of a serial number
-            # or a name in any letter case (trigrams; PostgreSQL only, see migration 0005).
+            # or a name in any letter case (trigrams; PostgreSQL only, see migration 0006).
             models.Index(fields=["mac"], opclasses=["varchar_pattern_ops"], name="device_mac_prefix_idx"),
             GinIndex(OpClass(Upper("serial_number"), name="gin_trgm_ops"), name="device_serial_trgm_idx"),
             GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="device_name_trgm_idx"),

@@ -888,14 +888,38 @@ def account_create(
     return account
 
 
+def api_key_expiry_validate(*, expires_at: datetime | None) -> None:
+    """A new expiry must be in the future: a key born expired would open nothing."""
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
+
+
 @transaction.atomic
-def api_key_create(*, name: str) -> tuple[ApiKey, str]:
-    """Create an API key. Returns it with the full secret, which is never stored."""
+def api_key_create(
+    *, name: str, scopes: list[str] | None = None, expires_at: datetime | None = None
+) -> tuple[ApiKey, str]:
+    """Create an API key (billing alone unless `scopes` says otherwise). Returns it with the full secret,
+    which is never stored. Raises ValidationError for an unknown scope or an expiry not in the future."""
+    api_key_expiry_validate(expires_at=expires_at)
     prefix, full_key = ApiKey.generate()
-    key = ApiKey(name=name, prefix=prefix, secret_hash=ApiKey.hash_secret(full_key))
+    key = ApiKey(name=name, prefix=prefix, secret_hash=ApiKey.hash_secret(full_key), expires_at=expires_at)
+    if scopes is not None:
+        key.scopes = sorted(set(scopes))
     key.full_clean()
     key.save(force_insert=True)
     return key, full_key
+
+
+def api_key_update(*, api_key: ApiKey, scopes: list[str], expires_at: datetime | None) -> ApiKey:
+    """Change a key's scopes and expiry, and drop it from the authentication cache so the change applies to
+    its next request. Raises ValidationError for an unknown scope (an expiry in the past ends the key now)."""
+    from devices.authentication import api_key_cache_key
+
+    api_key.scopes, api_key.expires_at = sorted(set(scopes)), expires_at
+    api_key.full_clean()
+    ApiKey.objects.filter(pk=api_key.pk).update(scopes=api_key.scopes, expires_at=expires_at)
+    cache.delete(api_key_cache_key(api_key.secret_hash))
+    return api_key
 
 
 def api_key_revoke(*, api_key: ApiKey) -> bool:

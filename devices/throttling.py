@@ -113,10 +113,10 @@ class ClientIpThrottle(_WindowThrottle):
 
 
 class ApiKeyThrottle(_WindowThrottle):
-    """For the billing API: each server-to-server client by its key."""
+    """For the APIs of API keys: each server-to-server client by its key, a budget per API (its key scope)."""
 
     def scope(self, view) -> str:
-        return "billing"
+        return view.api_key_scope
 
     def ident(self, request) -> str | None:
         return None if request.auth is None else str(request.auth.pk)

@@ -1,16 +1,22 @@
+from datetime import UTC, datetime
+from urllib.parse import quote
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.contrib.admin.widgets import AdminDateWidget
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from devices.admin import AccountAdmin, DeviceAdmin
 from devices.admin_export import CsvExportMixin
 from devices.models import Account
-from licensing.models import DeviceLicense, DeviceLicenseStatus, License, LicenseSession
+from licensing.key_files import keys_csv
+from licensing.models import DeviceLicense, DeviceLicenseStatus, License, LicenseKind, LicenseSession
 from licensing.services import licenses_generate, licenses_revoke
 
 MAX_GENERATED = 10_000
@@ -51,11 +57,28 @@ class LicenseActionForm(ActionForm):
 
 
 class GenerateForm(forms.Form):
-    count = forms.IntegerField(min_value=1, max_value=MAX_GENERATED, initial=10)
-    account_login = forms.CharField(required=False, help_text="The account whose pool the keys join (optional).")
-    max_activations = forms.IntegerField(min_value=1, initial=1)
-    expires_at = forms.DateTimeField(required=False, help_text="Leave empty: the keys never expire.")
+    count = forms.IntegerField(min_value=1, max_value=MAX_GENERATED, initial=10, help_text="How many keys.")
+    account_login = forms.CharField(
+        required=False, label="Account login", help_text="The account whose pool the keys join (optional)."
+    )
+    max_activations = forms.IntegerField(min_value=1, initial=1, help_text="Devices per key.")
+    expires_on = forms.DateField(
+        required=False,
+        label="Expires on",
+        widget=AdminDateWidget,
+        help_text="The keys expire at 00:00 UTC that day, as generate_licenses --expires does. Empty: never.",
+    )
     reference = forms.CharField(required=False, max_length=100, help_text="E.g. the order the keys are for.")
+
+    def clean_expires_on(self):
+        day = self.cleaned_data["expires_on"]
+        if day is not None and day <= timezone.now().date():
+            raise forms.ValidationError("This day has begun or passed: the keys would be expired already.")
+        return day
+
+    def expires_at(self) -> datetime | None:
+        day = self.cleaned_data["expires_on"]
+        return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
 
     def clean_account_login(self):
         login = self.cleaned_data["account_login"]
@@ -82,17 +105,7 @@ class LicenseAdmin(CsvExportMixin, admin.ModelAdmin):
         ("created_at", "created_at"),
     )
     change_list_template = "admin/licensing/license/change_list.html"
-    list_display = (
-        "key",
-        "kind",
-        "account",
-        "max_activations",
-        "activations_count",
-        "expires_at",
-        "revoked_at",
-        "reference",
-        "created_at",
-    )
+    list_display = ("key_display", "account", "activations", "expires_at", "reference", "created_at")
     list_filter = ("kind", ("revoked_at", admin.EmptyFieldListFilter), ("expires_at", admin.EmptyFieldListFilter))
     search_fields = ("=key", "=reference", "account__login")
     list_select_related = ("account",)
@@ -102,9 +115,30 @@ class LicenseAdmin(CsvExportMixin, admin.ModelAdmin):
     inlines = [SessionInline]
     actions = ("revoke", "unrevoke", "assign_to_account")
 
+    class Media:
+        css = {"all": ["devices/admin.css"]}
+
     def has_delete_permission(self, request, obj=None):
         # Revoke instead: a key keeps its activations' history, and a deleted key could be typed in again.
         return False
+
+    @admin.display(description="key", ordering="key")
+    def key_display(self, obj):
+        """On one line; a revoked key struck through and marked, a device license's key named as one."""
+        kind = "" if obj.kind == LicenseKind.KEY else f" ({obj.get_kind_display().lower()})"
+        if obj.revoked_at:
+            return format_html(
+                '<span class="revoked" title="Revoked {}"><span class="key">{}</span>{}'
+                '<span class="badge-revoked">revoked</span></span>',
+                obj.revoked_at.strftime("%Y-%m-%d %H:%M"),
+                obj.key,
+                kind,
+            )
+        return format_html('<span class="key">{}</span>{}', obj.key, kind)
+
+    @admin.display(description="activations", ordering="activations_count")
+    def activations(self, obj):
+        return f"{obj.activations_count} / {obj.max_activations}"
 
     def get_readonly_fields(self, request, obj=None):
         # A key is typed only when created; afterwards devices depend on it.
@@ -118,7 +152,7 @@ class LicenseAdmin(CsvExportMixin, admin.ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = GenerateForm(request.POST or None)
-        keys = []
+        keys, keys_file = [], ""
         if request.method == "POST" and form.is_valid():
             values = form.cleaned_data
             with transaction.atomic():
@@ -126,17 +160,22 @@ class LicenseAdmin(CsvExportMixin, admin.ModelAdmin):
                     count=values["count"],
                     account=values["account_login"],
                     max_activations=values["max_activations"],
-                    expires_at=values["expires_at"],
+                    expires_at=form.expires_at(),
                     reference=values["reference"],
                 )
             keys = [license.key for license in created]
             self.message_user(request, f"{len(keys)} license key(s) generated.", messages.SUCCESS)
+            # The answer carries the file itself: the keys are shown once here, nothing is stored for a download.
+            keys_file = "data:text/csv;charset=utf-8," + quote(keys_csv(created))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Generate license keys",
             "form": form,
+            "media": self.media + form.media,
             "keys": keys,
+            "keys_file": keys_file,
+            "keys_file_name": f"license-keys-{timezone.now():%Y%m%d-%H%M%S}.csv",
         }
         return TemplateResponse(request, "admin/licensing/generate.html", context)
 

@@ -1,5 +1,7 @@
 """The admin's first page: how is the fleet?"""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
@@ -55,8 +57,40 @@ def test_the_chart_scales_to_the_busiest_day(admin_client):
     for device in devices:
         services.device_activate(device=device, account=AccountFactory(), actor=ACTOR)
     bars = admin_client.get("/admin/").context["activations"]["bars"]
-    assert bars[-1]["height"] == 120 and bars[-1]["y"] == 0
+    assert bars[-1]["height"] == 120 and bars[-1]["y"] == 6  # the plot's top
     assert all(bar["height"] == 0 for bar in bars[:-1])
+
+
+def test_the_chart_has_axes_labelled_with_counts_and_dates(admin_client):
+    # given: three activations today
+    for device in DeviceFactory.create_batch(3):
+        services.device_activate(device=device, account=AccountFactory(), actor=ACTOR)
+    # when
+    response = admin_client.get("/admin/")
+    # then: the y axis at 0, 2 and 3; a date every week, the last one today
+    chart = response.context["activations"]
+    assert [(tick["n"], tick["y"]) for tick in chart["y_ticks"]] == [(0, 126), (2, 46.0), (3, 6)]
+    today = timezone.localdate()
+    assert [label["day"] for label in chart["x_labels"]] == [today - timedelta(days=d) for d in (28, 21, 14, 7, 0)]
+    html = response.content.decode()
+    svg = html[
+        html.index('<svg id="activations-chart"') : html.index("</svg>", html.index('<svg id="activations-chart"'))
+    ]
+    assert f'<text class="x" x="{chart["x_labels"][-1]["x"]}" y="137">{today:%b} {today.day}</text>' in svg
+    assert '<text class="y" x="26" y="46.0">2</text>' in svg
+
+
+def test_each_panel_links_to_the_list_behind_it(admin_client):
+    html = admin_client.get("/admin/").content.decode()
+    for url in [
+        '<h2><a href="/admin/devices/device/">Devices</a></h2>',
+        '<h2><a href="/admin/licensing/license/">License keys</a></h2>',
+        '<h2><a href="/admin/devices/deviceevent/?action__exact=activated">Activations per day</a>',
+        '<h2><a href="/admin/devices/deviceevent/">Latest events</a></h2>',
+    ]:
+        assert url in html
+    for linked in ["/admin/licensing/license/?revoked_at__isempty=0", "/admin/devices/device/?is_banned__exact=1"]:
+        assert admin_client.get(linked).status_code == 200
 
 
 def test_the_dashboard_takes_a_fixed_number_of_queries(admin_client, django_assert_num_queries):
@@ -116,7 +150,7 @@ def test_each_panel_shows_only_to_those_who_may_view_its_model(client, codenames
     assert response.status_code == 200
     assert [name for name in PANELS if name in response.context] == shown
     html = response.content.decode()
-    assert ("<h2>Devices</h2>" in html) is ("fleet" in shown)
-    assert ("<h2>License keys</h2>" in html) is ("licenses" in shown)
+    assert ('id="panel-devices"' in html) is ("fleet" in shown)
+    assert ('id="panel-license-keys"' in html) is ("licenses" in shown)
     assert ('id="activations-chart"' in html) is ("activations" in shown)
     assert ('id="latest-events"' in html) is ("latest_events" in shown)

@@ -126,7 +126,7 @@ def test_unknown_paths_get_json_not_html(client, settings):
 def test_billing_operations_document_their_errors_and_the_bearer_key(client):
     schema = json.loads(client.get("/api/schema/?format=json").content)
     activate = schema["paths"]["/api/v1/billing/devices/activate"]["post"]
-    assert set(activate["responses"]) == {"201", "400", "401", "422", *GENERIC}
+    assert set(activate["responses"]) == {"201", "400", "401", "403", "422", *GENERIC}
     assert activate["security"] == [{"ApiKey": []}]
     assert schema["components"]["securitySchemes"]["ApiKey"] == {"type": "http", "scheme": "bearer"}
     example = activate["responses"]["201"]["content"]["application/json"]["examples"]["ActivatedDevice"]["value"]
@@ -179,6 +179,7 @@ UNROUTED = {
     ],
     "licensing": ["/api/v2/device/license/activate/", "/api/v2/device/license/deactivate", "/api/v2/auth/logout"],
     "registry": ["/api/v2/device/", "/api/v2/devices", "/api/base/config", "/api/v2/", "/api/base/configs/"],
+    "manage": ["/api/manage/", "/api/manage/device", "/api/manage/devices/nope/events/", "/api/manage/webhooks/"],
 }
 
 
@@ -191,6 +192,8 @@ def assert_in_protocol_format(kind: str, response, status: int) -> None:
     body = response.json()
     if kind == "billing":
         assert set(body) == {"message"}
+    elif kind == "manage":
+        assert set(body) == {"code", "message"}
     elif kind == "licensing":
         assert set(body) == {"reason", "statusCode", "statusText"}
         assert body["statusCode"] == status
@@ -214,6 +217,7 @@ ROUTED = {
     "billing": ["/api/v1/billing/devices/reserve"],
     "licensing": ["/api/v2/device/license/activate", "/api/v2/auth/login"],
     "registry": ["/api/v2/device", "/api/base/configs"],
+    "manage": ["/api/manage/devices/", "/api/manage/events"],
 }
 
 
@@ -222,8 +226,8 @@ ROUTED = {
 def test_a_routed_api_path_refuses_other_methods_in_its_protocols_format(kind, path, method):
     client = Client(enforce_csrf_checks=True)
     response = getattr(client, method)(path, data=b"{}", content_type="application/json")
-    # The billing API asks for its key before anything else.
-    assert_in_protocol_format(kind, response, 401 if kind == "billing" else 405)
+    # The billing and management APIs ask for their key before anything else.
+    assert_in_protocol_format(kind, response, 401 if kind in ("billing", "manage") else 405)
 
 
 def test_the_admin_still_enforces_csrf_with_its_own_page(django_user_model):

@@ -21,8 +21,8 @@ from billing.api.serializers import (
 from billing.errors import billing_exception_handler
 from billing.selectors import COUNTS, storages_of
 from devices import services
-from devices.authentication import ApiKeyAuthentication, HasApiKey
-from devices.choices import EventSource
+from devices.authentication import ApiKeyAuthentication, HasApiKeyScope
+from devices.choices import ApiKeyScope, EventSource
 from devices.errors import DeviceNotFound
 from devices.selectors import DeviceRef
 from devices.throttling import ApiKeyThrottle
@@ -70,8 +70,13 @@ SEED_ACTIVATED = {
 
 UNAUTHENTICATED = OpenApiResponse(
     MessageSerializer,
-    description="No API key, or a wrong or revoked one.",
+    description="No API key, or a wrong, revoked or expired one.",
     examples=[OpenApiExample("Unauthenticated", value={"message": "Unauthenticated."})],
+)
+FORBIDDEN = OpenApiResponse(
+    MessageSerializer,
+    description="The API key is valid but has no `billing` scope.",
+    examples=[OpenApiExample("Forbidden", value={"message": "This action is unauthorized."})],
 )
 
 
@@ -130,7 +135,8 @@ class BillingAPIView(APIView):
     """Base of the billing views: an API key, and the billing error table."""
 
     authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [HasApiKey]
+    permission_classes = [HasApiKeyScope]
+    api_key_scope = ApiKeyScope.BILLING
     throttle_classes = [ApiKeyThrottle]
 
     def get_exception_handler(self):
@@ -169,6 +175,7 @@ class CheckView(BillingAPIView):
                 ("Banned", "Device banned.", 33601),
             ),
             401: UNAUTHENTICATED,
+            403: FORBIDDEN,
             422: MAC_OR_SERIAL_422,
         },
     )
@@ -197,6 +204,7 @@ class ReserveView(BillingAPIView):
             ),
             400: _state_errors(*EVERY_STATE_ERROR),
             401: UNAUTHENTICATED,
+            403: FORBIDDEN,
             422: MAC_OR_SERIAL_422,
         },
     )
@@ -228,6 +236,7 @@ class UnreserveView(BillingAPIView):
                 ("Not found", "Device not found.", 33600),
             ),
             401: UNAUTHENTICATED,
+            403: FORBIDDEN,
             422: UUID_422,
         },
     )
@@ -263,6 +272,7 @@ class ActivateView(BillingAPIView):
             ),
             400: _state_errors(*EVERY_STATE_ERROR),
             401: UNAUTHENTICATED,
+            403: FORBIDDEN,
             422: _validation("The selected login is invalid.", {"login": ["The selected login is invalid."]}),
         },
     )
@@ -309,6 +319,7 @@ class DeactivateView(BillingAPIView):
                 ("Not found", "Device not found.", 33600),
             ),
             401: UNAUTHENTICATED,
+            403: FORBIDDEN,
             422: UUID_422,
         },
     )

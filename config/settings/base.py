@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "billing",
     "licensing",
     "mor_api",
+    "manage_api",
 ]
 
 MIDDLEWARE = [
@@ -189,6 +190,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The core's choice sets, as the management API shows them (the protocols' own vocabularies keep theirs).
+    "ENUM_NAME_OVERRIDES": {
+        "DeviceStatusEnum": "devices.choices.DeviceStatus",
+        "AccountStatusEnum": "devices.choices.AccountStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.schema.document_generic_failures",
@@ -243,6 +249,7 @@ THROTTLE_RATES = {
     "licensing": env("THROTTLE_LICENSING_RATE", default=_PUBLIC_RATE) or None,
     "mor": env("THROTTLE_MOR_RATE", default=_PUBLIC_RATE) or None,
     "billing": env("THROTTLE_BILLING_RATE", default="6000/min") or None,
+    "manage": env("THROTTLE_MANAGE_RATE", default="600/min") or None,
     "login_failures": env("THROTTLE_LOGIN_FAILURE_RATE", default="10/hour") or None,
     "login_failures_ip": env("THROTTLE_LOGIN_FAILURE_IP_RATE", default="30/min") or None,
     "license_lookup_failures": env("THROTTLE_LICENSE_LOOKUP_FAILURE_RATE", default="10/min") or None,

@@ -1,11 +1,17 @@
 """The VMS billing API of seeds 000 and 001 (SPEC section 3) through HTTP."""
 
+import time
+from datetime import timedelta
+
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from billing.models import Camera, Storage
-from devices.choices import DeviceStatus
+from devices.authentication import api_key_cache_key
+from devices.choices import ApiKeyScope, DeviceStatus
 from devices.models import ApiKey, Device, DeviceEvent
+from devices.services import api_key_create
 from tests.billing.conftest import BillingClient
 from tests.factories import AccountFactory, DeviceFactory
 
@@ -94,6 +100,35 @@ def test_revoking_a_key_locks_it_out_at_once_though_it_was_cached(api_key, billi
     assert billing.post("check", body).status_code == 204  # from the cache
     api_key_revoke(api_key=api_key[0])
     assert billing.post("check", body).status_code == 401
+
+
+def test_a_key_without_the_billing_scope_is_403_in_laravels_words(media_agent):
+    secret = api_key_create(name="crm", scopes=[ApiKeyScope.MANAGE])[1]
+    response = BillingClient(secret).post("reserve", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"})
+    assert response.status_code == 403
+    assert response.json() == {"message": "This action is unauthorized."}
+    media_agent.refresh_from_db()
+    assert media_agent.status == DeviceStatus.AVAILABLE
+
+
+def test_a_key_with_both_scopes_uses_billing(media_agent):
+    secret = api_key_create(name="both", scopes=[ApiKeyScope.BILLING, ApiKeyScope.MANAGE])[1]
+    assert BillingClient(secret).post("check", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"}).status_code == 204
+
+
+def test_an_expired_key_is_401_as_an_unknown_one_though_it_was_cached(api_key, billing, media_agent):
+    # given: a key that works for two more seconds, and is in the cache with its expiry
+    body = {"type": "mediaagent", "mac": "A1B2C3D4E5F6"}
+    expires_at = timezone.now() + timedelta(seconds=2)
+    ApiKey.objects.filter(pk=api_key[0].pk).update(expires_at=expires_at)
+    assert billing.post("check", body).status_code == 204
+    assert cache.get(api_key_cache_key(api_key[0].secret_hash)).expires_at == expires_at
+    # when: they have passed
+    time.sleep(max(0.0, (expires_at - timezone.now()).total_seconds()) + 0.05)
+    response = billing.post("check", body)
+    # then
+    assert response.status_code == 401
+    assert response.json() == {"message": "Unauthenticated."}
 
 
 def test_a_used_key_records_when(api_key, billing, media_agent):

@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -77,10 +78,20 @@ def test_generate_ten_license_keys_and_revoke_one(operator):
     operator.click("text=Generate keys")
     operator.fill("#id_count", "10")
     operator.fill("#id_reference", "browser-order")
+    # an expiry picked with the admin's calendar: today has begun, so the page refuses it beside the field
+    operator.click(".field-expires_on .datetimeshortcuts a:has-text('Today')")
+    operator.click("input[type=submit][value=Generate]")
+    assert "the keys would be expired already" in operator.inner_text(".field-expires_on.errors")
+    operator.fill("#id_expires_on", "2031-05-01")
     operator.click("input[type=submit][value=Generate]")
     keys = operator.input_value("#generated-keys").split()
     assert len(keys) == 10
     assert License.objects.filter(reference="browser-order").count() == 10
+    with operator.expect_download() as download:
+        operator.click("#download-keys")
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "key,max_activations,account,expires_at,reference"
+    assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(keys)
     operator.goto("/admin/licensing/license/")
     operator.check("#result_list tbody tr:first-child input.action-select")
     assert "1 license key(s) revoked" in run_action(operator, "revoke")

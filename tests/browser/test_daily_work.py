@@ -10,8 +10,10 @@ from django.utils import timezone
 
 from devices.choices import DeviceStatus
 from devices.models import Device, DeviceEvent
+from licensing.models import License
 from tests.browser.conftest import screenshot
 from tests.factories import AccountFactory, DeviceFactory
+from tests.licensing.conftest import make_license
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,3 +88,44 @@ def test_export_the_filtered_device_list(operator):
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
     assert [(row["mac"], row["name"], row["status"]) for row in rows] == [("A1:B2:C3:D4:E5:F6", "'=cmd()", "reserved")]
     assert download.value.suggested_filename.startswith("devices-")
+
+
+LISTS = [
+    "/admin/devices/device/",
+    "/admin/devices/deviceevent/",
+    "/admin/devices/account/",
+    "/admin/devices/apikey/",
+    "/admin/licensing/license/",
+    "/admin/licensing/licensesession/",
+    "/admin/licensing/devicelicense/",
+    "/admin/mor_api/devicegroup/",
+]
+
+
+def test_every_list_fits_a_1400_pixel_window(operator, tmp_path):
+    # given: the longest values a list shows, in every column
+    owner = AccountFactory(login="a-very-long-customer-login-name@some-enterprise-domain.example.com")
+    device = DeviceFactory(
+        mac="A1B2C3D4E5F6", serial_number="SERIAL-NUMBER-OF-SOME-LENGTH-1234567890", name="x" * 80, account=owner
+    )
+    DeviceEvent.objects.create(device=device, action="banned", source="admin", actor="operator-with-a-long-name")
+    kept = make_license(account=owner, reference="order-2026-11-30-enterprise-customer-batch", max_activations=5)
+    revoked = make_license(account=owner, reference="order-2026-11-30-enterprise-customer-batch")
+    License.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
+    for url in LISTS:
+        # when
+        operator.goto(url)
+        # then: no horizontal scrolling, the page's nor the table's
+        widths = operator.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth,"
+            " (document.querySelector('.results') || document.body).scrollWidth,"
+            " (document.querySelector('.results') || document.body).clientWidth]"
+        )
+        assert widths[0] <= widths[1] and widths[2] <= widths[3], (url, widths)
+    # and the license keys: each on one line, the revoked one marked
+    operator.goto("/admin/licensing/license/")
+    screenshot(operator, "license-keys.png", tmp_path)
+    for license in (kept, revoked):
+        key = operator.locator(f"#result_list .field-key_display .key:has-text('{license.key}')")
+        assert key.evaluate("span => span.getClientRects().length") == 1  # one line box: not wrapped
+    assert operator.locator("#result_list .revoked .badge-revoked").all_inner_texts() == ["REVOKED"]

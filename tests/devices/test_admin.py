@@ -1,8 +1,9 @@
 """The operators' admin (SPEC section 7) through the test client."""
 
+import json
 import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from constance import config
@@ -12,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from devices import services
 from devices.choices import DeviceStatus
 from devices.models import Account, ApiKey, Device, DeviceEvent
 from tests.factories import AccountFactory, DeviceFactory
@@ -248,7 +250,7 @@ def test_editing_a_device_goes_through_the_service_and_is_audited(admin_client):
 
 def test_an_api_key_secret_is_shown_once_and_only_its_hash_is_kept(admin_client):
     # when
-    response = admin_client.post(reverse("admin:devices_apikey_add"), {"name": "billing"})
+    response = admin_client.post(reverse("admin:devices_apikey_add"), {"name": "billing", "scopes": ["billing"]})
     # then: the answer to the POST shows it, and is never cached
     assert response.status_code == 200
     secret = re.search(r'<code class="api-key-secret">([^<]+)</code>', response.content.decode()).group(1)
@@ -268,8 +270,8 @@ def test_an_api_key_secret_is_shown_once_and_only_its_hash_is_kept(admin_client)
 
 
 def test_the_same_name_posted_again_makes_no_second_key(admin_client):
-    admin_client.post(reverse("admin:devices_apikey_add"), {"name": "billing"})
-    again = admin_client.post(reverse("admin:devices_apikey_add"), {"name": "billing"})  # a reload of the answer
+    admin_client.post(reverse("admin:devices_apikey_add"), {"name": "billing", "scopes": ["billing"]})
+    again = admin_client.post(reverse("admin:devices_apikey_add"), {"name": "billing", "scopes": ["billing"]})  # reload
     assert again.status_code == 200
     assert "api-key-secret" not in again.content.decode()
     prefix = ApiKey.objects.get().prefix
@@ -277,6 +279,71 @@ def test_the_same_name_posted_again_makes_no_second_key(admin_client):
         "name": [f"An active API key named billing exists already ({prefix}…): revoke it first."]
     }
     assert ApiKey.objects.count() == 1
+
+
+def test_a_new_api_keys_form_offers_billing_alone_and_no_expiry(admin_client):
+    form = admin_client.get(reverse("admin:devices_apikey_add")).context["adminform"].form
+    assert list(form.fields) == ["name", "scopes", "expires_at"]
+    assert form["scopes"].value() == ["billing"]
+    assert form["expires_at"].value() is None
+
+
+def test_an_api_key_is_created_in_the_admin_with_its_scopes_and_expiry(admin_client):
+    # when
+    response = admin_client.post(
+        reverse("admin:devices_apikey_add"),
+        {"name": "crm", "scopes": ["billing", "manage"], "expires_at_0": "2099-01-31", "expires_at_1": "12:00:00"},
+    )
+    # then
+    assert response.status_code == 200
+    key = ApiKey.objects.get()
+    assert key.scopes == ["billing", "manage"]
+    assert key.expires_at == datetime(2099, 1, 31, 12, tzinfo=UTC)
+    changelist = admin_client.get(reverse("admin:devices_apikey_changelist")).content.decode()
+    assert "billing, manage" in changelist
+
+
+@pytest.mark.parametrize(
+    ("data", "errors"),
+    [
+        ({"scopes": []}, {"scopes": ["This field is required."]}),
+        ({"scopes": ["root"]}, {"scopes": ["Select a valid choice. root is not one of the available choices."]}),
+        (
+            {"scopes": ["manage"], "expires_at_0": "2000-01-01", "expires_at_1": "00:00:00"},
+            {"expires_at": ["The expiry must be in the future."]},
+        ),
+    ],
+)
+def test_an_api_key_needs_a_known_scope_and_a_future_expiry(admin_client, data, errors):
+    response = admin_client.post(reverse("admin:devices_apikey_add"), {"name": "crm", **data})
+    assert response.context["adminform"].form.errors == errors
+    assert ApiKey.objects.count() == 0
+
+
+def test_changing_a_keys_scopes_and_expiry_in_the_admin_applies_to_its_next_request(admin_client, client):
+    # given: a billing key, used once (so it is in the cache)
+    key, secret = services.api_key_create(name="crm")
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    body = json.dumps({"type": "none", "mac": "000000000000"})
+    check = "/api/v1/billing/devices/check"
+    assert client.post(check, body, content_type="application/json", **bearer).status_code == 400
+    # when: billing is taken away from it and it is given a manage scope and an expiry
+    page = admin_client.post(
+        reverse("admin:devices_apikey_change", args=[key.pk]),
+        {"scopes": ["manage"], "expires_at_0": "2099-01-31", "expires_at_1": "12:00:00"},
+    )
+    # then
+    assert page.status_code == 302
+    key.refresh_from_db()
+    assert (key.scopes, key.expires_at, key.name) == (["manage"], datetime(2099, 1, 31, 12, tzinfo=UTC), "crm")
+    assert client.post(check, body, content_type="application/json", **bearer).status_code == 403
+
+
+def test_a_revoked_keys_page_changes_nothing(admin_client):
+    key = services.api_key_create(name="old")[0]
+    services.api_key_revoke(api_key=key)
+    form = admin_client.get(reverse("admin:devices_apikey_change", args=[key.pk])).context["adminform"].form
+    assert list(form.fields) == []
 
 
 def test_an_account_password_set_in_the_admin_is_hashed(admin_client):

@@ -6,12 +6,14 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from devices.choices import DeviceStatus
+from devices.management.commands.create_api_key import Command as CreateApiKey
 from devices.models import Account, ApiKey, Device, DeviceEvent
 from tests.factories import AccountFactory, DeviceFactory
 
@@ -97,6 +99,51 @@ def test_create_api_key_prints_the_key_last_and_keeps_only_its_hash():
     assert code == 1
     assert "exists already" in err
     assert ApiKey.objects.count() == 1
+
+
+def test_create_api_key_is_billing_alone_with_no_expiry_by_default():
+    code, out, _ = run("create_api_key", "billing")
+    key = ApiKey.objects.get()
+    assert (code, key.scopes, key.expires_at) == (0, ["billing"], None)
+    assert "scopes billing; with no expiry" in out
+
+
+def test_create_api_key_takes_its_scopes_and_expiry():
+    code, out, _ = run("create_api_key", "crm", "--scope", "manage", "--scope", "billing", "--expires", "2099-01-31")
+    key = ApiKey.objects.get()
+    assert code == 0
+    assert (key.scopes, key.expires_at) == (["billing", "manage"], datetime(2099, 1, 31, tzinfo=UTC))
+    assert key.secret_hash == ApiKey.hash_secret(out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--expires", "tomorrow"], "--expires tomorrow: not a date (YYYY-MM-DD) or ISO date-time."),
+        (["--expires", "2000-01-01"], "--expires 2000-01-01: not in the future."),
+    ],
+)
+def test_create_api_key_refuses_a_bad_expiry_with_exit_2(args, message):
+    assert run("create_api_key", "crm", *args)[::2] == (2, message)
+    assert ApiKey.objects.count() == 0
+
+
+def test_create_api_key_refuses_an_unknown_scope():
+    with pytest.raises(CommandError, match="invalid choice: 'root'"):
+        call_command("create_api_key", "crm", "--scope", "root")
+    assert ApiKey.objects.count() == 0
+
+
+def test_create_api_key_says_its_options_in_its_help():
+    parser = CreateApiKey().create_parser("manage.py", "create_api_key")
+    text = parser.format_help()
+    assert "--scope SCOPE" in text and "--expires DATE" in text and "Default: billing alone." in text
+
+
+def test_create_api_key_dry_run_says_the_scopes_and_writes_nothing():
+    code, out, _ = run("create_api_key", "crm", "--scope", "manage", "--dry-run")
+    assert (code, ApiKey.objects.count()) == (0, 0)
+    assert "would be created (scopes manage; with no expiry)" in out
 
 
 # -- import_devices ------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 import csv
 import io
 import re
+from datetime import UTC, datetime
+from urllib.parse import unquote
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -38,6 +40,44 @@ def test_generate_refuses_an_unknown_account(admin_client):
     )
     assert response.context["form"].errors == {"account_login": ["No account has this login."]}
     assert not License.objects.exists()
+
+
+def test_generated_keys_are_offered_as_the_csv_generate_licenses_writes(admin_client):
+    # given
+    AccountFactory(login="pool@example.com")
+    url = reverse("admin:licensing_license_generate")
+    # when
+    response = admin_client.post(
+        url, {"count": 3, "account_login": "pool@example.com", "max_activations": 2, "expires_on": "2031-05-01"}
+    )
+    # then: the answer carries the file, in the command's format
+    html = response.content.decode()
+    link = re.search(r'<a href="data:text/csv;charset=utf-8,([^"]+)" download="(license-keys-[0-9-]+\.csv)"', html)
+    assert link is not None
+    rows = list(csv.reader(io.StringIO(unquote(link.group(1)))))
+    assert rows[0] == ["key", "max_activations", "account", "expires_at", "reference"]
+    assert sorted(row[0] for row in rows[1:]) == sorted(response.context["keys"])
+    assert {tuple(row[1:]) for row in rows[1:]} == {("2", "pool@example.com", "2031-05-01T00:00:00+00:00", "")}
+    assert set(License.objects.values_list("expires_at", flat=True)) == {datetime(2031, 5, 1, tzinfo=UTC)}
+
+
+@pytest.mark.parametrize("day", [0, -1, -400])
+def test_an_expiry_that_has_begun_is_refused_beside_its_field(admin_client, day):
+    expires_on = (timezone.now() + timezone.timedelta(days=day)).date().isoformat()
+    response = admin_client.post(
+        reverse("admin:licensing_license_generate"), {"count": 1, "max_activations": 1, "expires_on": expires_on}
+    )
+    assert response.context["form"].errors == {
+        "expires_on": ["This day has begun or passed: the keys would be expired already."]
+    }
+    html = response.content.decode()
+    assert '<div class="form-row field-expires_on errors">' in html
+    assert not License.objects.exists()
+
+
+def test_the_generate_page_has_the_admins_date_picker(admin_client):
+    html = admin_client.get(reverse("admin:licensing_license_generate")).content.decode()
+    assert 'class="vDateField"' in html and "admin/js/calendar.js" in html and "/admin/jsi18n/" in html
 
 
 def test_revoke_and_assign_actions(admin_client):

@@ -34,6 +34,7 @@ PATHS = {
     "registry": "/api/v2/device",
     "licensing": "/api/v2/device/license/activate",
     "mor": "/billing/api/device_create",
+    "manage": "/api/manage/devices/",
 }
 # A second source address on loopback, the stack's one trusted proxy (TRUSTED_PROXIES).
 TRUSTED_PROXY = "127.0.0.2"

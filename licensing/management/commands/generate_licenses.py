@@ -1,18 +1,14 @@
-import csv
 import sys
-from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
+from devices.management.dates import parse_moment
 from devices.models import Account
-from devices.spreadsheet import spreadsheet_safe
+from licensing.key_files import write_keys
 from licensing.models import License
 from licensing.services import licenses_generate
-
-COLUMNS = ["key", "max_activations", "account", "expires_at", "reference"]
 
 
 class Command(BaseCommand):
@@ -41,7 +37,7 @@ class Command(BaseCommand):
         if count < 1 or max_activations < 1 or batch_size < 1:
             raise CommandError("--count, --max-activations and --batch-size must be at least 1.", returncode=2)
         account = self._account(options["account"])
-        expires_at = self._expiry(options["expires"])
+        expires_at = parse_moment(options["expires"], "--expires")
         reference = options["reference"].strip()
         if len(reference) > 100:
             raise CommandError("--reference has at most 100 characters.", returncode=2)
@@ -109,33 +105,13 @@ class Command(BaseCommand):
             raise CommandError(f"--account {login}: no such account.", returncode=2)
         return account
 
-    @staticmethod
-    def _expiry(value: str | None) -> datetime | None:
-        if not value:
-            return None
-        try:
-            moment = parse_datetime(value)
-            if moment is None and (day := parse_date(value)) is not None:
-                moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        except ValueError:
-            moment = None
-        if moment is None:
-            raise CommandError(f"--expires {value}: not a date (YYYY-MM-DD) or ISO date-time.", returncode=2)
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
     def _write(self, path: str | None, licenses: list[License]) -> None:
         try:
             stream = open(path, "w", newline="", encoding="utf-8") if path else self.stdout  # noqa: SIM115
         except OSError as exc:
             raise CommandError(f"--output {path}: {exc.strerror}", returncode=2) from exc
         try:
-            writer = csv.writer(stream)
-            writer.writerow(COLUMNS)
-            for license in licenses:
-                owner = license.account.login if license.account else ""
-                expires = license.expires_at.isoformat() if license.expires_at else ""
-                row = [license.key, license.max_activations, owner, expires, license.reference]
-                writer.writerow([spreadsheet_safe(cell) for cell in row])
+            write_keys(stream, licenses)
         finally:
             if path:
                 stream.close()

@@ -11,7 +11,7 @@ from devices.db_operations import AddIndexOnPostgreSQL
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('devices', '0004_client_activity'),
+        ('devices', '0005_apikey_scopes_expiry'),
     ]
 
     operations = [

@@ -1,0 +1,185 @@
+"""The management API (SPEC section 9): read-only viewsets over the core's rows, as NetBox's dcim/api/views.py."""
+
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+
+from devices.authentication import ApiKeyAuthentication, HasApiKeyScope
+from devices.choices import ApiKeyScope
+from devices.models import Account, Device, DeviceEvent
+from devices.throttling import ApiKeyThrottle
+from licensing.models import License
+from manage_api.api import examples
+from manage_api.api.pagination import EventCursorPagination, ManageCursorPagination
+from manage_api.api.serializers import (
+    AccountSerializer,
+    DeviceDetailSerializer,
+    DeviceEventSerializer,
+    DeviceSerializer,
+    LicenseSerializer,
+    ManageErrorSerializer,
+    ManageFilterErrorSerializer,
+)
+from manage_api.errors import manage_exception_handler
+from manage_api.filtersets import AccountFilterSet, DeviceEventFilterSet, DeviceFilterSet, LicenseFilterSet
+
+TAG = "Management API"
+UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
+
+def _error(description: str, *cases: tuple[str, dict], serializer=ManageErrorSerializer) -> OpenApiResponse:
+    return OpenApiResponse(
+        serializer, description=description, examples=[OpenApiExample(name, value=value) for name, value in cases]
+    )
+
+
+UNAUTHENTICATED = _error(
+    "No API key, or a wrong, revoked or expired one.", ("Unauthenticated", examples.UNAUTHENTICATED)
+)
+FORBIDDEN = _error("The API key is valid but has no `manage` scope.", ("No manage scope", examples.FORBIDDEN))
+NOT_FOUND = _error("No device has this uuid.", ("Not found", examples.NOT_FOUND))
+BAD_QUERY = _error(
+    "A query parameter is not valid (an unknown choice, a malformed MAC, uuid, date-time or boolean), or the "
+    "cursor is not one this API gave.",
+    ("Invalid filter", examples.INVALID_FILTER),
+    ("Invalid cursor", examples.INVALID_CURSOR),
+    serializer=ManageFilterErrorSerializer,
+)
+LIST_ERRORS = {400: BAD_QUERY, 401: UNAUTHENTICATED, 403: FORBIDDEN}
+
+
+def _page(name: str, item: dict) -> list[OpenApiExample]:
+    # drf-spectacular makes the item a page of one (ManageCursorPagination's schema).
+    return [OpenApiExample(name, value=item)]
+
+
+class ManageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Base of the management API: a key with the `manage` scope, cursor pages, django-filter, one error table."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasApiKeyScope]
+    api_key_scope = ApiKeyScope.MANAGE
+    throttle_classes = [ApiKeyThrottle]
+    filter_backends = [DjangoFilterBackend]
+    pagination_class = ManageCursorPagination
+
+    def get_exception_handler(self):
+        return manage_exception_handler
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="manage_devices_list",
+        tags=[TAG],
+        summary="List devices",
+        description=(
+            "Every device, the newest first, in cursor pages. `mac` takes any spelling of a MAC address; "
+            "`account` is the owner's login in any letter case."
+        ),
+        responses={200: DeviceSerializer(many=True), **LIST_ERRORS},
+        examples=_page("Devices", examples.DEVICE),
+    ),
+    retrieve=extend_schema(
+        operation_id="manage_devices_retrieve",
+        tags=[TAG],
+        summary="One device, with its protocols' data",
+        responses={
+            200: OpenApiResponse(
+                DeviceDetailSerializer,
+                description="The device; `client_app`, `license_session` and `sip_line` are null where it has none.",
+                examples=[OpenApiExample("Device", value=examples.DEVICE_DETAIL)],
+            ),
+            401: UNAUTHENTICATED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+    ),
+)
+class DeviceViewSet(mixins.RetrieveModelMixin, ManageViewSet):
+    queryset = Device.objects.select_related("account")
+    serializer_class = DeviceSerializer
+    filterset_class = DeviceFilterSet
+    lookup_field = "uuid"
+    lookup_value_regex = UUID_PATTERN
+
+    def get_queryset(self):
+        if self.action == "retrieve":
+            # One query: every one-to-one the page shows.
+            return self.queryset.select_related("client_app", "license_session__license", "mor__group")
+        return super().get_queryset()  # the events action's is its own (its decorator's queryset)
+
+    def get_serializer_class(self):
+        return DeviceDetailSerializer if self.action == "retrieve" else self.serializer_class
+
+    @extend_schema(
+        operation_id="manage_devices_events_list",
+        tags=[TAG],
+        summary="A device's audit events",
+        description="The device's events, the newest first, in cursor pages.",
+        responses={200: DeviceEventSerializer(many=True), **LIST_ERRORS, 404: NOT_FOUND},
+        examples=_page("Events", examples.EVENT),
+    )
+    @action(
+        detail=True,
+        url_path="events",
+        queryset=DeviceEvent.objects.select_related("device"),
+        serializer_class=DeviceEventSerializer,
+        pagination_class=EventCursorPagination,
+        filterset_class=DeviceEventFilterSet,
+    )
+    def events(self, request, uuid=None):
+        device_id = get_object_or_404(Device.objects.values_list("pk", flat=True), uuid=uuid)
+        events = self.filter_queryset(self.get_queryset().filter(device_id=device_id))
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="manage_events_list",
+        tags=[TAG],
+        summary="List audit events",
+        description="Every device's events, the newest first, in cursor pages; `since` and `until` bound their time.",
+        responses={200: DeviceEventSerializer(many=True), **LIST_ERRORS},
+        examples=_page("Events", examples.EVENT),
+    ),
+)
+class DeviceEventViewSet(ManageViewSet):
+    queryset = DeviceEvent.objects.select_related("device")
+    serializer_class = DeviceEventSerializer
+    filterset_class = DeviceEventFilterSet
+    pagination_class = EventCursorPagination
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="manage_accounts_list",
+        tags=[TAG],
+        summary="List accounts",
+        description="Every account, the newest first, in cursor pages. Never a password, nor its hash.",
+        responses={200: AccountSerializer(many=True), **LIST_ERRORS},
+        examples=_page("Accounts", examples.ACCOUNT),
+    ),
+)
+class AccountViewSet(ManageViewSet):
+    queryset = Account.objects.select_related("owner")
+    serializer_class = AccountSerializer
+    filterset_class = AccountFilterSet
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="manage_licenses_list",
+        tags=[TAG],
+        summary="List license keys",
+        description="Every license key and device license, the newest first, in cursor pages.",
+        responses={200: LicenseSerializer(many=True), **LIST_ERRORS},
+        examples=_page("Licenses", examples.LICENSE),
+    ),
+)
+class LicenseViewSet(ManageViewSet):
+    queryset = License.objects.select_related("account")
+    serializer_class = LicenseSerializer
+    filterset_class = LicenseFilterSet

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ManageApiConfig(AppConfig):
+    name = "manage_api"
+    verbose_name = "Management API"

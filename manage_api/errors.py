@@ -1,0 +1,62 @@
+"""The management API's one error table: every failure is `{"code", "message"}` with a stable code."""
+
+import logging
+
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from devices.authentication import ApiKeyScopeDenied
+from devices.failures import generic_failure
+
+logger = logging.getLogger(__name__)
+
+
+class InvalidCursor(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The cursor is not one this API gave: start again from the first page."
+    default_code = "invalid_cursor"
+
+
+# The codes of the failures every API answers alike (devices.failures), by their status.
+GENERIC_CODES = {400: "bad_request", 413: "too_large", 503: "unavailable"}
+
+
+def error(code: str, message: str, status_code: int, **extra) -> Response:
+    return Response({"code": code, "message": message, **extra}, status=status_code)
+
+
+def manage_exception_handler(exc, context) -> Response:
+    if isinstance(exc, ApiKeyScopeDenied):
+        return error("permission_denied", "This API key has no manage scope.", status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed | exceptions.PermissionDenied):
+        response = error(
+            "not_authenticated",
+            "A valid API key is required: Authorization: Bearer <key>.",
+            status.HTTP_401_UNAUTHORIZED,
+        )
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+    if isinstance(exc, exceptions.ValidationError):
+        # django-filter's errors: the parameters that are not valid, each with its messages.
+        detail = exc.detail if isinstance(exc.detail, dict) else {"query": exc.detail}
+        errors = {name: [str(m) for m in messages] for name, messages in detail.items()}
+        names = ", ".join(errors)
+        return error("invalid_filter", f"Invalid query parameter: {names}.", status.HTTP_400_BAD_REQUEST, errors=errors)
+    if isinstance(exc, InvalidCursor):
+        return error("invalid_cursor", str(exc.detail), exc.status_code, errors={"cursor": [str(exc.detail)]})
+    if isinstance(exc, Http404 | exceptions.NotFound):
+        return error("not_found", "Not found.", status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return error("method_not_allowed", "This API only reads: GET.", status.HTTP_405_METHOD_NOT_ALLOWED)
+    if isinstance(exc, exceptions.Throttled):
+        response = error("throttled", "Too many requests.", status.HTTP_429_TOO_MANY_REQUESTS)
+        if exc.wait:
+            response["Retry-After"] = str(int(exc.wait))
+        return response
+    if isinstance(exc, exceptions.APIException):
+        return error(exc.default_code, str(exc.detail), exc.status_code)
+    if generic := generic_failure(exc):
+        return error(GENERIC_CODES[generic[0]], generic[1], generic[0])
+    logger.exception("Unexpected error in the management API")
+    return error("server_error", "Server error.", status.HTTP_500_INTERNAL_SERVER_ERROR)
