@@ -286,7 +286,7 @@ class Device(models.Model):
             ),
             models.Index(fields=["serial_number"], name="device_serial_idx"),
             # The admin's search: the start of a MAC (LIKE 'prefix%' in any collation), part of a serial number
-            # or a name in any letter case (trigrams; PostgreSQL only, see migration 0006).
+            # or a name in any letter case (trigrams; PostgreSQL only, see migration 0007).
             models.Index(fields=["mac"], opclasses=["varchar_pattern_ops"], name="device_mac_prefix_idx"),
             GinIndex(OpClass(Upper("serial_number"), name="gin_trgm_ops"), name="device_serial_trgm_idx"),
             GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="device_name_trgm_idx"),

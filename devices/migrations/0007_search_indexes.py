@@ -11,7 +11,7 @@ from devices.db_operations import AddIndexOnPostgreSQL
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('devices', '0005_apikey_scopes_expiry'),
+        ('devices', '0006_event_device_id_index'),
     ]
 
     operations = [
