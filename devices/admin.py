@@ -1,4 +1,5 @@
 import json
+import re
 import uuid
 
 from axes import admin as axes_admin
@@ -104,6 +105,28 @@ class ClientActivityInline(admin.StackedInline):
         return False
 
 
+# The start of a UUID as it is written (hex digits, then dashes where a UUID has them), long enough to mean one.
+UUID_START = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{0,4}){0,3}(-[0-9a-f]{0,12})?|[0-9a-f]{4,7}", re.IGNORECASE)
+# A search by part of a login matches at most this many accounts' devices (the first by id).
+OWNERS_SEARCHED = 1000
+
+
+def mac_prefix(term: str) -> str | None:
+    """The start of a MAC in any usual spelling (`44:05`, `00-11-22`, `0011.22`, `a1b2`) as stored, or None."""
+    digits = re.sub(r"[:\-. ]", "", term)
+    if len(digits) >= 2 and len(digits) <= 12 and re.fullmatch(r"[0-9a-fA-F]+", digits):
+        return digits.upper()
+    return None
+
+
+def uuid_range(term: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The UUIDs that start with `term` as a range (the uuid index serves it), or None when it starts none."""
+    if not UUID_START.fullmatch(term):
+        return None
+    digits = term.replace("-", "")
+    return uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+
+
 def events_url(device: Device) -> str:
     """The admin's list of one device's events."""
     return reverse("admin:devices_deviceevent_changelist") + f"?device__id__exact={device.pk}"
@@ -148,7 +171,10 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False
     search_fields = ("mac", "serial_number", "name", "uuid", "account__login")
-    search_help_text = "A MAC in any spelling, a serial number, a UUID, an owner's login or part of a name."
+    search_help_text = (
+        "A MAC or its start in any spelling, a UUID or its start, or part of a serial number, a name or an owner's "
+        "login, in any letter case."
+    )
     ordering = ("-id",)
     actions = ("reserve", "unreserve", "ban", "unban", "deactivate")
     readonly_fields = (
@@ -260,19 +286,27 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, obj.account.login)
 
     def get_search_results(self, request, queryset, search_term):
-        """Exact, indexed lookups for what looks like a MAC or a UUID; otherwise serial, login or name."""
+        """A whole MAC or UUID: one exact lookup. Anything else: the start of a MAC (any spelling) or of a UUID, or
+        part of a serial number, a name or an owner's login, in any letter case; each an indexed lookup."""
         term = search_term.strip()
         if not term:
             return queryset, False
         mac = try_normalize_mac(term)
         if mac:
-            return queryset.filter(Q(mac=mac) | Q(serial_number=term)), False
+            return queryset.filter(Q(mac=mac) | Q(serial_number__iexact=term)), False
         try:
             return queryset.filter(uuid=uuid.UUID(term)), False
         except ValueError:
             pass
-        account_ids = list(Account.objects.with_login(term).values_list("pk", flat=True))
-        return queryset.filter(Q(serial_number=term) | Q(account_id__in=account_ids) | Q(name__icontains=term)), False
+        matches = Q(serial_number__icontains=term) | Q(name__icontains=term)
+        if mac_start := mac_prefix(term):
+            matches |= Q(mac__startswith=mac_start)
+        if uuids := uuid_range(term):
+            matches |= Q(uuid__range=uuids)
+        owners = list(Account.objects.filter(login__icontains=term).values_list("pk", flat=True)[:OWNERS_SEARCHED])
+        if owners:
+            matches |= Q(account_id__in=owners)
+        return queryset.filter(matches), False
 
     def save_model(self, request, obj, form, change):
         values = {name: form.cleaned_data[name] for name in services.DEVICE_EDITABLE_FIELDS}

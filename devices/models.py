@@ -3,9 +3,10 @@ import secrets
 import uuid
 
 from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 
 from devices.choices import (
@@ -267,8 +268,7 @@ class Device(models.Model):
     class Meta:
         ordering = ["-id"]
         # Every index is paid for on each lifecycle write, so none is kept that another covers: the MAC's
-        # uniqueness is a constraint (a unique field would add a LIKE-pattern index no lookup uses), and
-        # status is served by status, -id.
+        # uniqueness is a constraint, and status is served by status, -id.
         constraints = [
             models.UniqueConstraint(fields=["mac"], name="device_mac_unique"),
             models.UniqueConstraint(fields=["type", "serial_number"], name="device_type_serial_unique"),
@@ -285,6 +285,11 @@ class Device(models.Model):
                 name="device_transient_due_idx",
             ),
             models.Index(fields=["serial_number"], name="device_serial_idx"),
+            # The admin's search: the start of a MAC (LIKE 'prefix%' in any collation), part of a serial number
+            # or a name in any letter case (trigrams; PostgreSQL only, see migration 0007).
+            models.Index(fields=["mac"], opclasses=["varchar_pattern_ops"], name="device_mac_prefix_idx"),
+            GinIndex(OpClass(Upper("serial_number"), name="gin_trgm_ops"), name="device_serial_trgm_idx"),
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="device_name_trgm_idx"),
         ]
 
     def __str__(self) -> str:

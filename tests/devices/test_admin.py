@@ -57,6 +57,62 @@ def test_search_finds_by_serial_uuid_owner_login_and_name(admin_client):
         assert [d.pk for d in response.context["cl"].result_list] == [wanted.pk], term
 
 
+def found(admin_client, term: str) -> list[int]:
+    response = admin_client.get(CHANGELIST, {"q": term})
+    assert response.status_code == 200
+    return sorted(d.pk for d in response.context["cl"].result_list)
+
+
+@pytest.mark.parametrize("typed", ["44:05", "44-05-1", "4405.1a", "44051A", " 44:05:1a "])
+def test_search_finds_devices_by_the_start_of_their_mac_in_any_spelling(admin_client, typed):
+    first, second = DeviceFactory(mac="44051A000001"), DeviceFactory(mac="44051A000002")
+    DeviceFactory(mac="4406FF000001")
+    DeviceFactory(mac="A1B2C3D4E5F6", name="4405 is no MAC here")  # a name part matches too
+    assert set(found(admin_client, typed)) >= {first.pk, second.pk}
+    assert not ({d.pk for d in Device.objects.filter(mac="4406FF000001")} & set(found(admin_client, typed)))
+
+
+@pytest.mark.parametrize("typed", ["xyz-12", "SN-XYZ-12", "sn-xyz-1234", "XyZ"])
+def test_search_finds_a_device_by_part_of_its_serial_number_in_any_letter_case(admin_client, typed):
+    wanted = DeviceFactory(serial_number="SN-XYZ-1234")
+    DeviceFactory(serial_number="SN-ABC-1234")
+    assert found(admin_client, typed) == [wanted.pk]
+
+
+@pytest.mark.parametrize("part", ["front DOOR", "Door", "camera"])
+def test_search_finds_a_device_by_part_of_its_name_in_any_letter_case(admin_client, part):
+    wanted = DeviceFactory(name="Front door camera")
+    DeviceFactory(name="Back yard")
+    assert found(admin_client, part) == [wanted.pk]
+
+
+@pytest.mark.parametrize("part", ["acme", "ACME.example", "billing@acme"])
+def test_search_finds_devices_by_part_of_their_owners_login(admin_client, part):
+    owner = AccountFactory(login="billing@acme.example.com")
+    owned = [DeviceFactory(account=owner, active=True) for _ in range(2)]
+    DeviceFactory(account=AccountFactory(login="other@example.com"), active=True)
+    assert found(admin_client, part) == sorted(d.pk for d in owned)
+
+
+def test_search_finds_a_device_by_the_start_of_its_uuid(admin_client):
+    wanted = DeviceFactory(uuid=uuid.UUID("0c2f1bd3-9ec5-4c67-a3a4-3b0a7b0a1e29"))
+    DeviceFactory(uuid=uuid.UUID("0c2f1bd4-0000-4000-8000-000000000000"))
+    for start in ["0c2f1bd3", "0C2F1BD3-9EC5", "0c2f1bd3-9ec5-4c67-a3"]:
+        assert found(admin_client, start) == [wanted.pk], start
+    assert len(found(admin_client, "0c2f1bd")) == 2
+
+
+@pytest.mark.parametrize("term", ["%", "_", "\\", "'; DROP TABLE devices_device; --", "é" * 300, "::", "ff:"])
+def test_search_takes_any_text(admin_client, term):
+    DeviceFactory(name="plain", serial_number="plain", mac="A1B2C3D4E5F6")
+    assert found(admin_client, term) == []
+
+
+def test_a_search_with_a_nul_character_is_refused_by_the_list_not_the_database(admin_client):
+    response = admin_client.get(CHANGELIST, {"q": "SN\x00"})
+    assert response.status_code == 200
+
+
 def test_filters_by_status_type_ban_and_online(admin_client):
     reserved = DeviceFactory(reserved=True, type="SIP")
     banned = DeviceFactory(banned=True, is_online=True)

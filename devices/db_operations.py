@@ -1,0 +1,16 @@
+"""Migration operations for what only PostgreSQL has; `make run`'s SQLite keeps the same model state without it."""
+
+from django.db import migrations
+
+
+class AddIndexOnPostgreSQL(migrations.AddIndex):
+    """AddIndex for an index SQLite can't build (trigrams, operator classes): the admin's search works there without
+    it, by scanning."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
