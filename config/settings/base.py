@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "licensing",
     "mor_api",
     "manage_api",
+    "idempotency",
 ]
 
 MIDDLEWARE = [

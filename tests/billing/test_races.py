@@ -53,3 +53,21 @@ def test_twenty_concurrent_reservations_give_one_200_and_nineteen_33599(api_key)
     device.refresh_from_db()
     assert device.status == DeviceStatus.RESERVED
     assert DeviceEvent.objects.filter(device=device, action="reserved").count() == 1
+
+
+def test_twenty_concurrent_retries_of_one_activation_with_one_idempotency_key_give_twenty_identical_201s(api_key):
+    # given
+    device = DeviceFactory(mac="A1B2C3D4E5F6")
+    login = AccountFactory().login
+    body = {"login": login, "name": "n", "type": "mediaagent", "mac": "a1:b2:c3:d4:e5:f6"}
+    key = {"HTTP_IDEMPOTENCY_KEY": "5c0ffee0-1d2e-4f3a-8b9c-0d1e2f3a4b5c"}
+    # when: the first runs; the others wait on the key's unique index until it commits, then replay its answer
+    responses = run_in_threads(THREADS, lambda i: BillingClient(api_key[1]).post("activate", body, **key))
+    # then
+    assert outcomes(responses) == {(201, None): THREADS}
+    assert len({r.content for r in responses}) == 1
+    assert sum(r.get("Idempotent-Replayed") == "true" for r in responses) == THREADS - 1
+    device.refresh_from_db()
+    assert (device.status, device.account.login) == (DeviceStatus.ACTIVE, login)
+    assert DeviceEvent.objects.filter(device=device).count() == 1
+    assert DeviceEvent.objects.get(device=device).action == "activated"
