@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 
+from devices import sql
 from idempotency.models import LIFETIME, IdempotencyRecord
 
 
@@ -9,23 +10,22 @@ def record_claim(*, identity: str, key: str, request_hash: str) -> tuple[Idempot
     """The record of (identity, key), and whether this request owns it and must run.
 
     Call inside the request's transaction. Inserts the record with ON CONFLICT
-    DO NOTHING: while another transaction holds an uncommitted record of the
-    same key, PostgreSQL makes the insert wait on the unique index until that
-    transaction ends. Committed, the other's record (with its answer) is read
-    and replayed; rolled back, this insert goes through and this request runs.
+    DO NOTHING (devices.sql.insert_unless_taken, one statement): while another
+    transaction holds an uncommitted record of the same key, PostgreSQL makes
+    the insert wait on the unique index until that transaction ends. Committed,
+    the other's record (with its answer: a committed record always has one) is
+    read and replayed; rolled back, this insert goes through and this request
+    runs.
     An expired record is taken over by a conditional UPDATE, which waits the
     same way on a concurrent taker's row lock and then matches nothing.
     """
     now = timezone.now()
-    IdempotencyRecord.objects.bulk_create(
-        [IdempotencyRecord(identity=identity, key=key, request_hash=request_hash, created_at=now)],
-        ignore_conflicts=True,
-    )
+    record = IdempotencyRecord(identity=identity, key=key, request_hash=request_hash, created_at=now)
+    record.pk = sql.insert_unless_taken(record, unique=("identity", "key"))
+    if record.pk is not None:
+        return record, True
     while True:
         record = IdempotencyRecord.objects.get(identity=identity, key=key)
-        if record.status is None:
-            # Another transaction's record is invisible until it commits, with its answer: this one is ours.
-            return record, True
         if record.created_at >= now - LIFETIME:
             return record, False
         taken = IdempotencyRecord.objects.filter(pk=record.pk, created_at__lt=now - LIFETIME).update(
@@ -45,7 +45,8 @@ def record_claim(*, identity: str, key: str, request_hash: str) -> tuple[Idempot
 
 def record_store(*, record: IdempotencyRecord, status: int, headers: dict[str, str], body: bytes) -> None:
     """Keep the answer of the request that owns `record` (committed with the request's own changes)."""
-    IdempotencyRecord.objects.filter(pk=record.pk).update(status=status, headers=headers, body=body)
+    record.status, record.headers, record.body = status, headers, body
+    sql.update_fields_by_pk(record, ("status", "headers", "body"))
 
 
 def records_purge(*, batch_size: int = 10_000) -> int:
