@@ -1,9 +1,12 @@
 """Concurrent billing requests for one device over HTTP: exactly one wins (real threads, PostgreSQL)."""
 
+import threading
+import time
 from collections import Counter
 
 import pytest
 
+from devices import services
 from devices.choices import DeviceStatus
 from devices.models import DeviceEvent
 from tests.billing.conftest import BillingClient
@@ -71,3 +74,36 @@ def test_twenty_concurrent_retries_of_one_activation_with_one_idempotency_key_gi
     assert (device.status, device.account.login) == (DeviceStatus.ACTIVE, login)
     assert DeviceEvent.objects.filter(device=device).count() == 1
     assert DeviceEvent.objects.get(device=device).action == "activated"
+
+
+def test_a_retry_waiting_for_a_first_request_that_fails_runs_itself(api_key, monkeypatch):
+    # given: a first reservation that holds its key until told to fail with a server error
+    device = DeviceFactory(mac="A1B2C3D4E5F6")
+    reserve, release, calls = services.device_reserve, threading.Event(), []
+
+    def reserve_slowly_then_fail_once(**kwargs):
+        calls.append(release.is_set())
+        if len(calls) == 1:
+            release.wait(10)
+            raise RuntimeError("the first fails")
+        return reserve(**kwargs)
+
+    monkeypatch.setattr(services, "device_reserve", reserve_slowly_then_fail_once)
+    key = {"HTTP_IDEMPOTENCY_KEY": "retry-after-a-failure"}
+
+    def work(i):
+        if i == 1:
+            time.sleep(0.5)  # the first has claimed the key; this retry waits on it
+            threading.Timer(0.5, release.set).start()
+        return BillingClient(api_key[1]).post("reserve", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"}, **key)
+
+    # when
+    first, retry = run_in_threads(2, work)
+    # then: the first's 500 was rolled back with its record; the retry ran, and its answer is the one kept
+    assert first.status_code == 500
+    assert retry.status_code == 200 and "Idempotent-Replayed" not in retry
+    assert calls == [False, True]  # the retry's reservation ran only once the first had failed
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.RESERVED
+    again = BillingClient(api_key[1]).post("reserve", {"type": "mediaagent", "mac": "A1B2C3D4E5F6"}, **key)
+    assert (again.status_code, again.content, again["Idempotent-Replayed"]) == (200, retry.content, "true")
