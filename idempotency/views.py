@@ -50,7 +50,7 @@ class IdempotentMixin:
 
     def dispatch(self, request, *args, **kwargs):
         key = request.META.get("HTTP_IDEMPOTENCY_KEY")
-        if key is None:
+        if key is None or request.method != "POST":  # another method is refused as it is without the header
             return super().dispatch(request, *args, **kwargs)
         return self._dispatch_once(key, request, *args, **kwargs)
 

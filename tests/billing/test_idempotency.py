@@ -270,3 +270,10 @@ def test_the_docs_show_the_key_with_an_example_and_the_replay_header_on_the_answ
     assert [e["value"] for e in parameter["examples"].values()] == ["4e1b3c7a-9f0d-4a59-b2a6-8f3e5d1c2b70"]
     responses = operation["responses"]
     assert {code for code in responses if "Idempotent-Replayed" in responses[code].get("headers", {})} == replayed
+
+
+def test_another_method_with_a_key_is_a_405_and_keeps_nothing(billing, media_agent):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {billing.secret}"}
+    response = billing.client.get("/api/v1/billing/devices/reserve", HTTP_IDEMPOTENCY_KEY=KEY, **auth)
+    assert response.status_code == 405
+    assert not IdempotencyRecord.objects.exists()
