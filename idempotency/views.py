@@ -13,8 +13,8 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 # 1 to 255 printable ASCII characters (a UUID is the usual choice).
 KEY = re.compile(r"[\x20-\x7e]{1,255}")
-# Answers a retry must not see again: the request may succeed next time. Everything else (a success, a domain
-# refusal, a validation error) is stored and replayed.
+# Besides every 5xx, answers a retry must not see again: the request may succeed next time. Everything else (a
+# success, a domain refusal, a validation error) is stored and replayed.
 NOT_STORED = (429,)
 
 
