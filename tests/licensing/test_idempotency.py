@@ -4,6 +4,7 @@ import pytest
 
 from devices.models import Device
 from idempotency.models import IdempotencyRecord
+from licensing import services
 from licensing.models import LicenseSession
 from tests.licensing.conftest import make_license, session_of
 
@@ -113,3 +114,23 @@ def test_a_bad_token_with_a_license_key_is_ignored_as_without_the_header(api):
 
 def test_a_bad_token_without_a_license_key_is_refused_as_without_the_header(api):
     assert_error(api.activate(token="not-a-token", **keyed()), 403, "Invalid token")
+
+
+def test_a_server_error_is_not_kept_and_a_retry_activates(api, monkeypatch):
+    # given
+    license = make_license()
+    activate = services.license_activate_by_key
+
+    def fail(**kwargs):
+        activate(**kwargs)
+        raise RuntimeError("after the session was made")
+
+    monkeypatch.setattr(services, "license_activate_by_key", fail)
+    assert_error(api.activate(license.key, **keyed()), 500, "Could not validate device activation")
+    assert not LicenseSession.objects.exists() and not IdempotencyRecord.objects.exists()
+    # when
+    monkeypatch.setattr(services, "license_activate_by_key", activate)
+    retry = api.activate(license.key, **keyed())
+    # then
+    assert retry.status_code == 200 and "Idempotent-Replayed" not in retry
+    assert LicenseSession.objects.count() == 1
