@@ -791,6 +791,52 @@ def _resolve(instance: Model, refs: dict[str, Any], values: dict) -> None:
             setattr(instance, f.attname, values[value.name])
 
 
+# -- rows of any model by their unique values -------------------------------------------------------------------------
+
+
+def insert_unless_taken(instance: Model, *, unique: tuple[str, ...]) -> int | None:
+    """INSERT `instance`'s row unless a row with its `unique` values exists: the new row's pk, or None.
+
+    One statement, `INSERT ... ON CONFLICT (<unique>) DO NOTHING RETURNING pk`.
+    When the row in the way is another transaction's uncommitted insert,
+    PostgreSQL waits on the unique index for that transaction to end: committed,
+    nothing is inserted; rolled back, this row is. (SQLite serialises writers.)
+    For a caller that must wait for a concurrent first request, as an
+    Idempotency-Key's retry does; the model is the caller's, not the core's.
+    """
+    model = type(instance)
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+
+    def render() -> tuple:
+        table, pk = _quote(model._meta.db_table), _quote(model._meta.pk.column)
+        columns = ", ".join(_quote(f.column) for f in fields)
+        conflict = ", ".join(_quote(model._meta.get_field(name).column) for name in unique)
+        values = ", ".join(["%s"] * len(fields))
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({conflict}) DO NOTHING RETURNING {pk}"  # noqa: S608 - names from the model
+        return (sql,)
+
+    (sql,) = _prepared(("insert_unless_taken", model, unique), render)
+    rows = _fetch(sql, [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields])
+    return rows[0][0] if rows else None
+
+
+def update_fields_by_pk(instance: Model, fields: tuple[str, ...]) -> None:
+    """`UPDATE <table> SET <fields> WHERE pk = ...` with `instance`'s values, as save(update_fields=) would
+    write them, without save()'s work around the statement (signals, a select when nothing matched)."""
+    model = type(instance)
+    chosen = [model._meta.get_field(name) for name in fields]
+
+    def render() -> tuple:
+        table, pk = _quote(model._meta.db_table), _quote(model._meta.pk.column)
+        assignments = ", ".join(f"{_quote(f.column)} = %s" for f in chosen)
+        return (f"UPDATE {table} SET {assignments} WHERE {pk} = %s",)  # noqa: S608 - names from the model
+
+    (sql,) = _prepared(("update_fields_by_pk", model, fields), render)
+    params = [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in chosen] + [instance.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 # -- reads the admin and the probes make ------------------------------------------------------------------------------
 
 

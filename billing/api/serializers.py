@@ -94,9 +94,11 @@ class ActivateInputSerializer(DeviceRefInputSerializer):
         try:
             return super().to_internal_value(data)
         except serializers.ValidationError as exc:
+            if "login" in exc.detail:
+                raise  # its own errors (a NUL byte among them: never sent to the database)
             login = data.get("login") if isinstance(data, Mapping) else None
             known = not isinstance(login, str) or not login or Account.objects.usable().with_login(login).exists()
-            if "login" not in exc.detail and not known:
+            if not known:
                 detail = {"login": [self.LOGIN_INVALID], **exc.detail}
                 exc.detail = {name: detail[name] for name in self.field_order if name in detail} | detail
             raise

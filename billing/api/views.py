@@ -26,6 +26,9 @@ from devices.choices import ApiKeyScope, EventSource
 from devices.errors import DeviceNotFound
 from devices.selectors import DeviceRef
 from devices.throttling import ApiKeyThrottle
+from idempotency.schema import idempotency_parameters
+from idempotency.views import HEADER as IDEMPOTENCY_HEADER
+from idempotency.views import IdempotentMixin
 
 TAG = "VMS billing"
 SEED_TIME = "2000-01-01T00:00:00.000000Z"
@@ -80,22 +83,39 @@ FORBIDDEN = OpenApiResponse(
 )
 
 
-def _validation(example_message: str, errors: dict) -> OpenApiResponse:
+IDEMPOTENCY_INVALID = "The Idempotency-Key header must be 1 to 255 printable ASCII characters."
+IDEMPOTENCY_REUSED = "The Idempotency-Key has already been used with another request."
+
+
+def _idempotency(success: int) -> list:
+    return idempotency_parameters(identity="API key", refusal="a 422", replayed=[success, 400, 422])
+
+
+def _validation(example_message: str, errors: dict, *, idempotent: bool = False) -> OpenApiResponse:
+    examples = [OpenApiExample("Validation error", value={"message": example_message, "errors": errors})]
+    if idempotent:
+        examples.append(
+            OpenApiExample(
+                "Idempotency-Key used with another request",
+                value={"message": IDEMPOTENCY_REUSED, "errors": {IDEMPOTENCY_HEADER: [IDEMPOTENCY_REUSED]}},
+            )
+        )
     return OpenApiResponse(
         ValidationErrorSerializer,
         description="The request is not valid (Laravel's validation error). Malformed JSON is a 422 too.",
-        examples=[OpenApiExample("Validation error", value={"message": example_message, "errors": errors})],
+        examples=examples,
     )
 
 
-MAC_OR_SERIAL_422 = _validation(
+MAC_OR_SERIAL_ERRORS = (
     "The mac field is required when serial number is not present. (and 1 more error)",
     {
         "mac": ["The mac field is required when serial number is not present."],
         "serial_number": ["The serial number field is required when mac is not present."],
     },
 )
-UUID_422 = _validation("The selected uuid is invalid.", {"uuid": ["The selected uuid is invalid."]})
+MAC_OR_SERIAL_422 = _validation(*MAC_OR_SERIAL_ERRORS)
+UUID_422 = _validation("The selected uuid is invalid.", {"uuid": ["The selected uuid is invalid."]}, idempotent=True)
 
 
 def _state_errors(*examples: tuple[str, str, int]) -> OpenApiResponse:
@@ -160,6 +180,16 @@ class BillingAPIView(APIView):
         )
 
 
+class IdempotentBillingAPIView(IdempotentMixin, BillingAPIView):
+    """A billing state change: an `Idempotency-Key` is unique per API key; a refused key is a 422."""
+
+    def idempotency_identity(self, request) -> str:
+        return f"api_key:{request.auth.pk}"
+
+    def idempotency_refusal(self, *, reused: bool) -> Exception:
+        return exceptions.ValidationError({IDEMPOTENCY_HEADER: [IDEMPOTENCY_REUSED if reused else IDEMPOTENCY_INVALID]})
+
+
 class CheckView(BillingAPIView):
     @extend_schema(
         operation_id="billing_check",
@@ -185,9 +215,10 @@ class CheckView(BillingAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ReserveView(BillingAPIView):
+class ReserveView(IdempotentBillingAPIView):
     @extend_schema(
         operation_id="billing_reserve",
+        parameters=_idempotency(200),
         tags=[TAG],
         summary="Reserve a device",
         description=(
@@ -205,7 +236,7 @@ class ReserveView(BillingAPIView):
             400: _state_errors(*EVERY_STATE_ERROR),
             401: UNAUTHENTICATED,
             403: FORBIDDEN,
-            422: MAC_OR_SERIAL_422,
+            422: _validation(*MAC_OR_SERIAL_ERRORS, idempotent=True),
         },
     )
     def post(self, request):
@@ -214,9 +245,10 @@ class ReserveView(BillingAPIView):
         return Response(ReservedDeviceSerializer(device).data)
 
 
-class UnreserveView(BillingAPIView):
+class UnreserveView(IdempotentBillingAPIView):
     @extend_schema(
         operation_id="billing_unreserve",
+        parameters=_idempotency(204),
         tags=[TAG],
         summary="Release a reservation",
         description=(
@@ -247,9 +279,10 @@ class UnreserveView(BillingAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ActivateView(BillingAPIView):
+class ActivateView(IdempotentBillingAPIView):
     @extend_schema(
         operation_id="billing_activate",
+        parameters=_idempotency(201),
         tags=[TAG],
         summary="Activate a device",
         description=(
@@ -273,7 +306,9 @@ class ActivateView(BillingAPIView):
             400: _state_errors(*EVERY_STATE_ERROR),
             401: UNAUTHENTICATED,
             403: FORBIDDEN,
-            422: _validation("The selected login is invalid.", {"login": ["The selected login is invalid."]}),
+            422: _validation(
+                "The selected login is invalid.", {"login": ["The selected login is invalid."]}, idempotent=True
+            ),
         },
     )
     def post(self, request):
@@ -290,9 +325,10 @@ class ActivateView(BillingAPIView):
         return Response(ActivatedDeviceSerializer(device).data, status=status.HTTP_201_CREATED)
 
 
-class DeactivateView(BillingAPIView):
+class DeactivateView(IdempotentBillingAPIView):
     @extend_schema(
         operation_id="billing_deactivate",
+        parameters=_idempotency(204),
         tags=[TAG],
         summary="Deactivate a device",
         description=(

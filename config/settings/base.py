@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "licensing",
     "mor_api",
     "manage_api",
+    "idempotency",
 ]
 
 MIDDLEWARE = [

@@ -16,6 +16,8 @@ from devices.choices import EventSource
 from devices.client_ip import client_ip
 from devices.services import Actor
 from devices.throttling import ClientIpThrottle, failures_limited, login_ident
+from idempotency.schema import idempotency_parameters
+from idempotency.views import IdempotentMixin
 from licensing import services
 from licensing.api.parsers import AnyContentTypeJSONParser
 from licensing.api.schema import LicensingAutoSchema
@@ -231,9 +233,35 @@ class LoginView(LicensingAPIView):
         )
 
 
-class ActivateView(LicensingAPIView):
+IDEMPOTENCY_INVALID = "Invalid Header: Idempotency-Key"
+IDEMPOTENCY_REUSED = "Idempotency-Key already used with another request"
+
+
+class ActivateView(IdempotentMixin, LicensingAPIView):
     authentication_classes = [LicensingTokenAuthentication]
     unexpected_reason = "Could not validate device activation"
+    # The answer depends on the X-Session-Id sent (204 for an active session) and carries the session in its own.
+    idempotency_hashed_headers = ("X-Session-Id",)
+    idempotency_replayed_headers = ("Content-Type", "X-Session-Id")
+
+    def idempotency_identity(self, request) -> str:
+        # The bearer token's account when a valid token is sent, else the client ip. A bad token is not refused
+        # here: an activation by key ignores the token, as without the header.
+        if request.headers.get("Authorization"):
+            try:
+                account = request.auth
+            except InvalidToken:
+                account = None
+            if account is not None:
+                return f"account:{account.pk}"
+        return f"ip:{client_ip(request)}"
+
+    def idempotency_refusal(self, *, reused: bool) -> Exception:
+        return BadRequest(IDEMPOTENCY_REUSED if reused else IDEMPOTENCY_INVALID)
+
+    def idempotency_canonical_body(self, data):
+        # No body, `null` and `{}` are the same request (self.body()).
+        return {} if data is None or isinstance(data, QueryDict) else data
 
     @extend_schema(
         operation_id="licensing_activate",
@@ -263,6 +291,11 @@ class ActivateView(LicensingAPIView):
                 required=False,
                 description="Leave out if no sessionId is known. The bare id of an earlier session, a lower-case UUID.",
                 pattern=SESSION_ID.pattern,
+            ),
+            *idempotency_parameters(
+                identity="bearer token's account (per client ip without a valid token)",
+                refusal="a 400",
+                replayed=[200, 204, 400, 403],
             ),
         ],
         request=LicenseActivateInputSerializer,
@@ -303,6 +336,7 @@ class ActivateView(LicensingAPIView):
                 _error("Bad header", 400, "Invalid Header: X-Session-Id"),
                 _error("Not JSON", 400, "Invalid request body: not valid JSON"),
                 _error("Not an object", 400, "Invalid request body: expected a JSON object"),
+                _error("Idempotency-Key reused", 400, IDEMPOTENCY_REUSED),
             ),
             403: _errors(
                 "Forbidden, e.g. no user license available.",

@@ -707,3 +707,10 @@ def test_unreserve_and_deactivate_take_a_fixed_number_of_queries(
     with django_assert_num_queries(11):
         assert billing.post("deactivate", {"uuid": str(active.uuid)}).status_code == 204
     assert Storage.objects.count() == 0
+
+
+def test_a_login_with_a_nul_byte_beside_other_errors_is_a_422(billing):
+    body = {"login": "a\x00b", "name": "n" * 300, "type": "mediaagent", "mac": "nope"}
+    response = billing.post("activate", body)
+    assert response.status_code == 422
+    assert set(response.json()["errors"]) == {"login", "name", "mac"}

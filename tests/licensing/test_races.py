@@ -89,3 +89,16 @@ def test_concurrent_pool_activations_fill_every_key_and_never_pass_a_keys_activa
     used = Counter(r.json()["data"]["licenseKey"] for r in responses if r.status_code == 200)
     assert used == {key.key: 3 for key in keys}
     assert set(License.objects.values_list("activations_count", flat=True)) == {3}
+
+
+def test_concurrent_retries_of_one_activation_with_one_idempotency_key_give_one_session(db):
+    # given: a key with room for every request, so that only the Idempotency-Key keeps them to one
+    license = make_license(max_activations=3 * K)
+    key = {"HTTP_IDEMPOTENCY_KEY": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"}
+    # when
+    responses = run_in_threads(3 * K, lambda i: LicensingClient().activate(license.key, **key))
+    # then
+    assert statuses(responses) == {200: 3 * K}
+    assert len({(r.content, r["X-Session-Id"]) for r in responses}) == 1
+    assert sum(r.get("Idempotent-Replayed") == "true" for r in responses) == 3 * K - 1
+    assert LicenseSession.objects.filter(license=license).count() == 1
