@@ -766,7 +766,10 @@ def _gate_stepwise(gate: Gate) -> dict | None:
     if gate.update is None:
         names = [*(f.attname for f in model._meta.concrete_fields), *gate.pick.query.annotations]
         return next(iter(gate.pick.values(*names)[:1]), None)
-    chosen = gate.qualifies.filter(pk__in=list(gate.pick.values_list("pk", flat=True)[:1]))
+    picked = list(gate.pick.values_list("pk", flat=True)[:1])
+    if not picked:
+        return None  # nothing to take (an UPDATE over `pk IN ()` is no statement Django can write)
+    chosen = gate.qualifies.filter(pk__in=picked)
     sql, params = _update(chosen, gate.update)
     found = _fetch(f"{sql} {_returning(model)}", params)
     if not found:

@@ -66,6 +66,10 @@ session = response.json()["data"]["sessionId"]["id"]
 results["license activate"] = [response.status_code, response.json()["data"]["licenseKey"] == license_key]
 response = client.post("/api/v2/device/license/validate", HTTP_X_SESSION_ID=session)
 results["license validate"] = [response.status_code, response.json()["data"]["isValid"]]
+response = client.post(
+    "/api/v2/device/license/activate", {"licenseKey": "AAAAA-BBBBB-CCCCC-DDDDD"}, content_type="application/json"
+)
+results["license unknown"] = [response.status_code, response.json()["reason"]]
 results["mor create"] = ["<status>Device created</status>" in mor("4455")]
 results["mor create again"] = ["<error>Pin is already used</error>" in mor("4455")]
 response = client.post(
@@ -150,6 +154,7 @@ def test_every_protocols_main_path_answers_on_the_embedded_sqlite(tmp_path):
         "activate unknown login": [422, "The selected login is invalid."],
         "license activate": [200, True],
         "license validate": [200, True],
+        "license unknown": [403, "License not found"],
         "mor create": [True],
         "mor create again": [True],
         "registry": [200, 1],
