@@ -4,7 +4,7 @@ from django.db import migrations
 
 
 class AddIndexOnPostgreSQL(migrations.AddIndex):
-    """AddIndex for an index SQLite can't build (trigrams, operator classes): the admin's search works there without
+    """AddIndex for an index only PostgreSQL needs (an operator class): the admin's search works on SQLite without
     it, by scanning."""
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):

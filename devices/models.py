@@ -3,10 +3,9 @@ import secrets
 import uuid
 
 from django.contrib.auth.hashers import check_password, make_password
-from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.functions import Lower, Upper
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from devices.choices import (
@@ -285,11 +284,10 @@ class Device(models.Model):
                 name="device_transient_due_idx",
             ),
             models.Index(fields=["serial_number"], name="device_serial_idx"),
-            # The admin's search: the start of a MAC (LIKE 'prefix%' in any collation), part of a serial number
-            # or a name in any letter case (trigrams; PostgreSQL only, see migration 0007).
+            # The admin's search by the start of a MAC: LIKE 'prefix%' in any collation (PostgreSQL only, see
+            # migration 0007). Parts of serial numbers and names are found by scanning: trigram indexes made every
+            # device write slower (a million-row import by a fifth), bench/README.md.
             models.Index(fields=["mac"], opclasses=["varchar_pattern_ops"], name="device_mac_prefix_idx"),
-            GinIndex(OpClass(Upper("serial_number"), name="gin_trgm_ops"), name="device_serial_trgm_idx"),
-            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="device_name_trgm_idx"),
         ]
 
     def __str__(self) -> str:

@@ -23,7 +23,6 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django.contrib.postgres",  # its index expressions (trigram search) and migration operations
     "rest_framework",
     "django_filters",
     "drf_spectacular",
