@@ -23,7 +23,8 @@ from devices.admin_export import CsvExportMixin
 from devices.admin_page_actions import DevicePageActionsMixin, staff_actor
 from devices.choices import ApiKeyScope
 from devices.errors import DomainError
-from devices.macs import InvalidMac, format_mac, normalize_mac, try_normalize_mac
+from devices.forms import MacField
+from devices.macs import format_mac, try_normalize_mac
 from devices.models import (
     Account,
     ApiKey,
@@ -55,22 +56,17 @@ class DeviceTypeFilter(admin.SimpleListFilter):
 
 
 class DeviceAdminForm(forms.ModelForm):
-    mac = forms.CharField(
-        required=False, max_length=32, label="MAC", help_text="Any usual spelling, e.g. A1:B2:C3:D4:E5:F6."
+    mac = MacField(
+        required=False,
+        empty_value=None,  # no MAC is NULL: uniqueness holds among devices that have one
+        max_length=32,
+        label="MAC",
+        help_text="Any usual spelling, e.g. A1:B2:C3:D4:E5:F6.",
     )
 
     class Meta:
         model = Device
         fields = services.DEVICE_EDITABLE_FIELDS
-
-    def clean_mac(self):
-        value = self.cleaned_data.get("mac")
-        if not value:
-            return None
-        try:
-            return normalize_mac(value)
-        except InvalidMac as exc:
-            raise forms.ValidationError(str(exc)) from exc
 
     def clean_serial_number(self):
         return self.cleaned_data.get("serial_number") or None
@@ -107,6 +103,10 @@ class ClientActivityInline(admin.StackedInline):
 
 # The start of a UUID as it is written (hex digits, then dashes where a UUID has them), long enough to mean one.
 UUID_START = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{0,4}){0,3}(-[0-9a-f]{0,12})?|[0-9a-f]{4,7}", re.IGNORECASE)
+# The start of a MAC or a UUID as only a MAC or a UUID is written: with a MAC's separators between its bytes,
+# or a UUID's dash after its first 8 hex digits. Such a term is searched in that column alone, through its index.
+SEPARATED_MAC_START = re.compile(r"[0-9a-f]{2}([:-])(?:[0-9a-f]{2}\1)*[0-9a-f]{0,2}|[0-9a-f]{4}\.[0-9a-f.]{0,9}", re.I)
+SEPARATED_UUID_START = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{0,27}", re.IGNORECASE)
 # A search by part of a login matches at most this many accounts' devices (the first by id).
 OWNERS_SEARCHED = 1000
 
@@ -286,22 +286,28 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, obj.account.login)
 
     def get_search_results(self, request, queryset, search_term):
-        """A whole MAC or UUID: one exact lookup. Anything else: the start of a MAC (any spelling) or of a UUID, or
-        part of a serial number, a name or an owner's login, in any letter case; each an indexed lookup."""
+        """A whole MAC or UUID: one exact lookup. The start of a MAC written with its separators (`44:05`,
+        `0011.22`) or of a UUID with its dash (`0c2f1bd3-9e`): one range of an index. Anything else: the start of
+        a MAC or UUID, or part of a serial number, a name or an owner's login, in any letter case (a scan)."""
         term = search_term.strip()
         if not term:
             return queryset, False
         mac = try_normalize_mac(term)
         if mac:
-            return queryset.filter(Q(mac=mac) | Q(serial_number__iexact=term)), False
+            return queryset.filter(Q(mac=mac) | Q(serial_number=term)), False
         try:
             return queryset.filter(uuid=uuid.UUID(term)), False
         except ValueError:
             pass
+        mac_start, uuids = mac_prefix(term), uuid_range(term)
+        if SEPARATED_UUID_START.fullmatch(term):
+            return queryset.filter(uuid__range=uuids), False
+        if mac_start and SEPARATED_MAC_START.fullmatch(term):
+            return queryset.filter(mac__startswith=mac_start), False
         matches = Q(serial_number__icontains=term) | Q(name__icontains=term)
-        if mac_start := mac_prefix(term):
+        if mac_start:
             matches |= Q(mac__startswith=mac_start)
-        if uuids := uuid_range(term):
+        if uuids:
             matches |= Q(uuid__range=uuids)
         owners = list(Account.objects.filter(login__icontains=term).values_list("pk", flat=True)[:OWNERS_SEARCHED])
         if owners:

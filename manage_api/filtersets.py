@@ -5,27 +5,13 @@ date-time or boolean is a 400 `invalid_filter`, never an empty page by mistake.
 """
 
 import django_filters
-from django import forms
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from devices.choices import AccountRole, AccountStatus, DeviceStatus, EventAction, EventSource
-from devices.macs import InvalidMac, normalize_mac
+from devices.forms import MacField
 from devices.models import Account, Device, DeviceEvent
 from licensing.models import License, LicenseKind
-
-
-class MacField(forms.CharField):
-    """A MAC in any spelling the rest of the service takes (devices.macs), cleaned to its canonical form."""
-
-    def clean(self, value):
-        value = super().clean(value)
-        if not value:
-            return value
-        try:
-            return normalize_mac(value)
-        except InvalidMac as exc:
-            raise forms.ValidationError(str(exc)) from exc
 
 
 class MacFilter(django_filters.CharFilter):

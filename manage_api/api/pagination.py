@@ -23,6 +23,9 @@ class ManageCursorPagination(CursorPagination):
     max_page_size = 500
     page_size_query_description = "Rows a page: 50 unless said, at most 500."
     cursor_query_description = "The `next` or `previous` link's cursor; none for the first page."
+    # By id, events too: a cursor's position must be unique, and a bulk batch writes its thousands of events at
+    # one time (DRF pages through equal positions with an OFFSET it caps at 1,000, so a long run of equal times
+    # would repeat a page for ever). One device's events are served by event_device_id_idx.
     ordering = "-id"
     valid_position = staticmethod(_an_id)
     example_next = NEXT
@@ -49,10 +52,3 @@ class ManageCursorPagination(CursorPagination):
         if cursor is not None and cursor.position is not None and not self.valid_position(cursor.position):
             raise InvalidCursor()
         return cursor
-
-
-class EventCursorPagination(ManageCursorPagination):
-    """Events newest first by id, not by time: a cursor's position must be unique, and a bulk batch writes its
-    thousands of events at one time (DRF pages through equal positions with an OFFSET it caps at 1,000, so a
-    long run of equal times would repeat a page for ever). Served by the primary key, and by event_device_id_idx
-    for one device's events."""

@@ -12,7 +12,7 @@ from devices.models import Account, Device, DeviceEvent
 from devices.throttling import ApiKeyThrottle
 from licensing.models import License
 from manage_api.api import examples
-from manage_api.api.pagination import EventCursorPagination, ManageCursorPagination
+from manage_api.api.pagination import ManageCursorPagination
 from manage_api.api.serializers import (
     AccountSerializer,
     DeviceDetailSerializer,
@@ -126,7 +126,6 @@ class DeviceViewSet(mixins.RetrieveModelMixin, ManageViewSet):
         url_path="events",
         queryset=DeviceEvent.objects.select_related("device"),
         serializer_class=DeviceEventSerializer,
-        pagination_class=EventCursorPagination,
         filterset_class=DeviceEventFilterSet,
     )
     def events(self, request, uuid=None):
@@ -150,7 +149,6 @@ class DeviceEventViewSet(ManageViewSet):
     queryset = DeviceEvent.objects.select_related("device")
     serializer_class = DeviceEventSerializer
     filterset_class = DeviceEventFilterSet
-    pagination_class = EventCursorPagination
 
 
 @extend_schema_view(
