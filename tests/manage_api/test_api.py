@@ -516,12 +516,14 @@ def test_a_later_device_page_is_a_range_of_an_index_with_no_offset_count_or_sort
     assert "Sort" not in plan
 
 
-@pytest.mark.parametrize(("path", "index"), [("events/", "pkey"), ("devices/{uuid}/events/", "event_device_id_idx")])
-def test_an_event_page_is_a_range_of_an_index_in_id_order(manage, path, index):
+@pytest.mark.parametrize("path", ["events/", "devices/{uuid}/events/"])
+def test_an_event_page_is_a_range_of_an_index_in_id_order(manage, path):
     device = DeviceFactory()
     services.device_ban(device=device, reason="r", actor=ACTOR)
     _sql, plan = _page_plan(manage, path.format(uuid=device.uuid), {})
-    assert index in plan
+    # The primary key, or for one device event_device_id_idx (which one the planner takes for a device depends
+    # on the statistics other tests left): either gives the order, no sort.
+    assert "devices_deviceevent_pkey" in plan or "event_device_id_idx" in plan
     assert "Sort" not in plan
 
 
