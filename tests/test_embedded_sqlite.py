@@ -165,7 +165,7 @@ def test_every_protocols_main_path_answers_on_the_embedded_sqlite(tmp_path):
             [1, "4 rows: 3 created, 1 failed."],
             [1, "Dry run, nothing written: 4 rows: 1 failed, 3 unchanged. Nothing to change."],
         ],
-        "bulk import update": [[0, "1 rows: 1 updated."], [0, "1 rows: 1 unchanged. Nothing to change."]],
+        "bulk import update": [[0, "1 row: 1 updated."], [0, "1 row: 1 unchanged. Nothing to change."]],
         "bulk reserve": [
             [1, "3 rows: 1 failed, 2 reserved."],
             [1, "3 rows: 1 failed, 2 unchanged. Nothing to change."],

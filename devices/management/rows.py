@@ -112,11 +112,18 @@ class RowsCommand(BaseCommand):
             raise CommandError("The file is empty: it needs a header row.", returncode=2)
         positions: dict[str, int] = {}
         for index, name in enumerate(fieldnames):
-            positions.setdefault(name.strip().lower(), index)
+            # A spreadsheet's UTF-8 starts with a byte-order mark; a file opened here drops it, standard input not.
+            positions.setdefault(name.strip().lstrip("\ufeff").strip().lower(), index)
         if not any(all(col in positions for col in required) for required in self.required_columns):
             wanted = " or ".join(",".join(cols) for cols in self.required_columns)
             raise CommandError(
                 f"The header row must name the columns {wanted} (found: {','.join(fieldnames)}).", returncode=2
+            )
+        unknown = [name for name in positions if name and name not in self.columns]
+        if unknown:
+            self.stderr.write(
+                f"Ignored column(s) this command does not read: {', '.join(unknown)} "
+                f"(it reads {', '.join(self.columns)})."
             )
         return {col: positions[col] for col in self.columns if col in positions}
 
@@ -167,12 +174,12 @@ class RowsCommand(BaseCommand):
         parts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
         changed = sum(n for outcome, n in counts.items() if outcome not in (FAILED, UNCHANGED))
         prefix = "Dry run, nothing written: " if options["dry_run"] else ""
-        summary = f"{prefix}{total} rows: {parts or 'none'}."
+        summary = f"{prefix}{total} {'row' if total == 1 else 'rows'}: {parts or 'none'}."
         if not changed:
             summary += " Nothing to change."
         self.stdout.write(summary)
         if counts[FAILED]:
-            raise CommandError(f"{counts[FAILED]} of {total} rows failed.", returncode=1)
+            raise CommandError(f"{counts[FAILED]} of {total} {'row' if total == 1 else 'rows'} failed.", returncode=1)
 
 
 class DeviceRowsCommand(RowsCommand):

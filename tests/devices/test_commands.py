@@ -177,7 +177,7 @@ def test_import_updates_known_devices_and_keeps_values_of_empty_cells(tmp_path):
     DeviceFactory(type="mediaagent", mac="A1B2C3D4E5F6", serial_number=None, name="Old", version="0.9")
     path = write(tmp_path, "type,mac,serial_number,name,version\nmediaagent,a1b2c3d4e5f6,SN-9,,1.0\n")
     code, out, _ = run("import_devices", path, "--report", str(tmp_path / "r.csv"))
-    assert (code, out.strip()) == (0, "1 rows: 1 updated.")
+    assert (code, out.strip()) == (0, "1 row: 1 updated.")
     device = Device.objects.get()
     assert (device.serial_number, device.name, device.version) == ("SN-9", "Old", "1.0")
     assert device.events.get().details == {"serial_number": [None, "SN-9"], "version": ["0.9", "1.0"]}
@@ -586,3 +586,29 @@ def test_ban_devices_bans_with_a_reason_or_unbans_without_one(tmp_path, options,
         call_command("ban_devices", path, *options)
     device.refresh_from_db()
     assert not device.is_banned and not DeviceEvent.objects.exists()
+
+
+def test_a_file_saved_by_a_spreadsheet_with_a_byte_order_mark_is_read(tmp_path, monkeypatch):
+    # given: UTF-8 with a BOM, as Excel's "CSV UTF-8" saves it, from a file and from standard input
+    path = tmp_path / "excel.csv"
+    path.write_bytes(IMPORT.encode("utf-8-sig"))
+    # when
+    from_file = run("import_devices", str(path))
+    Device.objects.all().delete()
+    from_stdin = run("import_devices", "-", stdin="\ufeff" + IMPORT, monkeypatch=monkeypatch)
+    # then
+    assert (from_file[0], from_file[1].strip()) == (from_stdin[0], from_stdin[1].strip()) == (0, "3 rows: 3 created.")
+
+
+def test_columns_a_command_does_not_read_are_reported_and_the_rows_still_processed(tmp_path):
+    path = write(tmp_path, "type,mac,colour,serial_number,owner\nmediaagent,A1B2C3D4E5F6,red,SN-1,x@example.com\n")
+    code, out, err = run("import_devices", path)
+    assert (code, out.strip()) == (0, "1 row: 1 created.")
+    assert "Ignored column(s) this command does not read: colour, owner (it reads " in err
+    assert Device.objects.get().serial_number == "SN-1"
+
+
+def test_a_single_failed_row_is_said_in_the_singular(tmp_path):
+    code, out, err = run("import_devices", write(tmp_path, "type,mac\nmediaagent,not-a-mac\n"))
+    assert (code, out.strip()) == (1, "1 row: 1 failed. Nothing to change.")
+    assert "1 of 1 row failed." in err
