@@ -284,9 +284,9 @@ class Device(models.Model):
                 name="device_transient_due_idx",
             ),
             models.Index(fields=["serial_number"], name="device_serial_idx"),
-            # The admin's search by the start of a MAC: LIKE 'prefix%' in any collation (PostgreSQL only, see
-            # migration 0007). Parts of serial numbers and names are found by scanning: trigram indexes made every
-            # device write slower (a million-row import by a fifth), bench/README.md.
+            # The admin's search by the start of a MAC: LIKE 'prefix%' in any collation (the operator class is
+            # PostgreSQL's; SQLite builds a plain index). Parts of serial numbers and names are found by scanning:
+            # trigram indexes made every device write slower (a million-row import by a fifth), bench/README.md.
             models.Index(fields=["mac"], opclasses=["varchar_pattern_ops"], name="device_mac_prefix_idx"),
         ]
 

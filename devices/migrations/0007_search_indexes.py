@@ -2,8 +2,6 @@
 
 from django.db import migrations, models
 
-from devices.db_operations import AddIndexOnPostgreSQL
-
 
 class Migration(migrations.Migration):
 
@@ -12,7 +10,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        AddIndexOnPostgreSQL(
+        migrations.AddIndex(
             model_name='device',
             index=models.Index(fields=['mac'], name='device_mac_prefix_idx', opclasses=['varchar_pattern_ops']),
         ),
