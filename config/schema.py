@@ -27,8 +27,8 @@ def _never_answered(path: str) -> set[str]:
     # The licensing API reads every body as JSON whatever its content type (licensing.api.parsers): never a 415.
     if path.startswith(("/api/v2/device/license", "/api/v2/auth")):
         return {"415"}
-    # The management API only reads: it parses no body, so it has no content type to refuse.
-    if path.startswith("/api/manage/"):
+    # The management API parses a body only to subscribe a webhook: elsewhere it has no content type to refuse.
+    if path.startswith("/api/manage/") and not path.startswith("/api/manage/webhooks"):
         return {"415"}
     return set()
 

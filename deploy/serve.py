@@ -7,9 +7,11 @@ runtime directory (var/serve/ by default): nginx's configuration rendered from d
 its pid file, temporary files and logs, and gunicorn's socket. nginx's system-wide configuration is neither
 read nor changed.
 
-SIGTERM stops the stack gracefully (nginx finishes the requests it holds, then gunicorn), SIGINT (Ctrl-C) at
-once; either way nothing of it is left running. If nginx or gunicorn exits by itself, the other is stopped and
-this exits with 1, for whatever supervises it to start it again.
+Beside them, `manage.py deliver_webhooks` makes the webhook deliveries.
+
+SIGTERM stops the stack gracefully (nginx finishes the requests it holds, then gunicorn, then the delivery in
+flight), SIGINT (Ctrl-C) at once; either way nothing of it is left running. If one of the three exits by itself,
+the others are stopped and this exits with 1, for whatever supervises it to start it again.
 
     python deploy/serve.py --port 8080 [--host 127.0.0.1] [--dir var/serve] [--nginx /usr/sbin/nginx]
 """
@@ -208,14 +210,16 @@ def wait_until(ready, processes: dict[str, subprocess.Popen], stopping, seconds:
 
 
 def stop(processes: dict[str, subprocess.Popen], *, graceful: bool) -> None:
-    """nginx first, then gunicorn; anything left in their process groups is killed."""
+    """nginx first, then gunicorn, then the webhook deliveries; anything left in their process groups is killed."""
     signals = {
         # nginx: QUIT stops accepting and finishes the requests it holds (they need gunicorn); TERM is at once.
         "nginx": signal.SIGQUIT if graceful else signal.SIGTERM,
         # gunicorn: TERM lets each worker finish its request (graceful_timeout); INT is at once.
         "gunicorn": signal.SIGTERM if graceful else signal.SIGINT,
+        # deliver_webhooks: either finishes the delivery in flight (WEBHOOK_TIMEOUT_SECONDS at most).
+        "webhooks": signal.SIGTERM,
     }
-    for name in ("nginx", "gunicorn"):
+    for name in ("nginx", "gunicorn", "webhooks"):
         process = processes.get(name)
         if process is None:
             continue
@@ -293,6 +297,7 @@ def main() -> int:
         wait_until(lambda: gunicorn_answers(socket_path, host), processes, lambda: stopping, 60, "gunicorn")
         processes["nginx"] = start(nginx_command(args.nginx, runtime), env)
         wait_until(lambda: port_open(args.host, args.port), processes, lambda: stopping, 10, "nginx")
+        processes["webhooks"] = start([*manage, "deliver_webhooks"], env)
     except subprocess.CalledProcessError as exc:
         stop(processes, graceful=False)
         say(f"{' '.join(map(str, exc.cmd[1:]))} failed ({exc.returncode})")
@@ -305,7 +310,8 @@ def main() -> int:
         raise
 
     say(
-        f"serving http://{args.host or '0.0.0.0'}:{args.port}/ (nginx in front of gunicorn on {socket_path}); "  # noqa: S104 - the address nginx listens on
+        f"serving http://{args.host or '0.0.0.0'}:{args.port}/ (nginx in front of gunicorn on {socket_path}, "  # noqa: S104 - the address nginx listens on
+        "and deliver_webhooks); "
         f"nginx's logs in {runtime / 'logs'}; Ctrl-C stops"
     )
     while not stopping:

@@ -38,6 +38,13 @@ STATUS_CODES = {
 }
 
 
+def _messages(messages) -> list[str]:
+    # A list field's errors come per item ({index: [...]}): each said with its position.
+    if isinstance(messages, dict):
+        return [f"Item {index}: {m}" for index, items in messages.items() for m in _messages(items)]
+    return [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]
+
+
 def error(code: str, message: str, status_code: int, **extra) -> Response:
     return Response({"code": code, "message": message, **extra}, status=status_code)
 
@@ -54,17 +61,23 @@ def manage_exception_handler(exc, context) -> Response:
         response["WWW-Authenticate"] = "Bearer"
         return response
     if isinstance(exc, exceptions.ValidationError):
-        # django-filter's errors: the parameters that are not valid, each with its messages.
-        detail = exc.detail if isinstance(exc.detail, dict) else {"query": exc.detail}
-        errors = {name: [str(m) for m in messages] for name, messages in detail.items()}
+        # A body's fields (a webhook's), or else django-filter's query parameters, each with its messages.
+        in_body = context["request"].method in ("POST", "PUT", "PATCH")
+        detail = exc.detail if isinstance(exc.detail, dict) else {"body" if in_body else "query": exc.detail}
+        errors = {name: _messages(messages) for name, messages in detail.items()}
         names = ", ".join(errors)
+        if in_body:
+            return error("invalid", f"Invalid field: {names}.", status.HTTP_400_BAD_REQUEST, errors=errors)
         return error("invalid_filter", f"Invalid query parameter: {names}.", status.HTTP_400_BAD_REQUEST, errors=errors)
+    if isinstance(exc, exceptions.ParseError):
+        return error("invalid", "The body is not valid JSON.", exc.status_code, errors={"body": [str(exc.detail)]})
     if isinstance(exc, InvalidCursor):
         return error("invalid_cursor", str(exc.detail), exc.status_code, errors={"cursor": [str(exc.detail)]})
     if isinstance(exc, Http404 | exceptions.NotFound):
         return error("not_found", "Not found.", status.HTTP_404_NOT_FOUND)
     if isinstance(exc, exceptions.MethodNotAllowed):
-        return error("method_not_allowed", "This API only reads: GET.", status.HTTP_405_METHOD_NOT_ALLOWED)
+        allowed = ", ".join(m for m in context["view"].allowed_methods if m not in ("HEAD", "OPTIONS"))
+        return error("method_not_allowed", f"Allowed here: {allowed}.", status.HTTP_405_METHOD_NOT_ALLOWED)
     if isinstance(exc, exceptions.Throttled):
         response = error("throttled", "Too many requests.", status.HTTP_429_TOO_MANY_REQUESTS)
         if exc.wait:

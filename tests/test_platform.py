@@ -179,7 +179,7 @@ UNROUTED = {
     ],
     "licensing": ["/api/v2/device/license/activate/", "/api/v2/device/license/deactivate", "/api/v2/auth/logout"],
     "registry": ["/api/v2/device/", "/api/v2/devices", "/api/base/config", "/api/v2/", "/api/base/configs/"],
-    "manage": ["/api/manage/", "/api/manage/device", "/api/manage/devices/nope/events/", "/api/manage/webhooks/"],
+    "manage": ["/api/manage/", "/api/manage/device", "/api/manage/devices/nope/events/", "/api/manage/hooks/"],
 }
 
 

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "mor_api",
     "manage_api",
     "idempotency",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -239,6 +240,16 @@ MOR_DEFAULT_DEVICE_TYPE = env("MOR_DEFAULT_DEVICE_TYPE", default="SIP")
 # The addresses (or networks, 192.0.2.0/24) the MOR API answers, as the client's ip is found (TRUSTED_PROXIES);
 # empty: every address. Anyone else gets <error>IP address not allowed</error> before the hash is checked.
 MOR_API_ALLOWED_IPS = mor_api_allowed_ips(env.list("MOR_API_ALLOWED_IPS", default=[]))
+
+# Webhooks (deliver_webhooks): each delivery's timeout; retries after BASE seconds, doubling up to MAX, for
+# RETRY_FOR seconds, then it is marked failed. URLs of private, loopback or link-local addresses are refused unless
+# allowed (a receiver on the service's own network).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=5)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=60 * 60)
+WEBHOOK_RETRY_FOR_SECONDS = env.float("WEBHOOK_RETRY_FOR_SECONDS", default=24 * 60 * 60)
+WEBHOOK_POLL_SECONDS = env.float("WEBHOOK_POLL_SECONDS", default=1)
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 
 # Requests per client ip, each public protocol its own budget (THROTTLE_PUBLIC_RATE: the default of all three), and
 # per API key (billing); then failures, limited apart from the requests: wrong licensing passwords per login and

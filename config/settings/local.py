@@ -18,3 +18,5 @@ WHITENOISE_USE_FINDERS = True
 LICENSING_JWT_SECRET = env("LICENSING_JWT_SECRET", default="") or SECRET_KEY
 # The seed's example secret, so its signed example works against the demo; set your own anywhere else.
 MOR_API_SECRET_KEY = env("MOR_API_SECRET_KEY", default="secret")
+# Webhook receivers on this machine (a development receiver, the tests' own) are allowed.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=True)

@@ -22,3 +22,5 @@ MOR_API_SECRET_KEY = "secret"  # noqa: S105 - the seed's test vector
 MOR_API_ALLOW_GET = False
 # The suite sends many requests from one ip; the throttling tests turn the limits on themselves.
 THROTTLE_RATES = {}
+# Webhook receivers on this machine (a development receiver, the tests' own) are allowed.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=True)

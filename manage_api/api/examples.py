@@ -110,3 +110,24 @@ INVALID_CURSOR = {
     "message": "The cursor is not one this API gave: start again from the first page.",
     "errors": {"cursor": ["The cursor is not one this API gave: start again from the first page."]},
 }
+
+WEBHOOK = {
+    "id": 3,
+    "url": "https://crm.example.com/hooks/devices",
+    "events": ["device.activated", "device.deactivation_finished", "device.banned"],
+    "is_active": True,
+    "description": "CRM: activations and bans",
+    "created_at": "2026-05-01T10:00:00.123456Z",
+    "updated_at": "2026-05-01T10:00:00.123456Z",
+}
+WEBHOOK_CREATE = {
+    "url": "https://crm.example.com/hooks/devices",
+    "events": ["device.activated", "device.deactivation_finished", "device.banned"],
+    "description": "CRM: activations and bans",
+}
+WEBHOOK_CREATED = {**WEBHOOK, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+INVALID_WEBHOOK = {
+    "code": "invalid",
+    "message": "Invalid field: events.",
+    "errors": {"events": ['Item 0: "device.activate" is not a valid choice.']},
+}

@@ -7,6 +7,8 @@ from devices.choices import EventSource
 from devices.models import Account, ClientAppInfo, Device, DeviceEvent
 from licensing.models import License, LicenseSession
 from mor_api.models import MorDevice
+from webhooks.models import EVENT_TYPES, Webhook
+from webhooks.services import UrlRefused, url_check
 
 
 class OwnerSerializer(serializers.ModelSerializer):
@@ -200,4 +202,45 @@ class ManageErrorSerializer(serializers.Serializer):
 class ManageFilterErrorSerializer(ManageErrorSerializer):
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()), help_text="The messages of each bad parameter."
+    )
+
+
+class WebhookSerializer(serializers.ModelSerializer):
+    """A webhook as listed: never its secret (shown once, when it is created)."""
+
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENT_TYPES),
+        allow_empty=False,
+        max_length=len(EVENT_TYPES),
+        help_text="The event types it receives: " + ", ".join(EVENT_TYPES) + ".",
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "url", "events", "is_active", "description", "created_at", "updated_at"]
+        extra_kwargs = {"url": {"help_text": "Where each delivery is POSTed: an http(s) URL of a public host."}}
+
+    def validate_url(self, url: str) -> str:
+        try:
+            url_check(url)
+        except UrlRefused as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return url
+
+    def validate_events(self, events: list[str]) -> list[str]:
+        return sorted(set(events), key=EVENT_TYPES.index)  # each once, in one order
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(
+        read_only=True, help_text="The signing secret (Standard Webhooks, whsec_...): shown only in this answer."
+    )
+
+    class Meta(WebhookSerializer.Meta):
+        fields = [*WebhookSerializer.Meta.fields, "secret"]
+
+
+class ManageValidationErrorSerializer(ManageErrorSerializer):
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="The messages of each bad field."
     )

@@ -8,5 +8,6 @@ router.register("devices", views.DeviceViewSet, basename="manage-device")
 router.register("events", views.DeviceEventViewSet, basename="manage-event")
 router.register("accounts", views.AccountViewSet, basename="manage-account")
 router.register("licenses", views.LicenseViewSet, basename="manage-license")
+router.register("webhooks", views.WebhookViewSet, basename="manage-webhook")
 
 urlpatterns = router.urls

@@ -3,8 +3,9 @@
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from devices.authentication import ApiKeyAuthentication, HasApiKeyScope
 from devices.choices import ApiKeyScope
@@ -21,9 +22,14 @@ from manage_api.api.serializers import (
     LicenseSerializer,
     ManageErrorSerializer,
     ManageFilterErrorSerializer,
+    ManageValidationErrorSerializer,
+    WebhookCreatedSerializer,
+    WebhookSerializer,
 )
 from manage_api.errors import manage_exception_handler
 from manage_api.filtersets import AccountFilterSet, DeviceEventFilterSet, DeviceFilterSet, LicenseFilterSet
+from webhooks.models import Webhook
+from webhooks.services import new_secret
 
 TAG = "Management API"
 UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
@@ -181,3 +187,99 @@ class LicenseViewSet(ManageViewSet):
     queryset = License.objects.select_related("account")
     serializer_class = LicenseSerializer
     filterset_class = LicenseFilterSet
+
+
+WEBHOOK_NOT_FOUND = _error("No webhook has this id.", ("Not found", examples.NOT_FOUND))
+INVALID_WEBHOOK = _error(
+    "A field is not valid: the URL (not http(s), or not a public host), an unknown event type, no event type.",
+    ("Invalid field", examples.INVALID_WEBHOOK),
+    serializer=ManageValidationErrorSerializer,
+)
+BAD_CURSOR = _error(
+    "The cursor is not one this API gave.",
+    ("Invalid cursor", examples.INVALID_CURSOR),
+    serializer=ManageFilterErrorSerializer,
+)
+WEBHOOK_ERRORS = {401: UNAUTHENTICATED, 403: FORBIDDEN, 404: WEBHOOK_NOT_FOUND}
+WEBHOOK_ANSWER = OpenApiResponse(WebhookSerializer, examples=[OpenApiExample("Webhook", value=examples.WEBHOOK)])
+WEBHOOK_BODY = [OpenApiExample("Subscribe", value=examples.WEBHOOK_CREATE, request_only=True)]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="manage_webhooks_list",
+        tags=[TAG],
+        summary="List webhooks",
+        description="Every webhook, the newest first, in cursor pages; never a secret.",
+        responses={200: WebhookSerializer(many=True), 400: BAD_CURSOR, 401: UNAUTHENTICATED, 403: FORBIDDEN},
+        examples=_page("Webhooks", examples.WEBHOOK),
+    ),
+    create=extend_schema(
+        operation_id="manage_webhooks_create",
+        tags=[TAG],
+        summary="Subscribe a webhook",
+        description=(
+            "From now on, every audit event of a type in `events` is POSTed to `url`, signed per Standard Webhooks "
+            "(`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`) with the `secret` "
+            'of this answer, which is never shown again. Body of a delivery: `{"type", "timestamp", '
+            '"data": {"device", "event"}}` (the device as it is when delivered). At least once; a failure is '
+            "retried with exponential backoff for a day; one device's events arrive in their order."
+        ),
+        request=WebhookSerializer,
+        responses={
+            201: OpenApiResponse(
+                WebhookCreatedSerializer, examples=[OpenApiExample("Created", value=examples.WEBHOOK_CREATED)]
+            ),
+            400: INVALID_WEBHOOK,
+            401: UNAUTHENTICATED,
+            403: FORBIDDEN,
+        },
+        examples=WEBHOOK_BODY,
+    ),
+    retrieve=extend_schema(
+        operation_id="manage_webhooks_retrieve",
+        tags=[TAG],
+        summary="One webhook",
+        responses={200: WEBHOOK_ANSWER, **WEBHOOK_ERRORS},
+    ),
+    update=extend_schema(
+        operation_id="manage_webhooks_update",
+        tags=[TAG],
+        summary="Replace a webhook's URL, events and state",
+        description="Its secret stays. Deliveries already made keep the URL they had; pending ones go to the new.",
+        responses={200: WEBHOOK_ANSWER, 400: INVALID_WEBHOOK, **WEBHOOK_ERRORS},
+        examples=WEBHOOK_BODY,
+    ),
+    partial_update=extend_schema(
+        operation_id="manage_webhooks_partial_update",
+        tags=[TAG],
+        summary="Change some of a webhook's fields",
+        description='`{"is_active": false}` pauses it: its events wait, undelivered, until it is active again.',
+        responses={200: WEBHOOK_ANSWER, 400: INVALID_WEBHOOK, **WEBHOOK_ERRORS},
+        examples=[OpenApiExample("Pause", value={"is_active": False}, request_only=True)],
+    ),
+    destroy=extend_schema(
+        operation_id="manage_webhooks_destroy",
+        tags=[TAG],
+        summary="Unsubscribe a webhook",
+        description="It and its pending deliveries are removed: nothing more is sent to it.",
+        responses={204: None, **WEBHOOK_ERRORS},
+    ),
+)
+class WebhookViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    ManageViewSet,
+):
+    queryset = Webhook.objects.all()
+    serializer_class = WebhookSerializer
+    filter_backends = []
+    lookup_value_regex = r"[0-9]{1,18}"
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        webhook = serializer.save(secret=new_secret(), created_by=request.auth.name)
+        return Response(WebhookCreatedSerializer(webhook).data, status=status.HTTP_201_CREATED)

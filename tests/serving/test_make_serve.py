@@ -53,6 +53,7 @@ def test_a_signal_stops_nginx_and_gunicorn_and_leaves_nothing_running(serving_da
     processes = stack.descendants()
     names = " ".join(command_line(pid) for pid in processes)
     assert "nginx: master" in names and "nginx: worker" in names and "gunicorn" in names
+    assert "manage.py deliver_webhooks" in names
     # when
     if how == "Ctrl-C":
         os.killpg(stack.process.pid, signal.SIGINT)
