@@ -42,8 +42,9 @@ MOR_SECRET = "bench-mor-secret"  # noqa: S105 - signs the benchmark's own reques
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/devices_bench_http"
 
 MEDIA_AGENTS = 150_000
-# Each of reserve, activate and activate with an Idempotency-Key takes its own range of free media agents.
-PER_CASE = MEDIA_AGENTS // 3
+# Each of reserve and the four activations (plain, with an Idempotency-Key, without the webhook fan-out, with
+# webhooks of other event types) takes its own range of free media agents.
+PER_CASE = MEDIA_AGENTS // 5
 REGISTRY_DEVICES = 20_000
 ACCOUNTS = 1_000
 LICENSE_KEYS = 60_000
@@ -289,6 +290,9 @@ def request_makers(data: dict, *, probes: bool = False) -> dict:
             200,
         ),
         "billing activate": lambda i: activation(i, "/api/v1/billing/devices/activate", PER_CASE + 1),
+        # Beside it, the same with the webhook fan-out off, and with webhooks that take other events (SETUPS).
+        FAN_OUT_OFF: lambda i: activation(i, "/api/v1/billing/devices/activate", 3 * PER_CASE + 1),
+        FAN_OUT_ELSEWHERE: lambda i: activation(i, "/api/v1/billing/devices/activate", 4 * PER_CASE + 1),
         # A new key with each request, as a billing system sends it: the first answer, stored (not a replay).
         "billing activate, Idempotency-Key": lambda i: activation(
             i,
@@ -323,6 +327,36 @@ def request_makers(data: dict, *, probes: bool = False) -> dict:
             200,
         ),
     }
+
+
+FAN_OUT_OFF = "billing activate, webhook fan-out trigger disabled"
+FAN_OUT_ELSEWHERE = "billing activate, 5 webhooks of other event types"
+
+
+def _fan_out_trigger(enabled: bool) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        state = "ENABLE" if enabled else "DISABLE"
+        cursor.execute(f"ALTER TABLE devices_deviceevent {state} TRIGGER webhooks_fan_out")
+
+
+def _webhooks_elsewhere(present: bool) -> None:
+    from webhooks.models import Webhook
+    from webhooks.services import new_secret
+
+    if not present:
+        Webhook.objects.all().delete()
+        return
+    for n in range(5):
+        Webhook.objects.create(url=f"https://crm{n}.example.com/h", events=["device.banned"], secret=new_secret())
+
+
+# What a case changes in the database before it runs (in the bench's process), and puts back after.
+SETUPS = {
+    FAN_OUT_OFF: (lambda: _fan_out_trigger(False), lambda: _fan_out_trigger(True)),
+    FAN_OUT_ELSEWHERE: (lambda: _webhooks_elsewhere(True), lambda: _webhooks_elsewhere(False)),
+}
 
 
 async def drive(result: Result, make, counter, *, concurrency, seconds, collect=None, base: str = BASE) -> None:
@@ -363,6 +397,8 @@ LIMITS = {
     "billing reserve": PER_CASE,
     "billing activate": PER_CASE,
     "billing activate, Idempotency-Key": PER_CASE,
+    FAN_OUT_OFF: PER_CASE,
+    FAN_OUT_ELSEWHERE: PER_CASE,
     "probe: activate's statement alone": PER_CASE,
     "licensing activate": LICENSE_KEYS,
 }
@@ -401,17 +437,31 @@ async def run_all(
         collect = keep_session if name == "licensing activate" else None
         counter = iter(range(LIMITS.get(name, 10**6)))
         pair = Measured(Result(name), Result(f"/readyz beside {name}"))
+        setup, teardown = SETUPS.get(name, (None, None))
+        if setup:
+            await asyncio.to_thread(_in_django, setup)
         for _ in range(slices):
             await drive(pair.floor, makers["/readyz"], floor_counter, concurrency=concurrency, seconds=seconds / slices)
             await drive(
                 pair.endpoint, make, counter, concurrency=concurrency, seconds=seconds / slices, collect=collect
             )
+        if teardown:
+            await asyncio.to_thread(_in_django, teardown)
         measured.append(pair)
     for pair in measured:
         every_floor.latencies += pair.floor.latencies
         every_floor.errors += pair.floor.errors
         every_floor.elapsed += pair.floor.elapsed
     return every_floor, measured
+
+
+def _in_django(work) -> None:
+    from django.db import connections
+
+    try:
+        work()
+    finally:
+        connections.close_all()
 
 
 def server_cpu(root: int) -> tuple[float, float]:
@@ -530,6 +580,14 @@ def table(
             "",
             f"An Idempotency-Key keeps {kept:.0%} of billing activate's throughput ({keyed.ratio:.2f} against "
             f"{plain.ratio:.2f} of /readyz; the issue's bound: at least 80%).",
+        ]
+    off, elsewhere = by_name.get(FAN_OUT_OFF), by_name.get(FAN_OUT_ELSEWHERE)
+    if plain and off and elsewhere and off.ratio:
+        lines += [
+            "",
+            f"Webhooks: against billing activate with the fan-out trigger disabled ({off.ratio:.2f} of /readyz), "
+            f"activate with no webhook keeps {plain.ratio / off.ratio:.0%} ({plain.ratio:.2f}), and with 5 webhooks "
+            f"subscribed to other event types {elsewhere.ratio / off.ratio:.0%} ({elsewhere.ratio:.2f}).",
         ]
     return "\n".join(lines)
 
