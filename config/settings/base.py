@@ -288,5 +288,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
         "django_guid": {"level": "WARNING"},
+        # Each webhook delivery's URL (which may carry the receiver's token): deliver_webhooks says what failed.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
