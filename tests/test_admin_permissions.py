@@ -16,6 +16,8 @@ from devices.choices import EventSource
 from licensing.models import DeviceLicense, License, LicenseKind
 from mor_api.models import DeviceGroup
 from tests.factories import AccountFactory, DeviceFactory
+from webhooks.models import Webhook
+from webhooks.services import new_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -48,12 +50,13 @@ def _staff(username: str, codenames) -> User:
 def fleet():
     """A row of every kind an action could change: devices in each state, accounts, keys, licenses."""
     owner = AccountFactory(login="owner@example.com")
+    Webhook.objects.create(url="https://crm.example.com/h", events=["device.banned"], secret=new_secret())
     AccountFactory(deleted_at=timezone.now())
     DeviceFactory()
     DeviceFactory(reserved=True)
     DeviceFactory(active=True)
     DeviceFactory(banned=True)
-    services.device_ban(device=DeviceFactory(), reason="audited", actor=ACTOR)  # a device event
+    services.device_ban(device=DeviceFactory(), reason="audited", actor=ACTOR)  # a device event, and its delivery
     services.api_key_create(name="billing")
     License.objects.create(key="KEY-FREE")
     License.objects.create(key="KEY-GONE", revoked_at=timezone.now())
