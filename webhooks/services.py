@@ -148,6 +148,15 @@ def deliver_next(client: httpx.Client) -> Attempt | None:
             delivery.status = DeliveryStatus.FAILED
         else:
             delivery.next_attempt_at = now + retry_delay(delivery.attempts)
+            # The device's later deliveries wait for this one: they become due with it, not before, so the search
+            # for what is due never wades through deliveries held back behind a failing one.
+            WebhookDelivery.objects.filter(
+                webhook_id=delivery.webhook_id,
+                device_id=delivery.device_id,
+                status=DeliveryStatus.PENDING,
+                event_id__gt=delivery.event_id,
+                next_attempt_at__lt=delivery.next_attempt_at,
+            ).update(next_attempt_at=delivery.next_attempt_at)
         delivery.save(
             update_fields=[
                 "attempts",

@@ -275,19 +275,23 @@ def test_a_later_event_waits_for_an_earlier_one_of_the_same_device(settings, rec
     subscribe(receiver.url, *EVENT_TYPES)
     device = services.device_register(type="mediaagent", mac="A1B2C3D4E5F6", actor=ACTOR)
     other = services.device_register(type="mediaagent", mac="A1B2C3D4E5F7", actor=ACTOR)
+    services.device_reserve(device=device, actor=ACTOR)
     receiver.status = 503
     with http_client() as client:
         assert deliver_next(client).delivered is False
     receiver.status = 204
-    services.device_reserve(device=device, actor=ACTOR)
+    services.device_unreserve(device=device, actor=ACTOR)  # an event after the failure: held back all the same
     # when
     with http_client() as client:
         while deliver_next(client) is not None:
             pass
-    # then: the other device's event went; the device's second waits behind its first
+    # then: the other device's event went; the device's second waits behind its first, due with it
     delivered = WebhookDelivery.objects.filter(status="delivered").values_list("device_id", flat=True)
     assert list(delivered) == [other.pk]
-    assert WebhookDelivery.objects.filter(device_id=device.pk, status="pending").count() == 2
+    first, second, third = WebhookDelivery.objects.filter(device_id=device.pk).order_by("event_id")
+    assert [d.status for d in (first, second, third)] == ["pending"] * 3
+    assert [d.attempts for d in (first, second, third)] == [1, 0, 0]
+    assert second.next_attempt_at == first.next_attempt_at > timezone.now() + timedelta(minutes=59)
 
 
 def test_a_delivery_failing_for_a_day_is_failed_and_redelivered_on_request(settings, receiver):
