@@ -7,6 +7,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from devices.api.parsers import SafeJSONParser
 from devices.authentication import ApiKeyAuthentication, HasApiKeyScope
 from devices.choices import ApiKeyScope
 from devices.models import Account, Device, DeviceEvent
@@ -275,6 +276,7 @@ class WebhookViewSet(
 ):
     queryset = Webhook.objects.all()
     serializer_class = WebhookSerializer
+    parser_classes = [SafeJSONParser]
     filter_backends = []
     lookup_value_regex = r"[0-9]{1,18}"
 

@@ -135,6 +135,18 @@ def test_a_body_that_is_not_json_is_refused_in_the_apis_format(api):
     assert response.json()["message"] == "The body is not valid JSON."
 
 
+def test_a_form_encoded_body_is_415_in_the_apis_format(api):
+    response = api.client.post(
+        "/api/manage/webhooks/",
+        "url=https%3A%2F%2Fa.example.com&events=device.banned",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=f"Bearer {api.secret}",
+    )
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert not Webhook.objects.exists()
+
+
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "169.254.169.254", "[::1]"])
 def test_a_private_address_is_refused_unless_allowed(api, settings, address):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
