@@ -82,13 +82,19 @@ def test_two_workers_never_deliver_one_event_twice_and_keep_each_devices_order(r
         assert all(later.started >= earlier.ended for earlier, later in itertools.pairwise(mine))
 
 
-def test_a_worker_killed_mid_delivery_loses_nothing(receiver):
-    # given: a worker in the middle of a delivery (the receiver holds the request)
+def worker_mid_delivery(receiver: Receiver, devices: int) -> subprocess.Popen:
+    """A worker in the middle of the first of `devices` deliveries: the receiver holds its request."""
     receiver.hold = True
     Webhook.objects.create(url=receiver.url, events=["device.registered"], secret=new_secret())
-    events_of(3, 1)
+    events_of(devices, 1)
     process = worker()
     assert receiver.arrived.wait(30)
+    return process
+
+
+def test_a_worker_killed_mid_delivery_loses_nothing(receiver):
+    # given
+    process = worker_mid_delivery(receiver, 3)
     # when: it is killed before the answer
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
@@ -107,12 +113,8 @@ def test_a_worker_killed_mid_delivery_loses_nothing(receiver):
 
 
 def test_sigterm_finishes_the_delivery_in_flight_then_stops(receiver):
-    # given: a worker in the middle of a delivery
-    receiver.hold = True
-    Webhook.objects.create(url=receiver.url, events=["device.registered"], secret=new_secret())
-    events_of(2, 1)
-    process = worker()
-    assert receiver.arrived.wait(30)
+    # given
+    process = worker_mid_delivery(receiver, 2)
     # when: asked to stop, then the receiver answers
     process.send_signal(signal.SIGTERM)
     time.sleep(0.2)
