@@ -21,6 +21,7 @@ from rangefilter.filters import DateRangeFilter
 
 from devices import bulk, services, sql
 from devices.admin_export import CsvExportMixin
+from devices.admin_import import DeviceImportMixin
 from devices.admin_page_actions import DevicePageActionsMixin, staff_actor
 from devices.choices import ApiKeyScope
 from devices.errors import DomainError
@@ -135,11 +136,12 @@ def events_url(device: Device) -> str:
 
 
 @admin.register(Device)
-class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
+class DeviceAdmin(DevicePageActionsMixin, DeviceImportMixin, CsvExportMixin, admin.ModelAdmin):
     class Media:
         css = {"all": ["devices/admin.css"]}
 
     form = DeviceAdminForm
+    change_list_template = "admin/devices/device/change_list.html"  # Import CSV beside Export CSV
     export_columns = (
         ("uuid", "uuid", str),
         ("type", "type"),
@@ -416,6 +418,7 @@ class DeviceTypeAdmin(admin.ModelAdmin):
             actions[name] = (type(self).delete_unused, name, description)
         return actions
 
+    @admin.action(description="Delete selected device types", permissions=["delete"])
     def delete_unused(self, request, queryset):
         if not self._refuse_in_use(request, list(queryset)):
             return delete_selected(self, request, queryset)  # Django's confirmation page, then the deletion

@@ -22,3 +22,5 @@ MOR_API_SECRET_KEY = "secret"  # noqa: S105 - the seed's test vector
 MOR_API_ALLOW_GET = False
 # The suite sends many requests from one ip; the throttling tests turn the limits on themselves.
 THROTTLE_RATES = {}
+# The admin import's uploads and reports, apart from a development server's.
+STORAGES["device_imports"]["OPTIONS"]["location"] = str(BASE_DIR / "var" / "test-imports")  # noqa: F405
