@@ -6,9 +6,11 @@ import re
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from devices.admin_import import SHOWN
+from devices.admin_import import SHOWN, import_storage
 from devices.models import Device, DeviceEvent
 from tests.factories import DeviceFactory
 
@@ -130,8 +132,6 @@ def test_ban_needs_a_reason_and_bans_with_it(admin_client):
 
 
 def test_apply_refuses_a_stored_file_changed_since_the_dry_run(admin_client):
-    from devices.admin_import import import_storage
-
     response = upload(admin_client, HEADER + "mediaagent,02:00:00:00:00:01,,,\n")
     record = admin_client.session["device_imports"][-1]
     storage = import_storage()
@@ -175,3 +175,14 @@ def test_the_page_shows_the_first_rows_and_totals_and_the_report_has_them_all(ad
 def test_a_report_cell_a_spreadsheet_would_run_is_neutralised(admin_client):
     response = upload(admin_client, HEADER + "mediaagent,02:00:00:00:00:01,,=HYPERLINK(1),\n")
     assert report(admin_client, response, "dry-run")[0]["name"] == "'=HYPERLINK(1)"
+
+
+def test_a_dry_runs_queries_do_not_grow_with_its_rows(admin_client):
+    def queries(rows: int, start: int) -> int:
+        lines = "".join(f"mediaagent,02:00:00:{i >> 8:02X}:{i & 255:02X}:00,,,\n" for i in range(start, start + rows))
+        with CaptureQueriesContext(connection) as captured:
+            assert f"{rows} rows: {rows} created." in upload(admin_client, HEADER + lines).content.decode()
+        return len(captured)
+
+    # One batch either way: the session and user, the declared types, the bulk session, the batch's statements.
+    assert queries(10, 0) == queries(500, 10)
