@@ -71,6 +71,16 @@ class DeviceAdminForm(forms.ModelForm):
         model = Device
         fields = services.DEVICE_EDITABLE_FIELDS
 
+    def clean_type(self):
+        # A new type is declared first (Device types), as for an import; a device a protocol brought in with an
+        # undeclared type keeps it when edited.
+        name = self.cleaned_data["type"]
+        if name != self.instance.type:
+            declared = DeviceType.objects.names()
+            if name not in declared:
+                raise forms.ValidationError(bulk.unknown_type_message(name, declared).capitalize() + ".")
+        return name
+
     def clean_serial_number(self):
         return self.cleaned_data.get("serial_number") or None
 

@@ -392,13 +392,8 @@ class Import(Operation):
         self._unknown = {}  # type -> its message, made once per run
 
     def unknown_type(self, name: str) -> str:
-        """The message of a row whose type is not declared, with the declared names (and a near one, if any)."""
         if name not in self._unknown:
-            names = sorted(self.declared, key=str.lower)
-            shown = ", ".join(names[:UNKNOWN_TYPE_NAMES]) + (", …" if len(names) > UNKNOWN_TYPE_NAMES else "")
-            same = [declared for declared in names if declared.lower() == name.lower()]
-            hint = f'; did you mean "{same[0]}"?' if same else ""
-            self._unknown[name] = f'unknown device type "{name}" (declared: {shown or "none"}){hint}'
+            self._unknown[name] = unknown_type_message(name, self.declared)
         return self._unknown[name]
 
     def prepare(self, batch: list[Row]) -> dict[int, tuple]:
@@ -525,6 +520,15 @@ class Import(Operation):
             version=values.get("version") or "",
             status=IMPORT_STATUS_NAMES.get(raw_status),
         )
+
+
+def unknown_type_message(name: str, declared: frozenset[str]) -> str:
+    """What a type that is not declared is told: the declared names (and the declared spelling, if any)."""
+    names = sorted(declared, key=str.lower)
+    shown = ", ".join(names[:UNKNOWN_TYPE_NAMES]) + (", …" if len(names) > UNKNOWN_TYPE_NAMES else "")
+    same = [known for known in names if known.lower() == name.lower()]
+    hint = f'; did you mean "{same[0]}"?' if same else ""
+    return f'unknown device type "{name}" (declared: {shown or "none"}){hint}'
 
 
 def _serial_key(entry: "Imported") -> tuple | None:

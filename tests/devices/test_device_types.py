@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from devices.models import Device, DeviceEvent, DeviceType
+from tests.devices.test_admin import inline_management_data
 from tests.devices.test_commands import read_report, run, write
 from tests.factories import DeviceFactory
 
@@ -128,3 +129,21 @@ def test_a_type_in_use_can_not_be_renamed(admin_client):
     admin_client.post(reverse("admin:devices_devicetype_change", args=[used.pk]), {"name": "SIP2", "description": "x"})
     used.refresh_from_db()
     assert (used.name, used.description) == ("SIP", "x")
+
+
+def test_the_device_form_takes_declared_types_only_but_keeps_an_undeclared_one_a_device_has(admin_client):
+    # given: a device a registry client brought in with its own type
+    device = DeviceFactory(type="Android", name="old")
+    url = reverse("admin:devices_device_change", args=[device.pk])
+    data = {"type": "Android", "mac": device.mac, "serial_number": device.serial_number, "name": "new", "version": ""}
+    # when: edited with its type; then with a typo
+    admin_client.post(url, {**data, **inline_management_data(admin_client.get(url))})
+    refused = admin_client.post(url, {**data, "type": "mediaegent", **inline_management_data(admin_client.get(url))})
+    added = admin_client.post(reverse("admin:devices_device_add"), {**data, "type": "toaster", "mac": "020000000001"})
+    # then
+    device.refresh_from_db()
+    assert (device.type, device.name) == ("Android", "new")
+    errors = [page.context["adminform"].form.errors["type"][0] for page in (refused, added)]
+    assert errors[0].startswith('Unknown device type "mediaegent" (declared: ')
+    assert errors[1].startswith('Unknown device type "toaster"')
+    assert Device.objects.count() == 1
