@@ -1,6 +1,9 @@
 """Declared device types: the list operators manage, and what an import does with a row's type."""
 
+import importlib
+
 import pytest
+from django.apps import apps
 from django.urls import reverse
 
 from devices.models import Device, DeviceEvent, DeviceType
@@ -16,6 +19,19 @@ PROTOCOL_TYPES = {"mediaagent", "Mobile", "flecs", "SIP", "PJSIP", "IAX2", "FAX"
 
 def test_the_migration_declares_the_protocols_types():
     assert set(DeviceType.objects.values_list("name", flat=True)) >= PROTOCOL_TYPES
+
+
+def test_the_migration_also_declares_the_types_devices_carry_already():
+    # given: a database before the migration, with a registry client's own type in use
+    migration = importlib.import_module("devices.migrations.0008_device_types")
+    DeviceType.objects.all().delete()
+    DeviceFactory(type="Android")
+    # when
+    migration.declare(apps, None)
+    # then
+    declared = dict(DeviceType.objects.values_list("name", "description"))
+    assert set(declared) == PROTOCOL_TYPES | {"Android"}
+    assert declared["Android"] == migration.IN_USE
 
 
 def test_an_import_row_of_an_undeclared_type_fails_naming_the_declared_ones(tmp_path):
