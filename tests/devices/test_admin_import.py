@@ -186,3 +186,15 @@ def test_a_dry_runs_queries_do_not_grow_with_its_rows(admin_client):
 
     # One batch either way: the session and user, the declared types, the bulk session, the batch's statements.
     assert queries(10, 0) == queries(500, 10)
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_nothing_to_apply(admin_client):
+    # given: a row with a byte that is not UTF-8
+    data = {"operation": "import", "file": io.BytesIO(HEADER.encode() + b"mediaagent,0200000000\xff1,,,\n")}
+    data["file"].name = "latin.csv"
+    # when
+    page = admin_client.post(IMPORT, data).content.decode()
+    # then: the error said, and nothing to apply
+    assert "Not UTF-8 text." in page
+    assert 'id="apply"' not in page
+    assert not Device.objects.exists()
