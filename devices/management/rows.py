@@ -7,6 +7,10 @@ standard error) as its batch ends, prints a summary line, and exits 0 when
 every row succeeded, 1 when some failed and 2 on usage errors. `--dry-run`
 runs every batch and rolls it back, so it reports exactly what a real run
 would do.
+
+The admin's import (devices/admin_import.py) reads its uploads with the same
+functions (header_positions, csv_rows, report_line, summary) and runs the
+commands' own operations.
 """
 
 import csv
