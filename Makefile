@@ -60,7 +60,7 @@ $(NGINX):
 		echo "make serve and its tests need nginx: sudo apt-get install nginx"; exit 1; \
 	fi
 
-## screenshots: retake docs/dashboard.png and docs/device-page.png with the browser tests
+## screenshots: retake the screenshots in docs/ (dashboard, device page, ban, license keys, import) with the browser tests
 screenshots: $(VENV)/.dev $(CHROMIUM)
 	UPDATE_SCREENSHOTS=1 DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests/browser
 

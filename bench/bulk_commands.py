@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "bench" / "README.md"
 START, END = "<!-- bench-bulk:start -->", "<!-- bench-bulk:end -->"
-TYPE = "benchbulk"
+TYPE = "mediaagent"  # a declared type (DeviceType): an import refuses others
 COMMANDS = (
     ("import", "import_devices", (), "created"),
     ("reserve", "reserve_devices", (), "reserved"),

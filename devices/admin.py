@@ -6,6 +6,7 @@ from axes import admin as axes_admin
 from axes.models import AccessAttempt, AccessLog
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
@@ -20,6 +21,7 @@ from rangefilter.filters import DateRangeFilter
 
 from devices import bulk, services, sql
 from devices.admin_export import CsvExportMixin
+from devices.admin_import import DeviceImportMixin
 from devices.admin_page_actions import DevicePageActionsMixin, staff_actor
 from devices.choices import ApiKeyScope
 from devices.errors import DomainError
@@ -32,6 +34,7 @@ from devices.models import (
     ClientAppInfo,
     Device,
     DeviceEvent,
+    DeviceType,
     default_api_key_scopes,
 )
 
@@ -67,6 +70,16 @@ class DeviceAdminForm(forms.ModelForm):
     class Meta:
         model = Device
         fields = services.DEVICE_EDITABLE_FIELDS
+
+    def clean_type(self):
+        # A new type is declared first (Device types), as for an import; a device a protocol brought in with an
+        # undeclared type keeps it when edited.
+        name = self.cleaned_data["type"]
+        if name != self.instance.type:
+            declared = DeviceType.objects.names()
+            if name not in declared:
+                raise forms.ValidationError(bulk.unknown_type_message(name, declared).capitalize() + ".")
+        return name
 
     def clean_serial_number(self):
         return self.cleaned_data.get("serial_number") or None
@@ -133,11 +146,12 @@ def events_url(device: Device) -> str:
 
 
 @admin.register(Device)
-class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
+class DeviceAdmin(DevicePageActionsMixin, DeviceImportMixin, CsvExportMixin, admin.ModelAdmin):
     class Media:
         css = {"all": ["devices/admin.css"]}
 
     form = DeviceAdminForm
+    change_list_template = "admin/devices/device/change_list.html"  # Import CSV beside Export CSV
     export_columns = (
         ("uuid", "uuid", str),
         ("type", "type"),
@@ -368,6 +382,69 @@ class DeviceAdmin(DevicePageActionsMixin, CsvExportMixin, admin.ModelAdmin):
     @admin.action(description="Deactivate selected devices", permissions=["change"])
     def deactivate(self, request, queryset):
         self._run_bulk(request, queryset, bulk.devices_deactivate_many, "deactivated")
+
+
+@admin.register(DeviceType)
+class DeviceTypeAdmin(admin.ModelAdmin):
+    """The types an import accepts. A type devices carry can't be deleted or renamed (they keep their type: devices
+    are never deleted), so the list shows which are in use and which types in use are not declared."""
+
+    list_display = ("name", "description", "in_use", "created_at")
+    search_fields = ("name", "description")
+    readonly_fields = ("created_at",)
+
+    @admin.display(description="in use", boolean=True)
+    def in_use(self, obj):
+        return Device.objects.filter(type=obj.name).exists()  # the type index: one probe per declared type
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and Device.objects.filter(type=obj.name).exists():
+            return ("name", *self.readonly_fields)  # renaming it would leave its devices with an undeclared type
+        return self.readonly_fields
+
+    def changelist_view(self, request, extra_context=None):
+        declared = DeviceType.objects.names()
+        undeclared = [name for name in sql.device_types_in_use() if name not in declared]
+        if undeclared:
+            self.message_user(
+                request,
+                f"In use but not declared (brought by a protocol or before types were declared; an import refuses "
+                f"them until they are added): {', '.join(undeclared)}.",
+                messages.INFO,
+            )
+        return super().changelist_view(request, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is not None and self._refuse_in_use(request, [obj]):
+            return HttpResponseRedirect(reverse("admin:devices_devicetype_change", args=[obj.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            # Under Django's name (its confirmation page posts it back): refuses types in use first, saying why.
+            _function, name, description = actions["delete_selected"]
+            actions[name] = (type(self).delete_unused, name, description)
+        return actions
+
+    @admin.action(description="Delete selected device types", permissions=["delete"])
+    def delete_unused(self, request, queryset):
+        if not self._refuse_in_use(request, list(queryset)):
+            return delete_selected(self, request, queryset)  # Django's confirmation page, then the deletion
+        return None
+
+    def _refuse_in_use(self, request, types: list[DeviceType]) -> bool:
+        """Refuse (with a message) to delete types devices carry: True when some are."""
+        used = [t.name for t in types if Device.objects.filter(type=t.name).exists()]
+        if used:
+            self.message_user(
+                request,
+                f"Not deleted: devices have the type {', '.join(used)}. A type in use stays declared "
+                f"(devices are deactivated or banned, never deleted).",
+                messages.ERROR,
+            )
+        return bool(used)
 
 
 class AccountAdminForm(forms.ModelForm):

@@ -34,7 +34,7 @@ from devices import services, sql
 from devices.choices import DeviceStatus, EventAction
 from devices.errors import DomainError
 from devices.macs import InvalidMac, normalize_mac
-from devices.models import Device
+from devices.models import Device, DeviceType
 from devices.services import Actor, Transition
 
 
@@ -381,7 +381,20 @@ class Import(Operation):
     Empty cells leave a known device's values as they are; a MAC or serial number is filled in when missing,
     never overwritten; a status is set only where the lifecycle allows (IMPORT_SETTABLE). Known devices are read
     without a lock and written only if unchanged since (the row version); each change has its event.
+
+    A row's type must be declared (DeviceType; the names are read once, when the operation is made). A known
+    device's type is changed only with `change_type`; otherwise a row that gives another type fails.
     """
+
+    def __init__(self, *, change_type: bool = False, declared: frozenset[str] | None = None):
+        self.change_type = change_type
+        self.declared = DeviceType.objects.names() if declared is None else frozenset(declared)
+        self._unknown = {}  # type -> its message, made once per run
+
+    def unknown_type(self, name: str) -> str:
+        if name not in self._unknown:
+            self._unknown[name] = unknown_type_message(name, self.declared)
+        return self._unknown[name]
 
     def prepare(self, batch: list[Row]) -> dict[int, tuple]:
         """The rows to apply, each with the first lines that gave its MAC and its type and serial number; the
@@ -442,7 +455,7 @@ class Import(Operation):
             ):
                 row.fail("mac and serial_number belong to two different devices")
                 continue
-            changes = _import_changes(entry, device, now)
+            changes = _import_changes(entry, device, now, change_type=self.change_type)
             if entry.outcome == FAILED:
                 row.fail(entry.message)
                 continue
@@ -485,6 +498,9 @@ class Import(Operation):
         if not values.get("type"):
             row.fail("type is required")
             return
+        if values["type"] not in self.declared:
+            row.fail(self.unknown_type(values["type"]))
+            return
         if not mac and not serial:
             row.fail("a mac or a serial_number is required")
             return
@@ -504,6 +520,15 @@ class Import(Operation):
             version=values.get("version") or "",
             status=IMPORT_STATUS_NAMES.get(raw_status),
         )
+
+
+def unknown_type_message(name: str, declared: frozenset[str]) -> str:
+    """What a type that is not declared is told: the declared names (and the declared spelling, if any)."""
+    names = sorted(declared, key=str.lower)
+    shown = ", ".join(names[:UNKNOWN_TYPE_NAMES]) + (", …" if len(names) > UNKNOWN_TYPE_NAMES else "")
+    same = [known for known in names if known.lower() == name.lower()]
+    hint = f'; did you mean "{same[0]}"?' if same else ""
+    return f'unknown device type "{name}" (declared: {shown or "none"}){hint}'
 
 
 def _serial_key(entry: "Imported") -> tuple | None:
@@ -527,6 +552,8 @@ def parse_mac(row: Row) -> str | None:
 # Only these states may be set or changed by an import; the others belong to an owner or a reservation.
 IMPORT_SETTABLE = (DeviceStatus.AVAILABLE, DeviceStatus.INITIALIZING)
 IMPORT_FIELDS = ("type", "mac", "serial_number", "name", "version")
+# An unknown type's message names at most this many of the declared types.
+UNKNOWN_TYPE_NAMES = 30
 IMPORT_LIMITS = {"type": 32, "serial_number": 128, "name": 255, "version": 64}
 # The import accepts the core's names and the billing API's.
 IMPORT_STATUS_NAMES = {
@@ -597,13 +624,18 @@ def _device_rows(ids: list[int], entries: list[Imported], now) -> list[list]:
     return rows
 
 
-def _import_changes(entry: Imported, device: tuple, now) -> dict[str, tuple]:
-    """What an entry changes of a known device (a row of sql.IMPORT_READ): field -> (old, new)."""
+def _import_changes(entry: Imported, device: tuple, now, *, change_type: bool) -> dict[str, tuple]:
+    """What an entry changes of a known device (a row of sql.IMPORT_READ): field -> (old, new). Another type
+    fails the entry unless `change_type`."""
     changes = {}
     for name in IMPORT_FIELDS:
         value = getattr(entry, name)
         if value and device[_READ[name]] != value:
             changes[name] = (device[_READ[name]], value)
+    if "type" in changes and not change_type:
+        old, new = changes["type"]
+        entry.fail(f'the device\'s type is "{old}", not "{new}": a type changes only when asked (--change-type)')
+        return {}
     status = device[_READ["status"]]
     if entry.status and entry.status != status:
         if status not in IMPORT_SETTABLE:

@@ -231,6 +231,32 @@ _NOT_TAKING_UP = (
 )
 
 
+class DeviceTypeQuerySet(models.QuerySet):
+    def names(self) -> frozenset[str]:
+        """Every declared type's name (one query): what an import checks its rows against."""
+        return frozenset(self.values_list("name", flat=True))
+
+
+class DeviceType(models.Model):
+    """A device type operators have declared: an import (command or admin) accepts only these.
+
+    Device.type stays a plain string that the protocols write as their clients send it (SPEC 2.1); this list is
+    what operators type in, so that a typo fails instead of becoming a new type.
+    """
+
+    name = models.CharField(max_length=32, unique=True, help_text="As devices carry it, in its letter case.")
+    description = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DeviceTypeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Device(models.Model):
     """Every device, whatever protocol brought it in."""
 

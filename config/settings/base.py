@@ -155,6 +155,12 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # The admin import's uploads and reports (devices/admin_import.py), between its dry run and its apply: a folder
+    # every app server reaches when there are several (or another storage backend).
+    "device_imports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env("DJANGO_DEVICE_IMPORTS_DIR", default=str(BASE_DIR / "var" / "imports"))},
+    },
 }
 
 # Bodies larger than this are refused before any view reads them.

@@ -24,3 +24,5 @@ MOR_API_ALLOW_GET = False
 THROTTLE_RATES = {}
 # Webhook receivers on this machine (a development receiver, the tests' own) are allowed.
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=True)
+# The admin import's uploads and reports, apart from a development server's.
+STORAGES["device_imports"]["OPTIONS"]["location"] = str(BASE_DIR / "var" / "test-imports")  # noqa: F405

@@ -7,6 +7,10 @@ standard error) as its batch ends, prints a summary line, and exits 0 when
 every row succeeded, 1 when some failed and 2 on usage errors. `--dry-run`
 runs every batch and rolls it back, so it reports exactly what a real run
 would do.
+
+The admin's import (devices/admin_import.py) reads its uploads with the same
+functions (header_positions, csv_rows, report_line, summary) and runs the
+commands' own operations.
 """
 
 import csv
@@ -21,6 +25,63 @@ from devices.bulk import FAILED, UNCHANGED, Operation, Row, bulk_run
 from devices.choices import EventSource
 from devices.services import Actor
 from devices.spreadsheet import spreadsheet_safe
+
+
+class BadHeader(ValueError):
+    """A header row that lacks the columns an operation needs (a usage error)."""
+
+
+def header_positions(
+    fieldnames: list[str] | None, required_columns: tuple[tuple[str, ...], ...], columns: tuple[str, ...]
+) -> tuple[dict[str, int], str]:
+    """The position of each column read, from the header row, and a note naming the columns ignored ("" when
+    none). Raises BadHeader."""
+    if not fieldnames:
+        raise BadHeader("The file is empty: it needs a header row.")
+    positions: dict[str, int] = {}
+    for index, name in enumerate(fieldnames):
+        # A spreadsheet's UTF-8 starts with a byte-order mark; a file opened here drops it, standard input not.
+        positions.setdefault(name.strip().lstrip("\ufeff").strip().lower(), index)
+    if not any(all(col in positions for col in required) for required in required_columns):
+        wanted = " or ".join(",".join(cols) for cols in required_columns)
+        raise BadHeader(f"The header row must name the columns {wanted} (found: {','.join(fieldnames)}).")
+    unknown = [name for name in positions if name and name not in columns]
+    ignored = ""
+    if unknown:
+        ignored = f"Ignored column(s) this command does not read: {', '.join(unknown)} (it reads {', '.join(columns)})."
+    return {col: positions[col] for col in columns if col in positions}, ignored
+
+
+def csv_rows(reader, positions: dict[str, int]) -> Iterator[Row]:
+    """The rows of a csv.reader past its header, blank lines skipped, each cell stripped."""
+    for cells in reader:
+        if not any(cells):
+            continue  # blank line
+        width = len(cells)
+        values = {col: cells[i].strip() if i < width else "" for col, i in positions.items()}
+        yield Row(line=reader.line_num, values=values)
+
+
+def report_header(columns: tuple[str, ...]) -> list[str]:
+    return ["line", *columns, "outcome", "message"]
+
+
+def report_line(row: Row, columns: tuple[str, ...]) -> list:
+    """A row of the per-row report (`--report`), its cells safe to open in a spreadsheet."""
+    cells = (spreadsheet_safe(row.values.get(c, "")) for c in columns)
+    return [row.line, *cells, row.outcome, spreadsheet_safe(row.message)]
+
+
+def summary(counts: Counter, *, dry_run: bool) -> str:
+    """The summary line of a run: `12 rows: 10 created, 2 failed.`"""
+    total = sum(counts.values())
+    parts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    changed = sum(n for outcome, n in counts.items() if outcome not in (FAILED, UNCHANGED))
+    prefix = "Dry run, nothing written: " if dry_run else ""
+    line = f"{prefix}{total} {'row' if total == 1 else 'rows'}: {parts or 'none'}."
+    if not changed:
+        line += " Nothing to change."
+    return line
 
 
 class RowsCommand(BaseCommand):
@@ -71,7 +132,7 @@ class RowsCommand(BaseCommand):
             reader = csv.reader(stream)
             positions = self._check_header(next(reader, None))
             if report is not None:
-                report.writerow(["line", *self.columns, "outcome", "message"])
+                report.writerow(report_header(self.columns))
             self._run(self._rows(reader, positions), options, counts, report)
         except csv.Error as exc:
             raise CommandError(f"{options['file']}: not a readable CSV file: {exc}", returncode=2) from exc
@@ -108,33 +169,15 @@ class RowsCommand(BaseCommand):
 
     def _check_header(self, fieldnames: list[str] | None) -> dict[str, int]:
         """The position of each column the command reads, from the header row."""
-        if not fieldnames:
-            raise CommandError("The file is empty: it needs a header row.", returncode=2)
-        positions: dict[str, int] = {}
-        for index, name in enumerate(fieldnames):
-            # A spreadsheet's UTF-8 starts with a byte-order mark; a file opened here drops it, standard input not.
-            positions.setdefault(name.strip().lstrip("\ufeff").strip().lower(), index)
-        if not any(all(col in positions for col in required) for required in self.required_columns):
-            wanted = " or ".join(",".join(cols) for cols in self.required_columns)
-            raise CommandError(
-                f"The header row must name the columns {wanted} (found: {','.join(fieldnames)}).", returncode=2
-            )
-        unknown = [name for name in positions if name and name not in self.columns]
-        if unknown:
-            self.stderr.write(
-                f"Ignored column(s) this command does not read: {', '.join(unknown)} "
-                f"(it reads {', '.join(self.columns)})."
-            )
-        return {col: positions[col] for col in self.columns if col in positions}
+        try:
+            positions, ignored = header_positions(fieldnames, self.required_columns, self.columns)
+        except BadHeader as error:
+            raise CommandError(str(error), returncode=2) from error
+        if ignored:
+            self.stderr.write(ignored)
+        return positions
 
-    @staticmethod
-    def _rows(reader, positions: dict[str, int]) -> Iterator[Row]:
-        for cells in reader:
-            if not any(cells):
-                continue  # blank line
-            width = len(cells)
-            values = {col: cells[i].strip() if i < width else "" for col, i in positions.items()}
-            yield Row(line=reader.line_num, values=values)
+    _rows = staticmethod(csv_rows)
 
     def _run(self, rows: Iterator[Row], options: dict, counts: Counter, report) -> None:
         interactive = self.stdout.isatty() and sys.stderr.isatty()
@@ -149,15 +192,7 @@ class RowsCommand(BaseCommand):
                     if row.outcome == FAILED:
                         self.stderr.write(f"line {row.line}: {row.message}")
                 if report is not None:
-                    report.writerows(
-                        [
-                            row.line,
-                            *(spreadsheet_safe(row.values.get(c, "")) for c in columns),
-                            row.outcome,
-                            spreadsheet_safe(row.message),
-                        ]
-                        for row in batch
-                    )
+                    report.writerows(report_line(row, columns) for row in batch)
                 progress.update(len(batch))
 
             bulk_run(
@@ -171,13 +206,7 @@ class RowsCommand(BaseCommand):
 
     def _summarise(self, counts: Counter, options: dict) -> None:
         total = sum(counts.values())
-        parts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
-        changed = sum(n for outcome, n in counts.items() if outcome not in (FAILED, UNCHANGED))
-        prefix = "Dry run, nothing written: " if options["dry_run"] else ""
-        summary = f"{prefix}{total} {'row' if total == 1 else 'rows'}: {parts or 'none'}."
-        if not changed:
-            summary += " Nothing to change."
-        self.stdout.write(summary)
+        self.stdout.write(summary(counts, dry_run=options["dry_run"]))
         if counts[FAILED]:
             raise CommandError(f"{counts[FAILED]} of {total} {'row' if total == 1 else 'rows'} failed.", returncode=1)
 

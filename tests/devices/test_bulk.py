@@ -11,11 +11,19 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from devices.models import Device, DeviceEvent
+from devices.models import Device, DeviceEvent, DeviceType
 from tests.devices.test_commands import read_report, run, write
 from tests.factories import DeviceFactory
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _test_types_declared(request):
+    """The types these tests import, declared (committed in a transactional test, for its subprocess)."""
+    if request.node.get_closest_marker("django_db"):
+        for name in ("bulktest", "t"):
+            DeviceType.objects.get_or_create(name=name)
 
 
 def devices_csv(path: Path, rows: int, *, start: int = 0) -> str:
