@@ -440,13 +440,17 @@ async def run_all(
         setup, teardown = SETUPS.get(name, (None, None))
         if setup:
             await asyncio.to_thread(_in_django, setup)
-        for _ in range(slices):
-            await drive(pair.floor, makers["/readyz"], floor_counter, concurrency=concurrency, seconds=seconds / slices)
-            await drive(
-                pair.endpoint, make, counter, concurrency=concurrency, seconds=seconds / slices, collect=collect
-            )
-        if teardown:
-            await asyncio.to_thread(_in_django, teardown)
+        try:
+            for _ in range(slices):
+                await drive(
+                    pair.floor, makers["/readyz"], floor_counter, concurrency=concurrency, seconds=seconds / slices
+                )
+                await drive(
+                    pair.endpoint, make, counter, concurrency=concurrency, seconds=seconds / slices, collect=collect
+                )
+        finally:
+            if teardown:
+                await asyncio.to_thread(_in_django, teardown)
         measured.append(pair)
     for pair in measured:
         every_floor.latencies += pair.floor.latencies

@@ -23,12 +23,12 @@ def _error_content(path: str) -> dict | None:
     return None
 
 
-def _never_answered(path: str) -> set[str]:
+def _never_answered(path: str, operation: dict) -> set[str]:
     # The licensing API reads every body as JSON whatever its content type (licensing.api.parsers): never a 415.
     if path.startswith(("/api/v2/device/license", "/api/v2/auth")):
         return {"415"}
-    # The management API parses a body only to subscribe a webhook: elsewhere it has no content type to refuse.
-    if path.startswith("/api/manage/") and not path.startswith("/api/manage/webhooks"):
+    # The management API parses a body only where an operation takes one (a webhook's).
+    if path.startswith("/api/manage/") and "requestBody" not in operation:
         return {"415"}
     return set()
 
@@ -38,8 +38,8 @@ def document_generic_failures(result, generator, request, public):
         content = _error_content(path)
         if content is None:
             continue
-        skipped = _never_answered(path)
         for operation in operations.values():
+            skipped = _never_answered(path, operation)
             for status, description in GENERIC_FAILURES.items():
                 if status not in skipped:
                     operation["responses"].setdefault(status, {"description": description, "content": content})

@@ -10,8 +10,9 @@ read nor changed.
 Beside them, `manage.py deliver_webhooks` makes the webhook deliveries.
 
 SIGTERM stops the stack gracefully (nginx finishes the requests it holds, then gunicorn, then the delivery in
-flight), SIGINT (Ctrl-C) at once; either way nothing of it is left running. If one of the three exits by itself,
-the others are stopped and this exits with 1, for whatever supervises it to start it again.
+flight), SIGINT (Ctrl-C) at once; either way nothing of it is left running. If nginx or gunicorn exits by itself,
+the others are stopped and this exits with 1, for whatever supervises it to start it again; deliver_webhooks is
+started again (its deliveries wait in the database).
 
     python deploy/serve.py --port 8080 [--host 127.0.0.1] [--dir var/serve] [--nginx /usr/sbin/nginx]
 """
@@ -316,10 +317,17 @@ def main() -> int:
     )
     while not stopping:
         for name, process in processes.items():
-            if process.poll() is not None:
-                say(f"{name} exited with {process.returncode}: stopping")
-                stop(processes, graceful=False)
-                return 1
+            if process.poll() is None:
+                continue
+            if name == "webhooks":
+                # Deliveries wait in the database: the site goes on, and the sender is started again.
+                say(f"deliver_webhooks exited with {process.returncode}: starting it again in 5 s")
+                time.sleep(5)
+                processes[name] = start([*manage, "deliver_webhooks"], env)
+                break
+            say(f"{name} exited with {process.returncode}: stopping")
+            stop(processes, graceful=False)
+            return 1
         time.sleep(0.2)
     graceful = stopping[0] != signal.SIGINT
     say("stopping" + (" gracefully" if graceful else ""))

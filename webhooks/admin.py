@@ -3,7 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from webhooks.models import Webhook, WebhookDelivery
-from webhooks.services import redeliver
+from webhooks.services import deliveries_redeliver, webhook_update
 
 
 @admin.register(Webhook)
@@ -27,6 +27,12 @@ class WebhookAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # its secret is shown once, to whoever subscribes: that is the management API's answer
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # operators pause a webhook; its integrator unsubscribes it
+
+    def save_model(self, request, obj, form, change):
+        webhook_update(webhook=obj, **{name: form.cleaned_data[name] for name in form.changed_data})
 
 
 @admin.register(WebhookDelivery)
@@ -68,5 +74,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Redeliver selected deliveries (a day of retries anew)", permissions=["change"])
     def redeliver_selected(self, request, queryset):
-        count = redeliver(queryset)
-        self.message_user(request, f"{count} delivery(ies) will be delivered again.", messages.SUCCESS)
+        selected = queryset.count()
+        count = deliveries_redeliver(deliveries=queryset)
+        message = f"{count} delivery(ies) will be delivered again."
+        if skipped := selected - count:
+            message += f" {skipped} of a paused webhook will not: resume it first."
+        self.message_user(request, message, messages.SUCCESS)

@@ -39,6 +39,7 @@ class Webhook(models.Model):
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending"
+    PAUSED = "paused", "Paused"  # its webhook is paused: pending again when it is resumed
     DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed"
 
@@ -51,13 +52,13 @@ class WebhookDelivery(models.Model):
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
+    # Its day of retries runs from here (reset by "redeliver").
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
-    # When an operator asked for it again (the admin's "redeliver"): its day of retries starts anew there.
-    requeued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "webhook deliveries"
@@ -79,10 +80,6 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"msg_{self.pk}"
-
-    @property
-    def retries_since(self):
-        return self.requeued_at or self.created_at
 
     @property
     def message_id(self) -> str:

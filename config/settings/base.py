@@ -247,7 +247,7 @@ MOR_DEFAULT_DEVICE_TYPE = env("MOR_DEFAULT_DEVICE_TYPE", default="SIP")
 # empty: every address. Anyone else gets <error>IP address not allowed</error> before the hash is checked.
 MOR_API_ALLOWED_IPS = mor_api_allowed_ips(env.list("MOR_API_ALLOWED_IPS", default=[]))
 
-# Webhooks (deliver_webhooks): each delivery's timeout; retries after BASE seconds, doubling up to MAX, for
+# Webhooks (deliver_webhooks): each delivery's time in all; retries after BASE seconds, doubling up to MAX, for
 # RETRY_FOR seconds, then it is marked failed. URLs of private, loopback or link-local addresses are refused unless
 # allowed (a receiver on the service's own network).
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
@@ -256,6 +256,8 @@ WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=60 * 
 WEBHOOK_RETRY_FOR_SECONDS = env.float("WEBHOOK_RETRY_FOR_SECONDS", default=24 * 60 * 60)
 WEBHOOK_POLL_SECONDS = env.float("WEBHOOK_POLL_SECONDS", default=1)
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+# Webhooks at most: each event is written once per webhook subscribed to it, in the transaction of the change.
+WEBHOOK_MAX_COUNT = env.int("WEBHOOK_MAX_COUNT", default=20)
 
 # Requests per client ip, each public protocol its own budget (THROTTLE_PUBLIC_RATE: the default of all three), and
 # per API key (billing); then failures, limited apart from the requests: wrong licensing passwords per login and

@@ -131,3 +131,7 @@ INVALID_WEBHOOK = {
     "message": "Invalid field: events.",
     "errors": {"events": ['Item 0: "device.activate" is not a valid choice.']},
 }
+WEBHOOK_LIMIT = {
+    "code": "webhook_limit_reached",
+    "message": "There are as many webhooks as allowed (WEBHOOK_MAX_COUNT): delete one first.",
+}

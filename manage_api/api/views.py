@@ -1,10 +1,13 @@
 """The management API (SPEC section 9): read-only viewsets over the core's rows, as NetBox's dcim/api/views.py."""
 
+from contextlib import contextmanager
+
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from devices.api.parsers import SafeJSONParser
@@ -30,7 +33,7 @@ from manage_api.api.serializers import (
 from manage_api.errors import manage_exception_handler
 from manage_api.filtersets import AccountFilterSet, DeviceEventFilterSet, DeviceFilterSet, LicenseFilterSet
 from webhooks.models import Webhook
-from webhooks.services import new_secret
+from webhooks.services import WebhookUrlRefused, webhook_create, webhook_delete, webhook_update
 
 TAG = "Management API"
 UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
@@ -192,8 +195,10 @@ class LicenseViewSet(ManageViewSet):
 
 WEBHOOK_NOT_FOUND = _error("No webhook has this id.", ("Not found", examples.NOT_FOUND))
 INVALID_WEBHOOK = _error(
-    "A field is not valid: the URL (not http(s), or not a public host), an unknown event type, no event type.",
+    "A field is not valid: the URL (not http(s), or not a public host), an unknown event type, no event type; "
+    "or there are as many webhooks as allowed (`webhook_limit_reached`, no `errors`).",
     ("Invalid field", examples.INVALID_WEBHOOK),
+    ("Too many webhooks", examples.WEBHOOK_LIMIT),
     serializer=ManageValidationErrorSerializer,
 )
 BAD_CURSOR = _error(
@@ -255,7 +260,10 @@ WEBHOOK_BODY = [OpenApiExample("Subscribe", value=examples.WEBHOOK_CREATE, reque
         operation_id="manage_webhooks_partial_update",
         tags=[TAG],
         summary="Change some of a webhook's fields",
-        description='`{"is_active": false}` pauses it: its events wait, undelivered, until it is active again.',
+        description=(
+            '`{"is_active": false}` pauses it: its pending deliveries wait, and events meanwhile are not delivered '
+            "to it; `true` resumes it, and the waiting deliveries go at once."
+        ),
         responses={200: WEBHOOK_ANSWER, 400: INVALID_WEBHOOK, **WEBHOOK_ERRORS},
         examples=[OpenApiExample("Pause", value={"is_active": False}, request_only=True)],
     ),
@@ -283,5 +291,21 @@ class WebhookViewSet(
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        webhook = serializer.save(secret=new_secret(), created_by=request.auth.name)
+        with _url_refused_as_invalid():
+            webhook = webhook_create(**serializer.validated_data, created_by=request.auth.name)
         return Response(WebhookCreatedSerializer(webhook).data, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer):
+        with _url_refused_as_invalid():
+            webhook_update(webhook=serializer.instance, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        webhook_delete(webhook=instance)
+
+
+@contextmanager
+def _url_refused_as_invalid():
+    try:
+        yield
+    except WebhookUrlRefused as exc:
+        raise ValidationError({"url": [exc.message]}) from exc

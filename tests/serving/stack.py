@@ -151,9 +151,15 @@ class Stack:
         return found
 
     def gunicorn_master(self) -> int:
+        return self._started_by_serve("gunicorn")
+
+    def webhook_sender(self) -> int:
+        return self._started_by_serve("deliver_webhooks")
+
+    def _started_by_serve(self, name: str) -> int:
         tree = children()
         supervisor = next(pid for pid in tree.get(self.process.pid, []) if "deploy/serve.py" in command_line(pid))
-        return next(pid for pid in tree.get(supervisor, []) if "gunicorn" in command_line(pid))
+        return next(pid for pid in tree.get(supervisor, []) if name in command_line(pid))
 
     def gunicorn_workers(self) -> list[int]:
         return sorted(children().get(self.gunicorn_master(), []))

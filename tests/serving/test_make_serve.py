@@ -3,6 +3,7 @@
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -65,6 +66,29 @@ def test_a_signal_stops_nginx_and_gunicorn_and_leaves_nothing_running(serving_da
     assert [pid for pid in processes if alive(pid)] == []
     assert not port_open(stack.port)
     assert not stack.socket_path.exists()
+
+
+def test_the_webhook_sender_is_started_again_and_the_site_goes_on(serving_database_url):
+    # given
+    stack = start_stack(serving_database_url)
+    sender = stack.webhook_sender()
+    # when
+    os.kill(sender, signal.SIGKILL)
+    # then: a new sender, and the stack still serving
+    deadline = time.monotonic() + 30
+    while "deliver_webhooks exited with -9: starting it again" not in stack.output() or not _new_sender(stack, sender):
+        assert time.monotonic() < deadline, stack.output()
+        time.sleep(0.2)
+    assert stack.process.poll() is None
+    assert port_open(stack.port)
+    stack.stop()
+
+
+def _new_sender(stack, old: int) -> bool:
+    try:
+        return stack.webhook_sender() != old
+    except StopIteration:
+        return False
 
 
 def test_a_stack_stops_when_gunicorn_dies_and_says_so(serving_database_url):

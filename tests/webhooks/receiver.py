@@ -30,6 +30,7 @@ class Receiver:
 
     port: int = 0
     status: int = 204
+    headers: dict[str, str] = field(default_factory=dict)  # sent with each answer
     delay: float = 0.0
     hold: bool = False
     release: threading.Event = field(default_factory=threading.Event)
@@ -65,6 +66,8 @@ class Receiver:
                 record.ended = time.monotonic()
                 self.send_response(receiver.status)
                 self.send_header("content-length", "0")
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
 
             def log_message(self, *args):

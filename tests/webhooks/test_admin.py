@@ -36,8 +36,7 @@ def test_a_failed_delivery_is_listed_and_delivered_again_on_request(client, fail
     # then
     assert "1 delivery(ies) will be delivered again." in answer.content.decode()
     failed.refresh_from_db()
-    assert (failed.status, failed.attempts, failed.last_error) == ("pending", 0, "")
-    assert failed.requeued_at is not None
+    assert (failed.status, failed.attempts, failed.last_error, failed.first_attempt_at) == ("pending", 0, "", None)
 
 
 def test_a_view_only_operator_cant_redeliver(client, failed):
@@ -53,7 +52,18 @@ def test_a_view_only_operator_cant_redeliver(client, failed):
     assert failed.status == "failed"
 
 
-def test_webhooks_are_not_added_in_the_admin(client):
+def test_webhooks_are_neither_added_nor_deleted_in_the_admin_but_paused(client, failed):
     client.force_login(User.objects.create_superuser("root", password="unused-password"))
+    webhook = failed.webhook
     assert client.get(reverse("admin:webhooks_webhook_add")).status_code == 403
+    assert client.get(reverse("admin:webhooks_webhook_delete", args=[webhook.pk])).status_code == 403
     assert client.get(reverse("admin:webhooks_webhook_changelist")).status_code == 200
+    # when: paused from its page
+    WebhookDelivery.objects.update(status="pending")
+    page = reverse("admin:webhooks_webhook_change", args=[webhook.pk])
+    answer = client.post(page, {"is_active": "", "description": "paused by ops"})
+    # then: it and its pending deliveries are paused
+    assert answer.status_code == 302, answer.content
+    webhook.refresh_from_db()
+    assert (webhook.is_active, webhook.description) == (False, "paused by ops")
+    assert list(WebhookDelivery.objects.values_list("status", flat=True)) == ["paused"]

@@ -17,7 +17,7 @@ from tests.factories import AccountFactory
 from tests.manage_api.conftest import ManageClient
 from tests.webhooks.receiver import Receiver
 from webhooks.models import EVENT_TYPES, DeliveryStatus, Webhook, WebhookDelivery
-from webhooks.services import deliver_next, http_client, redeliver
+from webhooks.services import deliveries_redeliver, delivery_make_next, new_secret, webhook_update
 
 pytestmark = pytest.mark.django_db
 
@@ -47,21 +47,18 @@ def receiver():
 
 
 def subscribe(url: str, *events: str) -> Webhook:
-    from webhooks.services import new_secret
-
     return Webhook.objects.create(url=url, events=list(events), secret=new_secret())
 
 
 def deliver_all(seconds: float = 20) -> int:
     """Deliver until nothing is pending (waiting out retries); returns the attempts made."""
     attempts, deadline = 0, time.monotonic() + seconds
-    with http_client() as client:
-        while WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).exists():
-            assert time.monotonic() < deadline, "deliveries still pending"
-            if deliver_next(client) is None:
-                time.sleep(0.01)
-            else:
-                attempts += 1
+    while WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).exists():
+        assert time.monotonic() < deadline, "deliveries still pending"
+        if delivery_make_next() is None:
+            time.sleep(0.01)
+        else:
+            attempts += 1
     return attempts
 
 
@@ -147,12 +144,54 @@ def test_a_form_encoded_body_is_415_in_the_apis_format(api):
     assert not Webhook.objects.exists()
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "169.254.169.254", "[::1]"])
-def test_a_private_address_is_refused_unless_allowed(api, settings, address):
+@pytest.mark.parametrize(
+    ("host", "name"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("10.1.2.3", "10.1.2.3"),
+        ("169.254.169.254", "169.254.169.254"),
+        ("[::1]", "::1"),
+        ("localhost", "localhost"),
+    ],
+)
+def test_a_private_address_is_refused_unless_allowed_and_not_named(api, settings, host, name):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
-    response = api.send("post", "webhooks/", {"url": f"http://{address}/h", "events": ["device.banned"]})
+    response = api.send("post", "webhooks/", {"url": f"http://{host}/h", "events": ["device.banned"]})
     assert response.status_code == 400
-    assert "not a public address" in response.json()["errors"]["url"][0]
+    # the host as given, never what it resolves to (that would map the service's network)
+    assert response.json()["errors"]["url"] == [f"The host {name} is not a public address."]
+    assert not Webhook.objects.exists()
+
+
+@pytest.mark.parametrize("url", ["http://example.com:99999/", "http://[::1/", "https://"])
+def test_a_url_that_is_not_one_is_400_whatever_the_setting(api, settings, url):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    response = api.send("post", "webhooks/", {"url": url, "events": ["device.banned"]})
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+    assert list(response.json()["errors"]) == ["url"]
+
+
+def test_webhooks_are_capped(api, settings):
+    settings.WEBHOOK_MAX_COUNT = 2
+    body = {"url": "https://crm.example.com/h", "events": ["device.banned"]}
+    assert [api.send("post", "webhooks/", body).status_code for _ in range(2)] == [201, 201]
+    response = api.send("post", "webhooks/", body)
+    assert (response.status_code, response.json()) == (
+        400,
+        {
+            "code": "webhook_limit_reached",
+            "message": "There are as many webhooks as allowed (WEBHOOK_MAX_COUNT): delete one first.",
+        },
+    )
+    assert Webhook.objects.count() == 2
+
+
+def test_a_page_of_webhooks_is_one_query(api, django_assert_num_queries):
+    for n in range(3):
+        subscribe(f"https://crm{n}.example.com/h", "device.banned")
+    api.get("webhooks/")  # the key is read and cached
+    with django_assert_num_queries(1):
+        assert len(api.get("webhooks/").json()["results"]) == 3
 
 
 def test_a_billing_only_key_cant_subscribe(db):
@@ -260,10 +299,9 @@ def test_the_receiver_down_then_up_gets_every_event_once_in_order_per_device(set
     expected = list(WebhookDelivery.objects.order_by("id").values_list("pk", "device_id", "event_id"))
     assert len(expected) == 11
     # when: attempts fail for a while, then it is up
-    with http_client() as client:
-        deadline = time.monotonic() + 1
-        while time.monotonic() < deadline:
-            deliver_next(client) or time.sleep(0.01)
+    deadline = time.monotonic() + 1
+    while time.monotonic() < deadline:
+        delivery_make_next() or time.sleep(0.01)
     assert WebhookDelivery.objects.filter(attempts__gte=2, status="pending").exists()
     receiver.start()
     try:
@@ -289,14 +327,12 @@ def test_a_later_event_waits_for_an_earlier_one_of_the_same_device(settings, rec
     other = services.device_register(type="mediaagent", mac="A1B2C3D4E5F7", actor=ACTOR)
     services.device_reserve(device=device, actor=ACTOR)
     receiver.status = 503
-    with http_client() as client:
-        assert deliver_next(client).delivered is False
+    assert delivery_make_next().status == "pending"
     receiver.status = 204
     services.device_unreserve(device=device, actor=ACTOR)  # an event after the failure: held back all the same
     # when
-    with http_client() as client:
-        while deliver_next(client) is not None:
-            pass
+    while delivery_make_next() is not None:
+        pass
     # then: the other device's event went; the device's second waits behind its first, due with it
     delivered = WebhookDelivery.objects.filter(status="delivered").values_list("device_id", flat=True)
     assert list(delivered) == [other.pk]
@@ -306,35 +342,116 @@ def test_a_later_event_waits_for_an_earlier_one_of_the_same_device(settings, rec
     assert second.next_attempt_at == first.next_attempt_at > timezone.now() + timedelta(minutes=59)
 
 
-def test_a_delivery_failing_for_a_day_is_failed_and_redelivered_on_request(settings, receiver):
-    # given: a delivery first made more than a day ago, failing ever since
+def test_a_delivery_failing_for_a_day_is_failed_and_redelivered_on_request(receiver):
+    # given: a delivery first tried more than a day ago, failing ever since
     receiver.status = 500
     subscribe(receiver.url, "device.registered")
     services.device_register(type="mediaagent", mac="A1B2C3D4E5F6", actor=ACTOR)
-    WebhookDelivery.objects.update(created_at=timezone.now() - timedelta(days=1, seconds=1), attempts=16)
+    WebhookDelivery.objects.update(first_attempt_at=timezone.now() - timedelta(days=1, seconds=1), attempts=16)
     # when
-    with http_client() as client:
-        attempt = deliver_next(client)
+    delivery = delivery_make_next()
     # then
-    assert (attempt.delivered, attempt.status, attempt.error) == (False, 500, "HTTP 500")
-    delivery = WebhookDelivery.objects.get()
-    assert (delivery.status, delivery.attempts, delivery.last_error) == ("failed", 17, "HTTP 500")
-    with http_client() as client:
-        assert deliver_next(client) is None  # failed: not retried any more
+    assert (delivery.status, delivery.attempts, delivery.response_status, delivery.last_error) == (
+        "failed",
+        17,
+        500,
+        "HTTP 500",
+    )
+    assert delivery_make_next() is None  # failed: not retried any more
     # when: redelivered (the admin's action), the receiver fixed
     receiver.status = 200
-    assert redeliver(WebhookDelivery.objects.all()) == 1
+    assert deliveries_redeliver(deliveries=WebhookDelivery.objects.all()) == 1
     assert deliver_all() == 1
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("delivered", 1)
     assert len(receiver.received) == 2
 
 
-def test_a_redirect_is_not_followed(receiver):
-    receiver.status = 302
+def test_the_day_of_retries_runs_from_the_first_attempt_not_the_event(receiver):
+    # given: an event two days old, never tried yet (a backlog, a paused webhook)
+    receiver.status = 500
     subscribe(receiver.url, "device.registered")
     services.device_register(type="mediaagent", mac="A1B2C3D4E5F6", actor=ACTOR)
-    with http_client() as client:
-        attempt = deliver_next(client)
-    assert (attempt.delivered, attempt.status) == (False, 302)
-    assert WebhookDelivery.objects.get().status == "pending"
+    WebhookDelivery.objects.update(created_at=timezone.now() - timedelta(days=2))
+    # when
+    delivery = delivery_make_next()
+    # then: its first failure is retried
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+
+
+def test_a_redirect_is_not_followed(receiver):
+    # given: a receiver that redirects to another
+    elsewhere = Receiver().start()
+    try:
+        receiver.status, receiver.headers = 307, {"location": elsewhere.url}
+        subscribe(receiver.url, "device.registered")
+        services.device_register(type="mediaagent", mac="A1B2C3D4E5F6", actor=ACTOR)
+        # when
+        delivery = delivery_make_next()
+    finally:
+        elsewhere.stop()
+    # then
+    assert (delivery.status, delivery.response_status, delivery.last_error) == ("pending", 307, "HTTP 307")
+    assert elsewhere.received == []
+
+
+def test_a_receiver_that_never_finishes_answering_is_given_up_on_in_time(settings, receiver):
+    # given: a receiver that holds the request
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    receiver.hold = True
+    subscribe(receiver.url, "device.registered")
+    services.device_register(type="mediaagent", mac="A1B2C3D4E5F6", actor=ACTOR)
+    # when
+    started = time.monotonic()
+    delivery = delivery_make_next()
+    # then: the attempt ended at its deadline and is retried
+    assert time.monotonic() - started < 3
+    assert (delivery.status, delivery.last_error) == ("pending", "No answer within 0.5 s")
+
+
+def test_the_url_is_checked_again_before_each_delivery(settings, receiver):
+    # given: a webhook on this machine, subscribed while that was allowed, no more
+    subscribe(receiver.url, "device.registered")
+    services.device_register(type="mediaagent", mac="A1B2C3D4E5F6", actor=ACTOR)
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    # when
+    delivery = delivery_make_next()
+    # then: nothing was sent
+    assert (delivery.status, delivery.last_error) == ("pending", "The host 127.0.0.1 is not a public address.")
+    assert receiver.received == []
+
+
+@pytest.mark.parametrize("url", ["https://i\u2764.ws/", "http://example.com:99999/"])
+def test_a_url_the_sender_cant_use_is_a_failed_attempt_not_a_crash(receiver, url):
+    webhook = subscribe(receiver.url, "device.registered")
+    Webhook.objects.filter(pk=webhook.pk).update(url=url)  # as an older version may have let it in
+    services.device_register(type="mediaagent", mac="A1B2C3D4E5F6", actor=ACTOR)
+    delivery = delivery_make_next()
+    assert (delivery.status, delivery.attempts, delivery.response_status) == ("pending", 1, None)
+    assert delivery.last_error
+
+
+def test_a_paused_webhook_keeps_its_deliveries_waiting_and_gets_none_meanwhile(receiver):
+    # given: a pending delivery, then the webhook paused, then another event
+    webhook = subscribe(receiver.url, "device.registered")
+    services.device_register(type="mediaagent", mac="A1B2C3D4E5F6", actor=ACTOR)
+    webhook_update(webhook=webhook, is_active=False)
+    services.device_register(type="mediaagent", mac="A1B2C3D4E5F7", actor=ACTOR)
+    # then: the first waits, paused; none for the second
+    assert list(WebhookDelivery.objects.values_list("status", flat=True)) == ["paused"]
+    assert delivery_make_next() is None
+    # when: resumed
+    webhook_update(webhook=webhook, is_active=True)
+    # then: the waiting one goes
+    assert deliver_all() == 1
+    assert len(receiver.received) == 1
+
+
+def test_a_delivery_is_one_query_to_claim_and_one_to_record_it(django_assert_num_queries, receiver):
+    subscribe(receiver.url, "device.registered")
+    services.device_register(type="mediaagent", mac="A1B2C3D4E5F6", actor=ACTOR)
+    # the claim (with its event, device, owner and webhook) and the record, in a savepoint (the test's transaction)
+    with django_assert_num_queries(4):
+        assert delivery_make_next().status == "delivered"
+    with django_assert_num_queries(3):
+        assert delivery_make_next() is None

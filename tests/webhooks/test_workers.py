@@ -1,21 +1,23 @@
-"""deliver_webhooks as it runs: separate processes, several at once, stopped and killed."""
+"""deliver_webhooks as it runs (other processes, several at once, stopped, killed), and unsubscribing meanwhile."""
 
 import itertools
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 
 from devices import services
 from devices.choices import EventSource
+from devices.models import Device
 from tests.webhooks.receiver import Receiver
 from webhooks.models import EVENT_TYPES, Webhook, WebhookDelivery
-from webhooks.services import new_secret
+from webhooks.services import new_secret, webhook_delete
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,3 +127,47 @@ def test_sigterm_finishes_the_delivery_in_flight_then_stops(receiver):
     assert process.returncode == 0, err
     assert out.strip() == "1 delivered, 0 failed attempt(s)."
     assert list(WebhookDelivery.objects.order_by("id").values_list("status", flat=True)) == ["delivered", "pending"]
+
+
+def test_unsubscribing_while_a_change_fans_out_to_it_fails_neither():
+    # given: a change whose event went to the webhook, its transaction still open
+    webhook = Webhook.objects.create(url="https://crm.example.com/h", events=["device.registered"], secret=new_secret())
+    fanned_out, commit = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def change():
+        try:
+            with transaction.atomic():
+                services.device_register(type="mediaagent", mac="A1B2C3D4E5F6", actor=ACTOR)
+                fanned_out.set()
+                commit.wait(30)
+            outcomes["change"] = "committed"
+        except Exception as exc:
+            outcomes["change"] = exc
+        finally:
+            connections.close_all()
+
+    def unsubscribe():
+        try:
+            webhook_delete(webhook=webhook)
+            outcomes["delete"] = "deleted"
+        except Exception as exc:
+            outcomes["delete"] = exc
+        finally:
+            connections.close_all()
+
+    changing = threading.Thread(target=change)
+    changing.start()
+    assert fanned_out.wait(30)
+    # when: the webhook is deleted meanwhile, then the change commits
+    deleting = threading.Thread(target=unsubscribe)
+    deleting.start()
+    deleting.join(0.5)
+    assert deleting.is_alive()  # it waits for the change
+    commit.set()
+    changing.join(30)
+    deleting.join(30)
+    # then: both succeeded, and nothing names the webhook
+    assert outcomes == {"change": "committed", "delete": "deleted"}
+    assert not Webhook.objects.exists() and not WebhookDelivery.objects.exists()
+    assert Device.objects.filter(mac="A1B2C3D4E5F6").exists()

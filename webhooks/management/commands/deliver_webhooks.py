@@ -1,3 +1,4 @@
+import logging
 import signal
 import threading
 
@@ -5,7 +6,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 
-from webhooks.services import deliver_next, http_client
+from webhooks.models import DeliveryStatus
+from webhooks.services import delivery_make_next
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -40,23 +44,25 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         delivered = failed = 0
-        with http_client() as client:
-            while not stopping.is_set():
-                close_old_connections()  # a connection the database dropped meanwhile is opened again
-                try:
-                    attempt = deliver_next(client)
-                except DatabaseError as exc:  # the database away: nothing was recorded, so nothing is lost
-                    self.stderr.write(f"The database is unavailable ({exc}); trying again.")
-                    stopping.wait(options["poll"] * 5)
-                    continue
-                if attempt is None:
-                    if options["once"]:
-                        break
-                    stopping.wait(options["poll"])
-                    continue
-                if attempt.delivered:
-                    delivered += 1
-                else:
-                    failed += 1
-                    self.stderr.write(f"msg_{attempt.delivery_id}: {attempt.error}; will be retried or marked failed.")
+        while not stopping.is_set():
+            close_old_connections()  # a connection the database dropped meanwhile is opened again
+            try:
+                delivery = delivery_make_next()
+            except DatabaseError as exc:  # the database away: nothing was recorded, so nothing is lost
+                self.stderr.write(f"The database is unavailable ({exc}); trying again.")
+                stopping.wait(options["poll"] * 5)
+                continue
+            except Exception:  # nothing was recorded: the delivery is tried again, and the others go on
+                logger.exception("A delivery failed unexpectedly; trying again")
+                stopping.wait(options["poll"] * 5)
+                continue
+            if delivery is None:
+                if options["once"]:
+                    break
+                stopping.wait(options["poll"])
+            elif delivery.status == DeliveryStatus.DELIVERED:
+                delivered += 1
+            else:
+                failed += 1
+                self.stderr.write(f"{delivery.message_id}: {delivery.last_error}; will be retried or marked failed.")
         self.stdout.write(f"{delivered} delivered, {failed} failed attempt(s).")
