@@ -127,12 +127,19 @@ with open(updates, "w") as stream:
 named = os.path.join(folder, "named.csv")
 with open(named, "w") as stream:
     stream.write("type,mac,serial_number\nsqlitebulk,02:00:00:00:00:01,\nsqlitebulk,,SB-3\nsqlitebulk,,SB-9\n")
+from webhooks.models import Webhook, WebhookDelivery
+from webhooks.services import webhook_create
+webhook_create(url="https://crm.example.com/h", events=["device.registered", "device.banned"])
 results["bulk import"] = [command("import_devices", rows), command("import_devices", rows, "--dry-run")]
 results["bulk import update"] = [command("import_devices", updates), command("import_devices", updates)]
 results["bulk reserve"] = [command("reserve_devices", named), command("reserve_devices", named)]
 results["bulk ban"] = [command("ban_devices", named, "--reason", "test") for _ in range(2)]
 results["bulk events"] = sorted(
     DeviceEvent.objects.filter(device__type="sqlitebulk").values_list("action", flat=True)
+)
+# The webhook fan-out trigger, SQLite's own, wrote a delivery of each event of the types subscribed to.
+results["webhook deliveries"] = sorted(
+    WebhookDelivery.objects.filter(status="pending").values_list("event__action", flat=True)
 )
 print(json.dumps(results))
 """
@@ -201,4 +208,5 @@ def test_every_protocols_main_path_answers_on_the_embedded_sqlite(tmp_path):
             "reserved",
             "updated",
         ],
+        "webhook deliveries": ["banned", "banned", "registered", "registered", "registered"],
     }
