@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from devices.authentication import ApiKeyScopeDenied
 from devices.errors import DomainError
 from devices.failures import generic_failure
+from webhooks.services import WebhookLimitReached
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ def manage_exception_handler(exc, context) -> Response:
         return error("invalid_filter", f"Invalid query parameter: {names}.", status.HTTP_400_BAD_REQUEST, errors=errors)
     if isinstance(exc, exceptions.ParseError):
         return error("invalid", "The body is not valid JSON.", exc.status_code, errors={"body": [str(exc.detail)]})
+    if isinstance(exc, WebhookLimitReached):
+        return error(exc.code, exc.message, status.HTTP_409_CONFLICT)
     if isinstance(exc, DomainError):
         return error(exc.code, exc.message, status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, InvalidCursor):

@@ -81,7 +81,9 @@ def url_check(url: str) -> None:
 # -- subscriptions --------------------------------------------------------------------------------------------------
 
 
-def webhook_create(*, url: str, events: list[str], description: str = "", created_by: str = "") -> Webhook:
+def webhook_create(
+    *, url: str, events: list[str], description: str = "", is_active: bool = True, created_by: str = ""
+) -> Webhook:
     """A new webhook with a new signing secret. Raises WebhookUrlRefused, WebhookLimitReached."""
     url_check(url)
     if Webhook.objects.count() >= settings.WEBHOOK_MAX_COUNT:
@@ -89,7 +91,12 @@ def webhook_create(*, url: str, events: list[str], description: str = "", create
         # what a management key can add to every device change.
         raise WebhookLimitReached()
     return Webhook.objects.create(
-        url=url, events=events, description=description, created_by=created_by, secret=new_secret()
+        url=url,
+        events=events,
+        description=description,
+        is_active=is_active,
+        created_by=created_by,
+        secret=new_secret(),
     )
 
 

@@ -195,11 +195,13 @@ class LicenseViewSet(ManageViewSet):
 
 WEBHOOK_NOT_FOUND = _error("No webhook has this id.", ("Not found", examples.NOT_FOUND))
 INVALID_WEBHOOK = _error(
-    "A field is not valid: the URL (not http(s), or not a public host), an unknown event type, no event type; "
-    "or there are as many webhooks as allowed (`webhook_limit_reached`, no `errors`).",
+    "A field is not valid: the URL (not http(s), or not a public host), an unknown event type, no event type.",
     ("Invalid field", examples.INVALID_WEBHOOK),
-    ("Too many webhooks", examples.WEBHOOK_LIMIT),
     serializer=ManageValidationErrorSerializer,
+)
+WEBHOOK_LIMIT = _error(
+    "There are as many webhooks as allowed (WEBHOOK_MAX_COUNT, 20 by default): delete one first.",
+    ("Too many webhooks", examples.WEBHOOK_LIMIT),
 )
 BAD_CURSOR = _error(
     "The cursor is not one this API gave.",
@@ -239,6 +241,7 @@ WEBHOOK_BODY = [OpenApiExample("Subscribe", value=examples.WEBHOOK_CREATE, reque
             400: INVALID_WEBHOOK,
             401: UNAUTHENTICATED,
             403: FORBIDDEN,
+            409: WEBHOOK_LIMIT,
         },
         examples=WEBHOOK_BODY,
     ),

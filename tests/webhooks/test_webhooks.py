@@ -82,6 +82,14 @@ def test_subscribing_answers_201_with_the_secret_once(api):
     assert "secret" not in api.get(f"webhooks/{created['id']}/").json()
 
 
+def test_a_webhook_may_be_subscribed_paused(api):
+    body = {"url": "https://crm.example.com/h", "events": ["device.banned"], "is_active": False, "description": "later"}
+    response = api.send("post", "webhooks/", body)
+    assert response.status_code == 201, response.content
+    assert (response.json()["is_active"], response.json()["description"]) == (False, "later")
+    assert Webhook.objects.get().is_active is False
+
+
 def test_a_webhook_is_changed_and_removed(api):
     webhook = subscribe("https://crm.example.com/h", "device.banned")
     # when
@@ -177,7 +185,7 @@ def test_webhooks_are_capped(api, settings):
     assert [api.send("post", "webhooks/", body).status_code for _ in range(2)] == [201, 201]
     response = api.send("post", "webhooks/", body)
     assert (response.status_code, response.json()) == (
-        400,
+        409,
         {
             "code": "webhook_limit_reached",
             "message": "There are as many webhooks as allowed (WEBHOOK_MAX_COUNT): delete one first.",
