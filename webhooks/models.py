@@ -76,6 +76,12 @@ class WebhookDelivery(models.Model):
                 condition=models.Q(status="pending"),
                 name="delivery_device_order_idx",
             ),
+            # What purge_webhook_deliveries deletes: the deliveries done with, oldest first.
+            models.Index(
+                fields=["last_attempt_at"],
+                condition=models.Q(status__in=["delivered", "failed"]),
+                name="delivery_done_idx",
+            ),
         ]
 
     def __str__(self) -> str:

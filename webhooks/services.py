@@ -284,3 +284,15 @@ def deliveries_redeliver(*, deliveries: QuerySet) -> int:
         delivered_at=None,
         last_error="",
     )
+
+
+def deliveries_purge(*, older_than: timedelta, batch_size: int = 10_000) -> int:
+    """Delete the deliveries delivered or failed, last tried more than `older_than` ago, in batches; how many."""
+    done = WebhookDelivery.objects.filter(
+        status__in=[DeliveryStatus.DELIVERED, DeliveryStatus.FAILED],
+        last_attempt_at__lt=timezone.now() - older_than,
+    )
+    deleted = 0
+    while pks := list(done.order_by("last_attempt_at").values_list("pk", flat=True)[:batch_size]):
+        deleted += done.filter(pk__in=pks).delete()[0]
+    return deleted

@@ -463,3 +463,31 @@ def test_a_delivery_is_one_query_to_claim_and_one_to_record_it(django_assert_num
         assert delivery_make_next().status == "delivered"
     with django_assert_num_queries(3):
         assert delivery_make_next() is None
+
+
+def test_purging_deletes_only_deliveries_done_with_long_enough_ago(receiver):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    # given: deliveries in each state, last tried 40 or 10 days ago
+    webhook = subscribe(receiver.url, "device.registered")
+    for n in range(6):
+        services.device_register(type="mediaagent", mac=f"A1B2C3D4E5F{n}", actor=ACTOR)
+    rows = list(WebhookDelivery.objects.order_by("id"))
+    states = [("delivered", 40), ("failed", 40), ("pending", 40), ("paused", 40), ("delivered", 10), ("failed", 10)]
+    for delivery, (state, days) in zip(rows, states, strict=True):
+        delivery.status, delivery.last_attempt_at = state, timezone.now() - timedelta(days=days)
+        delivery.save()
+    # when
+    out = StringIO()
+    call_command("purge_webhook_deliveries", "--batch-size", "1", stdout=out)
+    # then: the two done with 40 days ago are gone
+    assert out.getvalue().strip() == "Deleted 2 webhook delivery(ies) done with more than 30 day(s) ago."
+    assert sorted(WebhookDelivery.objects.values_list("status", flat=True)) == [
+        "delivered",
+        "failed",
+        "paused",
+        "pending",
+    ]
+    assert Webhook.objects.filter(pk=webhook.pk).exists()
