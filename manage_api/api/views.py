@@ -60,9 +60,19 @@ BAD_QUERY = _error(
 LIST_ERRORS = {400: BAD_QUERY, 401: UNAUTHENTICATED, 403: FORBIDDEN}
 
 
-def _page(name: str, item: dict) -> list[OpenApiExample]:
-    # drf-spectacular makes the item a page of one (ManageCursorPagination's schema).
-    return [OpenApiExample(name, value=item)]
+def _list_schema(
+    name: str, summary: str, description: str, serializer_class, example: dict, *, errors: dict = LIST_ERRORS
+):
+    """A list operation: `manage_<name>_list`, cursor pages of `serializer_class`, its example a page of one."""
+    return extend_schema(
+        operation_id=f"manage_{name}_list",
+        tags=[TAG],
+        summary=summary,
+        description=description,
+        responses={200: serializer_class(many=True), **errors},
+        # drf-spectacular makes the item a page of one (ManageCursorPagination's schema).
+        examples=[OpenApiExample(name.split("_")[-1].capitalize(), value=example)],
+    )
 
 
 class ManageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -80,16 +90,13 @@ class ManageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(
-        operation_id="manage_devices_list",
-        tags=[TAG],
-        summary="List devices",
-        description=(
-            "Every device, the newest first, in cursor pages. `mac` takes any spelling of a MAC address; "
-            "`account` is the owner's login in any letter case."
-        ),
-        responses={200: DeviceSerializer(many=True), **LIST_ERRORS},
-        examples=_page("Devices", examples.DEVICE),
+    list=_list_schema(
+        "devices",
+        "List devices",
+        "Every device, the newest first, in cursor pages. `mac` takes any spelling of a MAC address; "
+        "`account` is the owner's login in any letter case.",
+        DeviceSerializer,
+        examples.DEVICE,
     ),
     retrieve=extend_schema(
         operation_id="manage_devices_retrieve",
@@ -123,13 +130,13 @@ class DeviceViewSet(mixins.RetrieveModelMixin, ManageViewSet):
     def get_serializer_class(self):
         return DeviceDetailSerializer if self.action == "retrieve" else self.serializer_class
 
-    @extend_schema(
-        operation_id="manage_devices_events_list",
-        tags=[TAG],
-        summary="A device's audit events",
-        description="The device's events, the newest first, in cursor pages.",
-        responses={200: DeviceEventSerializer(many=True), **LIST_ERRORS, 404: NOT_FOUND},
-        examples=_page("Events", examples.EVENT),
+    @_list_schema(
+        "devices_events",
+        "A device's audit events",
+        "The device's events, the newest first, in cursor pages.",
+        DeviceEventSerializer,
+        examples.EVENT,
+        errors={**LIST_ERRORS, 404: NOT_FOUND},
     )
     @action(
         detail=True,
@@ -146,13 +153,12 @@ class DeviceViewSet(mixins.RetrieveModelMixin, ManageViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(
-        operation_id="manage_events_list",
-        tags=[TAG],
-        summary="List audit events",
-        description="Every device's events, the newest first, in cursor pages; `since` and `until` bound their time.",
-        responses={200: DeviceEventSerializer(many=True), **LIST_ERRORS},
-        examples=_page("Events", examples.EVENT),
+    list=_list_schema(
+        "events",
+        "List audit events",
+        "Every device's events, the newest first, in cursor pages; `since` and `until` bound their time.",
+        DeviceEventSerializer,
+        examples.EVENT,
     ),
 )
 class DeviceEventViewSet(ManageViewSet):
@@ -162,13 +168,12 @@ class DeviceEventViewSet(ManageViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(
-        operation_id="manage_accounts_list",
-        tags=[TAG],
-        summary="List accounts",
-        description="Every account, the newest first, in cursor pages. Never a password, nor its hash.",
-        responses={200: AccountSerializer(many=True), **LIST_ERRORS},
-        examples=_page("Accounts", examples.ACCOUNT),
+    list=_list_schema(
+        "accounts",
+        "List accounts",
+        "Every account, the newest first, in cursor pages. Never a password, nor its hash.",
+        AccountSerializer,
+        examples.ACCOUNT,
     ),
 )
 class AccountViewSet(ManageViewSet):
@@ -178,13 +183,12 @@ class AccountViewSet(ManageViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(
-        operation_id="manage_licenses_list",
-        tags=[TAG],
-        summary="List license keys",
-        description="Every license key and device license, the newest first, in cursor pages.",
-        responses={200: LicenseSerializer(many=True), **LIST_ERRORS},
-        examples=_page("Licenses", examples.LICENSE),
+    list=_list_schema(
+        "licenses",
+        "List license keys",
+        "Every license key and device license, the newest first, in cursor pages.",
+        LicenseSerializer,
+        examples.LICENSE,
     ),
 )
 class LicenseViewSet(ManageViewSet):
@@ -214,13 +218,13 @@ WEBHOOK_BODY = [OpenApiExample("Subscribe", value=examples.WEBHOOK_CREATE, reque
 
 
 @extend_schema_view(
-    list=extend_schema(
-        operation_id="manage_webhooks_list",
-        tags=[TAG],
-        summary="List webhooks",
-        description="Every webhook, the newest first, in cursor pages; never a secret.",
-        responses={200: WebhookSerializer(many=True), 400: BAD_CURSOR, 401: UNAUTHENTICATED, 403: FORBIDDEN},
-        examples=_page("Webhooks", examples.WEBHOOK),
+    list=_list_schema(
+        "webhooks",
+        "List webhooks",
+        "Every webhook, the newest first, in cursor pages; never a secret.",
+        WebhookSerializer,
+        examples.WEBHOOK,
+        errors={400: BAD_CURSOR, 401: UNAUTHENTICATED, 403: FORBIDDEN},
     ),
     create=extend_schema(
         operation_id="manage_webhooks_create",
