@@ -17,7 +17,7 @@ from devices.choices import EventSource
 from devices.models import Device
 from tests.webhooks.receiver import Receiver
 from webhooks.models import EVENT_TYPES, Webhook, WebhookDelivery
-from webhooks.services import new_secret, webhook_delete
+from webhooks.services import delivery_make_next, new_secret, webhook_delete, webhook_update
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -171,3 +171,39 @@ def test_unsubscribing_while_a_change_fans_out_to_it_fails_neither():
     assert outcomes == {"change": "committed", "delete": "deleted"}
     assert not Webhook.objects.exists() and not WebhookDelivery.objects.exists()
     assert Device.objects.filter(mac="A1B2C3D4E5F6").exists()
+
+
+def test_pausing_while_a_delivery_is_in_flight_leaves_it_delivered(receiver):
+    # given: a delivery being made (the receiver holds it), and another pending
+    receiver.hold = True
+    webhook = Webhook.objects.create(url=receiver.url, events=["device.registered"], secret=new_secret())
+    events_of(2, 1)
+    outcomes: dict[str, object] = {}
+
+    def deliver():
+        try:
+            outcomes["delivery"] = delivery_make_next().status
+        finally:
+            connections.close_all()
+
+    def pause():
+        try:
+            webhook_update(webhook=Webhook.objects.get(pk=webhook.pk), is_active=False)
+            outcomes["pause"] = "paused"
+        finally:
+            connections.close_all()
+
+    delivering = threading.Thread(target=deliver)
+    delivering.start()
+    assert receiver.arrived.wait(30)
+    # when: the webhook is paused meanwhile, then the receiver answers
+    pausing = threading.Thread(target=pause)
+    pausing.start()
+    pausing.join(0.5)
+    assert pausing.is_alive()  # it waits for the delivery in flight
+    receiver.release.set()
+    delivering.join(30)
+    pausing.join(30)
+    # then: the one in flight is recorded delivered, the other paused
+    assert outcomes == {"delivery": "delivered", "pause": "paused"}
+    assert list(WebhookDelivery.objects.order_by("id").values_list("status", flat=True)) == ["delivered", "paused"]
