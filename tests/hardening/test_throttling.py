@@ -9,6 +9,7 @@ import redis
 from django.core.cache import cache
 from django.test import Client
 
+from devices import throttling
 from devices.services import api_key_create
 from tests.conftest import REGISTRY_BODY, run_in_threads
 from tests.factories import AccountFactory, DeviceFactory
@@ -42,9 +43,15 @@ def shared_cache(settings):
         connection.delete(key)
 
 
+# The middle of a minute, of an hour and of a day: a test's requests all fall in one window of each (a real
+# clock lets a test that crosses a minute start counting again, and fail).
+MID_WINDOW = 20_833 * 86_400 + 12 * 3_600 + 30 * 60 + 30
+
+
 @pytest.fixture(params=["local memory", "redis"])
-def any_cache(request):
-    """Counted in each process's memory, or in Redis."""
+def any_cache(request, monkeypatch):
+    """Counted in each process's memory, or in Redis; the throttles' clock stopped in the middle of a window."""
+    monkeypatch.setattr(throttling, "timer", lambda: MID_WINDOW)
     if request.param == "redis":
         request.getfixturevalue("shared_cache")
     cache.clear()
