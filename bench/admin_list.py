@@ -115,6 +115,7 @@ def measure(repeat: int) -> list[tuple[str, float, float, int]]:
         ("search serial part, lower case", f"/admin/devices/device/?q={some.serial_number[-7:].lower()}"),
         ("search name part", "/admin/devices/device/?q=Device%20123456"),
         ("search name part, no match", "/admin/devices/device/?q=nothing-like-it"),
+        ("search name part of every device", "/admin/devices/device/?q=device"),
         ("search login part", "/admin/devices/device/?q=customer123%40"),
         ("device page", f"/admin/devices/device/{some.pk}/change/"),
         ("events of one device", f"/admin/devices/deviceevent/?q={colon_mac}"),

@@ -36,6 +36,7 @@ from devices.models import (
     DeviceEvent,
     DeviceType,
     default_api_key_scopes,
+    text_contained,
 )
 
 BULK_BATCH = 1000
@@ -302,7 +303,8 @@ class DeviceAdmin(DevicePageActionsMixin, DeviceImportMixin, CsvExportMixin, adm
     def get_search_results(self, request, queryset, search_term):
         """A whole MAC or UUID: one exact lookup. The start of a MAC written with its separators (`44:05`,
         `0011.22`) or of a UUID with its dash (`0c2f1bd3-9e`): one range of an index. Anything else: the start of
-        a MAC or UUID, or part of a serial number, a name or an owner's login, in any letter case (a scan)."""
+        a MAC or UUID, or part of a serial number, a name or an owner's login, in any letter case, each through an
+        index (parts of serial numbers and names through the trigram index: three characters or more)."""
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -318,7 +320,7 @@ class DeviceAdmin(DevicePageActionsMixin, DeviceImportMixin, CsvExportMixin, adm
             return queryset.filter(uuid__range=uuids), False
         if mac_start and SEPARATED_MAC_START.fullmatch(term):
             return queryset.filter(mac__startswith=mac_start), False
-        matches = Q(serial_number__icontains=term) | Q(name__icontains=term)
+        matches = text_contained(term)
         if mac_start:
             matches |= Q(mac__startswith=mac_start)
         if uuids:

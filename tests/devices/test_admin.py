@@ -9,6 +9,7 @@ import pytest
 from constance import config
 from django.contrib.sessions.models import Session
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -92,6 +93,26 @@ def test_search_finds_devices_by_part_of_their_owners_login(admin_client, part):
     owned = [DeviceFactory(account=owner, active=True) for _ in range(2)]
     DeviceFactory(account=AccountFactory(login="other@example.com"), active=True)
     assert found(admin_client, part) == sorted(d.pk for d in owned)
+
+
+def test_search_finds_no_part_that_spans_a_serial_number_and_a_name(admin_client):
+    wanted = DeviceFactory(serial_number="SN-77", name="Door")
+    nameless = DeviceFactory(serial_number=None, name="Gate 77")
+    assert found(admin_client, "77") == sorted([wanted.pk, nameless.pk])
+    for spanning in ["77 Door", "77Door", "7 d"]:
+        assert found(admin_client, spanning) == [], spanning
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigram index is PostgreSQL's")
+@pytest.mark.parametrize("part", ["XYZ-12", "door cam"])
+def test_search_by_part_of_a_serial_number_or_name_can_be_read_through_the_trigram_index(admin_client, part):
+    DeviceFactory(serial_number="SN-XYZ-1234", name="Front door camera")
+    changelist = admin_client.get(CHANGELIST, {"q": part}).context["cl"]
+    with connection.cursor() as cursor:
+        # A few rows: the planner would rather scan them, or walk the primary key newest first.
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+        plan = changelist.queryset.explain()
+    assert "device_search_trgm_idx" in plan
 
 
 def test_search_finds_a_device_by_the_start_of_its_uuid(admin_client):
