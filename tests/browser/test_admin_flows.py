@@ -59,6 +59,19 @@ def test_find_a_device_by_mac_ban_it_with_a_reason_see_the_event_then_unban(oper
     assert not device.is_banned
 
 
+def test_find_devices_by_part_of_a_serial_number_or_a_name_or_the_start_of_a_mac(operator):
+    # given
+    DeviceFactory(mac="44051A000001", serial_number="SN-XYZ-1234", name="Front door camera")
+    DeviceFactory(mac="44051A000002", serial_number="SN-ABC-5678", name="Back yard")
+    DeviceFactory(mac="A1B2C3D4E5F6", serial_number="SN-QQQ-0000", name="Garage")
+    cases = {"xyz-12": ["SN-XYZ-1234"], "YARD": ["SN-ABC-5678"], "44:05": ["SN-ABC-5678", "SN-XYZ-1234"]}
+    for term, serial_numbers in cases.items():
+        # when: the operator types a part, in any letter case
+        search_devices(operator, term)
+        # then
+        assert operator.locator("#result_list tbody td.field-serial_number").all_inner_texts() == serial_numbers
+
+
 def test_reserve_and_unreserve_from_the_list(operator):
     device = DeviceFactory(mac="0A0B0C0D0E0F")
     search_devices(operator, "0a0b.0c0d.0e0f")

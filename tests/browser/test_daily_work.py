@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from devices.choices import DeviceStatus
 from devices.models import Device, DeviceEvent
-from licensing.models import License
+from licensing.models import License, LicenseSession
 from tests.browser.conftest import screenshot
 from tests.factories import AccountFactory, DeviceFactory
 from tests.licensing.conftest import make_license
@@ -88,6 +88,32 @@ def test_export_the_filtered_device_list(operator):
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
     assert [(row["mac"], row["name"], row["status"]) for row in rows] == [("A1:B2:C3:D4:E5:F6", "'=cmd()", "reserved")]
     assert download.value.suggested_filename.startswith("devices-")
+
+
+def test_an_accounts_page_leads_to_its_devices_and_keys_and_a_keys_activation_to_its_device(operator):
+    # given: an owner's device activated with its license key, and another owner's
+    owner = AccountFactory(login="owner@example.com")
+    device = DeviceFactory(mac="A1B2C3D4E5F6", account=owner, active=True)
+    key = make_license(account=owner, reference="cross-links")
+    LicenseSession.objects.create(license=key, device=device)
+    others = AccountFactory()
+    DeviceFactory(mac="A1B2C3D4E5F7", account=others, active=True)
+    make_license(account=others)
+    # when: the account's devices, from its page
+    operator.goto(f"/admin/devices/account/{owner.pk}/change/")
+    operator.click(".field-owned a:text-is('devices')")
+    operator.wait_for_url(f"**/admin/devices/device/?account__id__exact={owner.pk}")
+    # then: its device alone
+    assert operator.locator("#result_list tbody .field-device_display").all_inner_texts() == ["A1:B2:C3:D4:E5:F6"]
+    # when: its license keys, then the key's page
+    operator.go_back()
+    operator.click(".field-owned a:text-is('license keys')")
+    operator.wait_for_url(f"**/admin/licensing/license/?account__id__exact={owner.pk}")
+    assert operator.locator("#result_list tbody tr").count() == 1
+    operator.click("#result_list tbody th a")
+    # then: the key's activation names the device by its MAC and leads to it
+    operator.click("#sessions-group a:text-is('A1:B2:C3:D4:E5:F6')")
+    operator.wait_for_url(f"**/admin/devices/device/{device.pk}/change/")
 
 
 LISTS = [
