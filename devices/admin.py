@@ -1,4 +1,6 @@
+import functools
 import json
+import operator
 import re
 import uuid
 
@@ -28,6 +30,7 @@ from devices.errors import DomainError
 from devices.forms import MacField
 from devices.macs import format_mac, try_normalize_mac
 from devices.models import (
+    SEARCHED_PART_MIN,
     Account,
     ApiKey,
     ClientActivity,
@@ -187,8 +190,8 @@ class DeviceAdmin(DevicePageActionsMixin, DeviceImportMixin, CsvExportMixin, adm
     show_full_result_count = False
     search_fields = ("mac", "serial_number", "name", "uuid", "account__login")
     search_help_text = (
-        "A MAC or its start in any spelling, a UUID or its start, or part of a serial number, a name or an owner's "
-        "login, in any letter case."
+        "A MAC or its start in any spelling, a UUID or its start, part of a serial number or a name (three "
+        "characters or more), or part of an owner's login, in any letter case."
     )
     ordering = ("-id",)
     actions = ("reserve", "unreserve", "ban", "unban", "deactivate")
@@ -303,8 +306,8 @@ class DeviceAdmin(DevicePageActionsMixin, DeviceImportMixin, CsvExportMixin, adm
     def get_search_results(self, request, queryset, search_term):
         """A whole MAC or UUID: one exact lookup. The start of a MAC written with its separators (`44:05`,
         `0011.22`) or of a UUID with its dash (`0c2f1bd3-9e`): one range of an index. Anything else: the start of
-        a MAC or UUID, or part of a serial number, a name or an owner's login, in any letter case, each through an
-        index (parts of serial numbers and names through the trigram index: three characters or more)."""
+        a MAC or UUID, part of a serial number or a name (three characters or more), or part of an owner's login,
+        in any letter case, each through an index."""
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -320,15 +323,15 @@ class DeviceAdmin(DevicePageActionsMixin, DeviceImportMixin, CsvExportMixin, adm
             return queryset.filter(uuid__range=uuids), False
         if mac_start and SEPARATED_MAC_START.fullmatch(term):
             return queryset.filter(mac__startswith=mac_start), False
-        matches = text_contained(term)
+        matches = [text_contained(term)] if len(term) >= SEARCHED_PART_MIN else []
         if mac_start:
-            matches |= Q(mac__startswith=mac_start)
+            matches.append(Q(mac__startswith=mac_start))
         if uuids:
-            matches |= Q(uuid__range=uuids)
+            matches.append(Q(uuid__range=uuids))
         owners = list(Account.objects.filter(login__icontains=term).values_list("pk", flat=True)[:OWNERS_SEARCHED])
         if owners:
-            matches |= Q(account_id__in=owners)
-        return queryset.filter(matches), False
+            matches.append(Q(account_id__in=owners))
+        return queryset.filter(functools.reduce(operator.or_, matches, Q(pk__in=()))), False
 
     def save_model(self, request, obj, form, change):
         values = {name: form.cleaned_data[name] for name in services.DEVICE_EDITABLE_FIELDS}

@@ -266,6 +266,10 @@ class DeviceType(models.Model):
 SEARCHED_TEXT = Concat("serial_number", Value("\n"), "name")
 
 
+# A shorter part has no trigram: the index can't find it, and it would be most of the fleet's anyway.
+SEARCHED_PART_MIN = 3
+
+
 def text_contained(term: str) -> Q:
     """Devices whose serial number or name contains `term` (one line), in any letter case."""
     return Q(IContains(SEARCHED_TEXT, term))

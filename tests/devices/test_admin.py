@@ -96,11 +96,18 @@ def test_search_finds_devices_by_part_of_their_owners_login(admin_client, part):
 
 
 def test_search_finds_no_part_that_spans_a_serial_number_and_a_name(admin_client):
-    wanted = DeviceFactory(serial_number="SN-77", name="Door")
-    nameless = DeviceFactory(serial_number=None, name="Gate 77")
-    assert found(admin_client, "77") == sorted([wanted.pk, nameless.pk])
-    for spanning in ["77 Door", "77Door", "7 d"]:
+    wanted = DeviceFactory(serial_number="SN-Q77", name="Door")
+    nameless = DeviceFactory(serial_number=None, name="Gate Q77")
+    assert found(admin_client, "q77") == sorted([wanted.pk, nameless.pk])
+    for spanning in ["Q77 Door", "Q77Door", "7 do"]:
         assert found(admin_client, spanning) == [], spanning
+
+
+def test_parts_of_serial_numbers_and_names_are_searched_from_three_characters(admin_client):
+    wanted = DeviceFactory(serial_number="SN-QZ7", name="Gate", mac="A1B2C3D4E5F6")
+    assert found(admin_client, "Z7") == []
+    assert found(admin_client, "qz7") == [wanted.pk]
+    assert found(admin_client, "a1") == [wanted.pk]  # the start of its MAC, whatever the length
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigram index is PostgreSQL's")
