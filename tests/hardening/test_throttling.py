@@ -48,10 +48,17 @@ def shared_cache(settings):
 MID_WINDOW = 20_833 * 86_400 + 12 * 3_600 + 30 * 60 + 30
 
 
+@pytest.fixture(autouse=True)
+def clock(monkeypatch):
+    """The throttles' clock, stopped in the middle of a window; a test moves it by setting `clock["now"]`."""
+    stopped = {"now": MID_WINDOW}
+    monkeypatch.setattr(throttling, "timer", lambda: stopped["now"])
+    return stopped
+
+
 @pytest.fixture(params=["local memory", "redis"])
-def any_cache(request, monkeypatch):
-    """Counted in each process's memory, or in Redis; the throttles' clock stopped in the middle of a window."""
-    monkeypatch.setattr(throttling, "timer", lambda: MID_WINDOW)
+def any_cache(request):
+    """Counted in each process's memory, or in Redis."""
     if request.param == "redis":
         request.getfixturevalue("shared_cache")
     cache.clear()
@@ -94,6 +101,12 @@ def test_the_registry_answers_429_in_its_envelope(client, throttled):
     body = response.json()
     assert (body["status"], body["message"], body["data"]) == (429, "Too many requests.", None)
     assert int(response["Retry-After"]) > 0
+
+
+def test_the_next_window_counts_afresh(client, throttled, clock):
+    assert third(lambda: register(client)).status_code == 429
+    clock["now"] += 60
+    assert register(client).status_code == 200
 
 
 def test_the_limit_is_per_client_ip(client, throttled, settings):
