@@ -307,7 +307,7 @@ class DeviceAdmin(DevicePageActionsMixin, DeviceImportMixin, CsvExportMixin, adm
         """A whole MAC or UUID: one exact lookup. The start of a MAC written with its separators (`44:05`,
         `0011.22`) or of a UUID with its dash (`0c2f1bd3-9e`): one range of an index. Anything else: the start of
         a MAC or UUID, part of a serial number or a name (three characters or more), or part of an owner's login,
-        in any letter case, each through an index."""
+        in any letter case: each match on the devices through an index."""
         term = search_term.strip()
         if not term:
             return queryset, False

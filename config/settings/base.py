@@ -23,7 +23,6 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django.contrib.postgres",  # index expressions with an operator class (devices: the trigram search index)
     "rest_framework",
     "django_filters",
     "drf_spectacular",

@@ -112,14 +112,28 @@ def test_parts_of_serial_numbers_and_names_are_searched_from_three_characters(ad
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigram index is PostgreSQL's")
 @pytest.mark.parametrize("part", ["XYZ-12", "door cam"])
-def test_search_by_part_of_a_serial_number_or_name_can_be_read_through_the_trigram_index(admin_client, part):
+def test_search_by_part_of_a_serial_number_or_name_is_read_through_the_trigram_index(admin_client, part):
     DeviceFactory(serial_number="SN-XYZ-1234", name="Front door camera")
-    changelist = admin_client.get(CHANGELIST, {"q": part}).context["cl"]
+    sql, params = admin_client.get(CHANGELIST, {"q": part}).context["cl"].queryset.query.sql_with_params()
     with connection.cursor() as cursor:
-        # A few rows: the planner would rather scan them, or walk the primary key newest first.
+        # A few rows: the planner would rather scan them, or walk the primary key newest first. The plan is the
+        # generic one a statement prepared on the server comes to (prepare_threshold), where values are unknown.
         cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
-        plan = changelist.queryset.explain()
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("PREPARE searched AS " + sql % tuple(f"${n}" for n in range(1, len(params) + 1)))
+        marks = ", ".join(["%s"] * len(params))
+        cursor.execute(connection.ops.compose_sql(f"EXPLAIN EXECUTE searched({marks})", params))
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("DEALLOCATE searched")
     assert "device_search_trgm_idx" in plan
+
+
+def test_a_part_with_a_line_break_is_searched_in_the_serial_number_and_the_name_apart(admin_client):
+    spanning = DeviceFactory(serial_number="EDGE-1", name="line one")
+    wanted = DeviceFactory(serial_number="EDGE-2", name="two\nlines")
+    assert found(admin_client, "1\nline") == []
+    assert found(admin_client, "o\nli") == [wanted.pk]
+    assert found(admin_client, "edge-") == sorted([spanning.pk, wanted.pk])
 
 
 def test_search_finds_a_device_by_the_start_of_its_uuid(admin_client):
