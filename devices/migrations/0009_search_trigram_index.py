@@ -12,7 +12,9 @@ from django.db import migrations
 
 FORWARD = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX CONCURRENTLY IF NOT EXISTS device_search_trgm_idx ON devices_device"
+    # A concurrent build that was interrupted leaves an invalid index behind: run again, it is built anew.
+    "DROP INDEX CONCURRENTLY IF EXISTS device_search_trgm_idx",
+    "CREATE INDEX CONCURRENTLY device_search_trgm_idx ON devices_device"
     " USING gin ((upper(COALESCE(serial_number, '') || '\n' || name)) gin_trgm_ops)",
     # The planner tells a rare part from one most devices have by the indexed text's statistics.
     "ANALYZE devices_device",
