@@ -30,7 +30,6 @@ from devices.errors import DomainError
 from devices.forms import MacField
 from devices.macs import format_mac, try_normalize_mac
 from devices.models import (
-    SEARCHED_PART_MIN,
     Account,
     ApiKey,
     ClientActivity,
@@ -306,8 +305,8 @@ class DeviceAdmin(DevicePageActionsMixin, DeviceImportMixin, CsvExportMixin, adm
     def get_search_results(self, request, queryset, search_term):
         """A whole MAC or UUID: one exact lookup. The start of a MAC written with its separators (`44:05`,
         `0011.22`) or of a UUID with its dash (`0c2f1bd3-9e`): one range of an index. Anything else: the start of
-        a MAC or UUID, part of a serial number or a name (three characters or more), or part of an owner's login,
-        in any letter case: each match on the devices through an index."""
+        a MAC or UUID, part of a serial number or a name (three characters or more, a letter or digit among them),
+        or part of an owner's login, in any letter case: each match on the devices through an index."""
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -323,7 +322,8 @@ class DeviceAdmin(DevicePageActionsMixin, DeviceImportMixin, CsvExportMixin, adm
             return queryset.filter(uuid__range=uuids), False
         if mac_start and SEPARATED_MAC_START.fullmatch(term):
             return queryset.filter(mac__startswith=mac_start), False
-        matches = [text_contained(term)] if len(term) >= SEARCHED_PART_MIN else []
+        contained = text_contained(term)
+        matches = [contained] if contained else []
         if mac_start:
             matches.append(Q(mac__startswith=mac_start))
         if uuids:

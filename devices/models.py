@@ -277,12 +277,15 @@ class SerialAndName(models.Func):
         return f"(COALESCE({serial_number[0]}, '') || '\n' || {name[0]})", [*serial_number[1], *name[1]]
 
 
-# A shorter part has no trigram: the index can't find it, and it would be most of the fleet's anyway.
+# A shorter part has no trigram for the index to find, and would be in much of the fleet anyway.
 SEARCHED_PART_MIN = 3
 
 
-def text_contained(term: str) -> Q:
-    """Devices whose serial number or name contains `term`, in any letter case."""
+def text_contained(term: str) -> Q | None:
+    """Devices whose serial number or name contains `term`, in any letter case; None for a term with no trigram
+    (under three characters, or no letter nor digit): only a walk of the whole table could find it."""
+    if len(term) < SEARCHED_PART_MIN or not any(character.isalnum() for character in term):
+        return None
     contained = Q(IContains(SerialAndName(), term))
     if "\n" in term:  # the one way a part could span the two
         contained &= Q(serial_number__icontains=term) | Q(name__icontains=term)

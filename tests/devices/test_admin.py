@@ -108,6 +108,9 @@ def test_parts_of_serial_numbers_and_names_are_searched_from_three_characters(ad
     assert found(admin_client, "Z7") == []
     assert found(admin_client, "qz7") == [wanted.pk]
     assert found(admin_client, "a1") == [wanted.pk]  # the start of its MAC, whatever the length
+    punctuated = DeviceFactory(serial_number="SN---1", name="Gate...")
+    assert found(admin_client, "---") == found(admin_client, "...") == []
+    assert found(admin_client, "--1") == [punctuated.pk]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigram index is PostgreSQL's")
