@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from constance import config
+from django.contrib.auth.models import Permission, User
 from django.contrib.sessions.models import Session
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -101,6 +102,15 @@ def test_search_finds_no_part_that_spans_a_serial_number_and_a_name(admin_client
     assert found(admin_client, "q77") == sorted([wanted.pk, nameless.pk])
     for spanning in ["Q77 Door", "Q77Door", "7 do"]:
         assert found(admin_client, spanning) == [], spanning
+
+
+def test_view_only_staff_find_a_device_by_part_of_its_serial_number(client):
+    viewer = User.objects.create_user("viewer", password="unused-password", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_device"))
+    client.force_login(viewer)
+    wanted = DeviceFactory(serial_number="SN-XYZ-1234")
+    DeviceFactory(serial_number="SN-ABC-1234")
+    assert found(client, "xyz-1") == [wanted.pk]
 
 
 def test_parts_of_serial_numbers_and_names_are_searched_from_three_characters(admin_client):
