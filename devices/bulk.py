@@ -202,12 +202,11 @@ def bulk_run(
     batch_size: int,
     dry_run: bool,
     done: Callable[[list[Row]], None],
-    workers: int | None = None,
 ) -> None:
     """Apply `operation` to `rows`, `batch_size` at a time, each batch in its own transaction.
 
     A thread reads and parses up to two batches ahead. Each batch is prepared in order on this connection;
-    on PostgreSQL outside a transaction, up to `workers` (BULK_WORKERS) batches are then applied at once,
+    on PostgreSQL outside a transaction, up to BULK_WORKERS batches are then applied at once,
     each by a thread with its own connection (inside a transaction, or on SQLite, they are applied here, one
     after another). `done(batch)` is called as each batch ends, in order, with every row's outcome set; an
     error reading the rows (a bad CSV, bad UTF-8) is raised after the batches before it are done. A dry run
@@ -242,8 +241,7 @@ def bulk_run(
         except BaseException as error:  # handed to the main thread, which raises it
             put(error)
 
-    if workers is None:
-        workers = BULK_WORKERS if sql.bulk_workers_possible() else 0
+    workers = BULK_WORKERS if sql.bulk_workers_possible() else 0
     reader = threading.Thread(target=read, name="bulk-reader", daemon=True)
     reader.start()
     pool = _Workers(workers) if workers else None
@@ -386,9 +384,9 @@ class Import(Operation):
     device's type is changed only with `change_type`; otherwise a row that gives another type fails.
     """
 
-    def __init__(self, *, change_type: bool = False, declared: frozenset[str] | None = None):
+    def __init__(self, *, change_type: bool = False):
         self.change_type = change_type
-        self.declared = DeviceType.objects.names() if declared is None else frozenset(declared)
+        self.declared = DeviceType.objects.names()
         self._unknown = {}  # type -> its message, made once per run
 
     def unknown_type(self, name: str) -> str:

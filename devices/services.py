@@ -73,18 +73,14 @@ class Actor:
     name: str = ""
 
 
-def event_values(actor: Actor, now: datetime, details: dict | None = None, *, actor_name=None) -> dict:
+def event_values(actor: Actor, now: datetime, details: dict | None = None) -> dict:
     """What every statement's audit event records of the call: who, its request id, when, and plain details."""
     return {
-        "actor": (actor.name if actor_name is None else actor_name)[:254],
+        "actor": actor.name[:254],
         "request_id": (get_guid() or "")[:64],
         "now": now,
         "details": sql.details_json(details or {}),
     }
-
-
-def _now() -> sql.Slot:
-    return sql.Slot("now", DateTimeField())
 
 
 # The error each state gives to an operation that does not accept it.
@@ -237,7 +233,6 @@ FINISH_DEACTIVATION = Transition(
     },
     settles_first=False,
 )
-SETTLE = (FINISH_INITIALIZATION, FINISH_DEACTIVATION)
 
 
 @dataclass(frozen=True)
@@ -354,14 +349,14 @@ def _statement_parts(
 
     def build() -> sql.TransitionPlan:
         slots = {name: sql.Slot(name, f or CharField()) for name, f in transition.slots.items()}
-        arguments = {**slots, **shape, "now": _now()}
+        arguments = {**slots, **shape, "now": sql.now_slot()}
         rule = transition.applies_to(**arguments)
         if transition.settles_first:
-            rule = rule.exclude(overdue(_now()))
+            rule = rule.exclude(overdue(sql.now_slot()))
         return sql.TransitionPlan(
             devices=named.queryset(),
             rule=rule,
-            writes={**transition.writes(**arguments), "updated_at": _now()},
+            writes={**transition.writes(**arguments), "updated_at": sql.now_slot()},
             action=transition.action,
             source=actor.source,
             details=transition.details(**params),
@@ -422,7 +417,7 @@ def _named(device: DeviceName) -> Named:
 def _apply_one(transition: Transition, device: DeviceName, *, actor: Actor, also=None, **params) -> sql.Changed:
     """Apply a transition to one device; raise the refusal's error (DeviceNotFound when it names none)."""
     failure = None
-    with transaction.atomic() if transition is DEACTIVATE and _at_once() else _nothing():
+    with transaction.atomic() if transition is DEACTIVATE and _at_once() else nullcontext():
         applied = transition_apply(transition, _named(device), actor=actor, also=also, **params)
         if applied.changed:
             changed = applied.changed[0]
@@ -440,10 +435,6 @@ def _apply_one(transition: Transition, device: DeviceName, *, actor: Actor, also
 
 def _at_once() -> bool:
     return settings.DEVICE_DEACTIVATION_SECONDS <= 0
-
-
-def _nothing():
-    return nullcontext()
 
 
 # -- one device ------------------------------------------------------------------------------------------------------
@@ -571,8 +562,8 @@ def _new_device(status: str, **fields) -> Device:
         uuid=sql.Slot("uuid", UUIDField()),
         status=status,
         status_until=sql.Slot("until", DateTimeField()) if status == DeviceStatus.INITIALIZING else None,
-        created_at=_now(),
-        updated_at=_now(),
+        created_at=sql.now_slot(),
+        updated_at=sql.now_slot(),
         **fields,
     )
 
@@ -636,7 +627,7 @@ def device_create_active(
 
     def build() -> sql.CreationPlan:
         device = _new_device(
-            DeviceStatus.ACTIVE, type=type, name=name, account_id=account, activated_at=_now(), mac=None
+            DeviceStatus.ACTIVE, type=type, name=name, account_id=account, activated_at=sql.now_slot(), mac=None
         )
         return sql.CreationPlan(
             device=device,
@@ -695,12 +686,12 @@ def device_register_client(
             type=text["type"],
             version=text["device_version"],
             is_online=True,
-            last_seen_at=_now(),
+            last_seen_at=sql.now_slot(),
         )
         app = ClientAppInfo(
             device_id=sql.Ref("device", "id"),
             ip=sql.Slot("ip", ClientAppInfo._meta.get_field("ip")) if ip is not None else None,
-            updated_at=_now(),
+            updated_at=sql.now_slot(),
             **{name: text[name] for name in reported},
         )
         return sql.CreationPlan(
@@ -746,10 +737,10 @@ def _client_seen(values: dict, *, with_ip: bool, source: str) -> Device | None:
             Device.objects.filter(mac=text["mac"])
             .filter(Q(type=text["type"], version=text["device_version"]) | ~_described(source))
             .filter(updated_at=Subquery(snapshot))
-            .exclude(overdue(_now()))
+            .exclude(overdue(sql.now_slot()))
             .filter(Exists(same_app))
         )
-        return devices, {"is_online": True, "last_seen_at": _now(), "updated_at": _now()}
+        return devices, {"is_online": True, "last_seen_at": sql.now_slot(), "updated_at": sql.now_slot()}
 
     return sql.update_one(("client_seen", with_ip, source), build, values)
 
@@ -802,25 +793,19 @@ def _device_update_client(
     return device, False
 
 
-def audit_event(
-    device: Device, action: EventAction, *, actor: Actor, now: datetime, details: dict, from_status: str | None = None
-) -> DeviceEvent:
-    """An unsaved audit event of a change the ORM writes (not a lifecycle transition: those write their own)."""
-    return DeviceEvent(
+def _record(device: Device, action: EventAction, *, actor: Actor, now: datetime, details: dict) -> None:
+    """The audit event of a change the ORM writes (not a lifecycle transition: those write their own)."""
+    DeviceEvent(
         device=device,
         action=action,
-        from_status=device.status if from_status is None else from_status,
+        from_status=device.status,
         to_status=device.status,
         source=actor.source,
         actor=actor.name[:254],
         request_id=(get_guid() or "")[:64],
         details=details,
         created_at=now,
-    )
-
-
-def _record(device: Device, action: EventAction, *, actor: Actor, now: datetime, details: dict) -> None:
-    audit_event(device, action, actor=actor, now=now, details=details).save(force_insert=True)
+    ).save(force_insert=True)
 
 
 def _save_or_conflict(device: Device, **save_kwargs) -> None:

@@ -27,12 +27,14 @@ from collections.abc import Callable, Hashable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.db.models import (
     BooleanField,
+    DateTimeField,
     Exists,
     Expression,
     ExpressionWrapper,
@@ -314,7 +316,8 @@ def _event_row(action: str, source: str, values: dict, **row) -> DeviceEvent:
     )
 
 
-_EVENT_COLUMNS = ("device_id", "action", "from_status", "to_status", "source", "actor", "request_id", "details")
+# What every statement writes of an audit event: all but its id, in field order.
+EVENT_COLUMNS = tuple(f.column for f in DeviceEvent._meta.concrete_fields if not f.primary_key)
 
 
 # -- transitions ----------------------------------------------------------------------------------------------------
@@ -395,12 +398,11 @@ def transition_set(
                 for c in _transition_stepwise(plan, values)
             ]
             done = {c.device.pk for c in changed}
-            rest = devices_read(
-                [pk for pk in values["named:pks"] if pk not in done],
-                look=ExpressionWrapper(
-                    Q(Exists(plan.rule.filter(pk=OuterRef("pk")))) | overdue(values["now"]), output_field=BooleanField()
-                ),
+            look = ExpressionWrapper(
+                Q(Exists(plan.rule.filter(pk=OuterRef("pk")))) | overdue(values["now"]), output_field=BooleanField()
             )
+            rest = Device.objects.filter(pk__in=[pk for pk in values["named:pks"] if pk not in done]).order_by("pk")
+            rest = list(rest.values_list("pk", "uuid", "status", "is_banned", look))  # compiled while bound
         return changed, [(Lean(*row[:4]), row[4]) for row in rest]
     sql, params, plan = _prepared(("transition", key), lambda: _render_transition(build()))
     changed, rest = [], []
@@ -436,7 +438,7 @@ def _render_transition(plan: TransitionPlan) -> tuple:
         # the statement's text is the same for every set (built once, prepared once).
         names = ("id", "uuid", "status", "is_banned", *old_fields)
         columns = ", ".join(f"{table}.{_quote(Device._meta.get_field(name).column)}" for name in names)
-        due_sql, due_params = _where(Device.objects.filter(overdue(_now())))
+        due_sql, due_params = _where(Device.objects.filter(overdue(now_slot())))
         # The rule is checked as the rows are read: a row still at the version read (its xmin) is as read. The
         # UPDATE then finds its rows by id only, whatever the planner believes of the rule's columns.
         lock_sql = (
@@ -476,7 +478,7 @@ def _render_transition(plan: TransitionPlan) -> tuple:
         WITH locked AS MATERIALIZED ({lock_sql}),
         changed AS ({update_sql} {returning}),
         logged AS (
-            INSERT INTO {_quote(DeviceEvent._meta.db_table)} ({", ".join(_EVENT_COLUMNS)}, created_at)
+            INSERT INTO {_quote(DeviceEvent._meta.db_table)} ({", ".join(EVENT_COLUMNS)})
             SELECT changed.id, {_literal(plan.action)}, locked.status, changed.status, {_literal(plan.source)},
                 %s, %s, {details_sql}, %s
             FROM changed JOIN locked ON locked.id = changed.id {owner_join}
@@ -492,14 +494,13 @@ def _render_transition(plan: TransitionPlan) -> tuple:
                 locked.applies OR locked.due
             FROM locked LEFT JOIN changed ON changed.id = locked.id
         """  # noqa: S608
-    event_params = [Slot("actor"), Slot("request_id"), *details_params, _now()]
+    event_params = [Slot("actor"), Slot("request_id"), *details_params, now_slot()]
     params = [*lock_params, *update_params, *also_params, *event_params]
     return sql, params, plan
 
 
-def _now() -> Slot:
-    from django.db.models import DateTimeField
-
+def now_slot() -> Slot:
+    """The moment of the call (the "now" value), which every statement's events and timestamps record."""
     return Slot("now", DateTimeField())
 
 
@@ -668,7 +669,7 @@ def _creation_event(plan: CreationPlan) -> DeviceEvent:
         actor=plan.actor,
         request_id=Slot("request_id"),
         details=_Details(plan.details),
-        created_at=_now(),
+        created_at=now_slot(),
     )
 
 
@@ -735,7 +736,7 @@ def _create_stepwise(plan: CreationPlan, values: dict) -> Created | None:
         gate_row = _gate_stepwise(plan.gate) if plan.gate is not None else None
         if plan.gate is not None and gate_row is None:
             return None
-        refs: dict[str, Any] = {"gate": _Row(gate_row)}
+        refs: dict[str, Any] = {"gate": SimpleNamespace(**(gate_row or {}))}
         _resolve(plan.device, refs, values)
         if plan.skip_conflict:
             conflicts = Device.objects.filter(mac=plan.device.mac) if plan.device.mac else Device.objects.none()
@@ -776,13 +777,6 @@ def _gate_stepwise(gate: Gate) -> dict | None:
         return None
     row = from_row(model, found[0])
     return {f.attname: getattr(row, f.attname) for f in model._meta.concrete_fields}
-
-
-class _Row:
-    """A gate row read as a dict, with attribute access like a model instance."""
-
-    def __init__(self, values: dict | None):
-        self.__dict__.update(values or {})
 
 
 def _resolve(instance: Model, refs: dict[str, Any], values: dict) -> None:
@@ -861,16 +855,6 @@ def device_types_in_use() -> list[str]:
 def ping() -> None:
     """One round trip to the database; raises when it doesn't answer."""
     _fetch("SELECT 1", [])
-
-
-def devices_read(pks, **annotations) -> list[tuple]:
-    """(id, uuid, status, is_banned, *annotations) of the devices with these ids, by id; one query."""
-    devices = Device.objects.order_by("pk").annotate(**annotations)
-    if _postgresql():  # one array parameter, however many ids
-        devices = devices.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [list(pks)]))
-    else:
-        devices = devices.filter(pk__in=list(pks))
-    return list(devices.values_list("pk", "uuid", "status", "is_banned", *annotations))
 
 
 # -- bulk work (devices.bulk) -----------------------------------------------------------------------------------------
@@ -1117,11 +1101,6 @@ def first_lines(found: list[tuple], name: Callable[[tuple], Hashable | None], ea
     return first
 
 
-# What an import reads of a known device, and writes.
-IMPORT_READ = ("id", "uuid", "type", "mac", "serial_number", "name", "version", "status", "status_until")
-IMPORT_WRITES = ("type", "mac", "serial_number", "name", "version", "status", "status_until", "updated_at")
-
-
 def bulk_claim_registrations(loaded: Loaded) -> list[tuple]:
     """(line, earlier line with its MAC, earlier line with its type and serial number) of each loaded row.
 
@@ -1207,7 +1186,6 @@ def bulk_next_ids(count: int) -> list[int]:
 
 
 DEVICE_COLUMNS = tuple(f.column for f in Device._meta.concrete_fields)
-EVENT_COLUMNS = (*_EVENT_COLUMNS, "created_at")
 
 
 def bulk_insert_devices(rows: list[list]) -> None:

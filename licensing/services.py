@@ -108,7 +108,7 @@ def _activate(shape: str, pick: Callable[[], QuerySet], values: dict, *, actor: 
         details={"license": license},
         gate=lambda: sql.Gate(
             pick=pick(),
-            qualifies=License.objects.activatable(sql.Slot("now", DateTimeField())),
+            qualifies=License.objects.activatable(sql.now_slot()),
             update={"activations_count": F("activations_count") + 1},
             skip_locked=skip_locked,
         ),
@@ -117,7 +117,7 @@ def _activate(shape: str, pick: Callable[[], QuerySet], values: dict, *, actor: 
                 id=sql.Slot("session", UUIDField()),
                 license_id=sql.Ref("gate", "id"),
                 device_id=sql.Ref("device", "id"),
-                created_at=sql.Slot("now", DateTimeField()),
+                created_at=sql.now_slot(),
             ),
         ),
         values={**values, "session": uuid.uuid4(), "now": now},
@@ -176,7 +176,7 @@ def license_activate_from_pool(*, account: Account, session_id: uuid.UUID | None
             return active
 
     def pool():
-        now = sql.Slot("now", DateTimeField())
+        now = sql.now_slot()
         return License.objects.activatable(now).filter(account=sql.Slot("account", BigIntegerField())).order_by("pk")
 
     values = {"account": account.pk}
@@ -202,7 +202,7 @@ def license_validate(*, session_id: uuid.UUID) -> tuple[LicenseSession | None, b
     now = timezone.now()
 
     def build():
-        session, moment = sql.Slot("session", UUIDField()), sql.Slot("now", DateTimeField())
+        session, moment = sql.Slot("session", UUIDField()), sql.now_slot()
         read = (
             LicenseSession.objects.filter(pk=session)
             .annotate(valid=ExpressionWrapper(session_valid(moment), output_field=BooleanField()))

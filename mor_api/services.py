@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import BigIntegerField, CharField, DateTimeField, Subquery
+from django.db.models import BigIntegerField, CharField, Subquery
 
 from devices import services as core
 from devices import sql
@@ -96,13 +96,14 @@ def _check_callerid_permission(caller: Account) -> None:
         raise MorError(CALLERID_FORBIDDEN)
 
 
-def _problems(values: DeviceInput) -> list[str]:
+def _problems(values: "DeviceInput | DeviceChanges", limits: dict[str, int]) -> list[str]:
+    """What is wrong with the text fields `limits` names: too long, or holding a character none may."""
     problems = []
-    for field, limit in LIMITS.items():
-        value = getattr(values, field)
-        if value and len(value) > limit:
+    for field, limit in limits.items():
+        value = getattr(values, field) or ""
+        if len(value) > limit:
             problems.append(f"{field.capitalize().replace('_', ' ')} is longer than {limit} characters")
-        problems += _character_problems(field, value or "")
+        problems += _character_problems(field, value)
     return problems
 
 
@@ -140,7 +141,7 @@ def _may_apply(values: DeviceInput) -> bool:
     except MorError:
         return False
     group_id_ok = not values.devicegroup_id or is_id(values.devicegroup_id)
-    return group_id_ok and not _problems(values) and (not values.pin or bool(PIN.fullmatch(values.pin)))
+    return group_id_ok and not _problems(values, LIMITS) and (not values.pin or bool(PIN.fullmatch(values.pin)))
 
 
 def _create(*, login: str, raw_user_id: str, values: DeviceInput) -> MorDevice | None:
@@ -167,12 +168,12 @@ def _create(*, login: str, raw_user_id: str, values: DeviceInput) -> MorDevice |
             MorDevice(
                 device_id=sql.Ref("device", "id"),
                 group_id=sql.Ref("gate", "id"),
-                created_at=sql.Slot("now", DateTimeField()),
+                created_at=sql.now_slot(),
                 **text,
             ),
         )
 
-    pin = _random_pin_candidate() if values.pin is None else values.pin or None
+    pin = _random_digits(settings.MOR_PIN_LENGTH) if values.pin is None else values.pin or None
     call = {
         "login": login.strip().lower(),
         "user_id": int(raw_user_id),
@@ -181,7 +182,8 @@ def _create(*, login: str, raw_user_id: str, values: DeviceInput) -> MorDevice |
         "description": values.description or "",
         "pin": pin,
         "caller_id": values.caller_id or "",
-        "username": _username_candidate(),
+        # Ten random digits, as softswitches number their SIP logins; the unique index settles a clash.
+        "username": _random_digits(10),
         "secret": secrets.token_urlsafe(12),
     }
     try:
@@ -219,20 +221,15 @@ def _check_create(*, login: str, raw_user_id: str, values: DeviceInput) -> None:
         _check_pin(values.pin)
     if values.caller_id:
         _check_callerid_permission(caller)
-    problems = _problems(values)
+    problems = _problems(values, LIMITS)
     if problems:
         raise MorError(NOT_CREATED, problems)
     if not Account.objects.usable().filter(pk=user.pk).exists():
         raise MorError(NOT_CREATED, [AccountNotUsable.default_message])
 
 
-def _random_pin_candidate() -> str:
-    return "".join(secrets.choice("0123456789") for _ in range(settings.MOR_PIN_LENGTH))
-
-
-def _username_candidate() -> str:
-    # Ten random digits, as softswitches number their SIP logins; the unique index settles a clash.
-    return "".join(secrets.choice("0123456789") for _ in range(10))
+def _random_digits(count: int) -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(count))
 
 
 def mor_device_for(caller: Account, *, raw_id: str = "", username: str = "") -> MorDevice:
@@ -321,17 +318,6 @@ SIP_LOGIN = re.compile(r"[A-Za-z0-9_.+-]{1,32}")
 EXTENSION = re.compile(r"[a-z0-9#*]{1,40}")  # the page's "a-z0-9#*"
 TEXT_LIMITS = {"description": 255, "callerid_number": 64, "callerid_name": 64, "password": 64, "comment": 2000}
 MAX_CALL_LIMIT = 2**31 - 1
-
-
-def _text_problems(changes: DeviceChanges) -> list[str]:
-    problems = []
-    for field, limit in TEXT_LIMITS.items():
-        value = getattr(changes, field) or ""
-        label = field.capitalize().replace("_", " ")
-        if len(value) > limit:
-            problems.append(f"{label} is longer than {limit} characters")
-        problems += _character_problems(field, value)
-    return problems
 
 
 def _set_authentication(line: MorDevice, changes: DeviceChanges, problems: list[str]) -> None:
@@ -426,7 +412,7 @@ def mor_device_update(*, caller: Account, raw_id: str, changes: DeviceChanges, a
     empty_allowed = changes.allow_empty_callerid == "1"
     if any(v or (empty_allowed and v is not None) for v in (changes.callerid_number, changes.callerid_name)):
         _check_callerid_permission(caller)
-    problems = _text_problems(changes)
+    problems = _problems(changes, TEXT_LIMITS)
     if changes.pin and len(changes.pin) > LIMITS["pin"]:
         problems.append(f"Pin is longer than {LIMITS['pin']} characters")
     _set_authentication(line, changes, problems)
