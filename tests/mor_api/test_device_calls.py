@@ -269,6 +269,9 @@ def test_the_hash_signs_device_authentication_username_host_and_port_only(mor, l
         ({"host": "10.0.0.1"}, ["Host and port apply to IP authentication (authentication=1) only"]),
         ({"username": "a b"}, ["Username must be 1 to 32 letters, digits, '.', '_', '-' or '+'"]),
         ({"extension": "EXT 1"}, ["Extension may have only a-z, 0-9, # and *"]),
+        ({"extension": "1" * 41}, ["Extension is longer than 40 characters"]),
+        ({"extension": "X" * 41}, ["Extension is longer than 40 characters",
+                                   "Extension may have only a-z, 0-9, # and *"]),
         ({"hidden": "yes"}, ["Hidden must be 0 or 1"]),
         ({"call_limit": "-1"}, ["Call limit must be a whole number (0: unlimited)"]),
         ({"description": "d" * 256, "comment": "a\x00b"}, ["Description is longer than 255 characters",
@@ -291,6 +294,20 @@ def test_a_username_or_extension_of_another_device_is_refused(mor, line, user):
     params = {**signed("device_update", u="admin", device=line.device_id, username=other.username), "extension": "200"}
     page = parse(mor.post("device_update", params))
     assert [m.text for m in page.findall("message")] == ["Username is already used", "Extension is already used"]
+
+
+def test_a_refused_username_or_extension_is_not_said_to_be_another_devices(mor, line, user):
+    # given: another line with no extension either, as this one
+    other = MorDeviceFactory(device__account=user)
+    assert line.extension is None and other.extension is None
+    # when: both are sent refused
+    params = {**signed("device_update", u="admin", device=line.device_id, username="a b"), "extension": "EXT"}
+    page = parse(mor.post("device_update", params))
+    # then: only why each is refused, not that the other line's value (none) is taken
+    assert [m.text for m in page.findall("message")] == [
+        "Username must be 1 to 32 letters, digits, '.', '_', '-' or '+'",
+        "Extension may have only a-z, 0-9, # and *",
+    ]
 
 
 def test_device_update_checks_pins_and_caller_id_permission_with_the_texts_of_create(mor, line, user):
