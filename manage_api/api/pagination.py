@@ -1,5 +1,7 @@
 """Cursor pagination: each page is one indexed range scan, as fast on the millionth row as on the first."""
 
+from urllib import parse
+
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
@@ -44,11 +46,17 @@ class ManageCursorPagination(CursorPagination):
 
     def decode_cursor(self, request):
         # DRF answers a cursor it can't read with a 404, and one whose position is not the column's type with
-        # the database's error: either is the caller's mistake, a 400.
+        # the database's error: either is the caller's mistake, a 400. DRF also reads past what it doesn't know
+        # (characters base64 doesn't have, tokens no cursor has): a cursor must be encoded again as it was sent.
         try:
             cursor = super().decode_cursor(request)
         except NotFound as exc:
             raise InvalidCursor() from exc
-        if cursor is not None and cursor.position is not None and not self.valid_position(cursor.position):
+        if cursor is None:
+            return None
+        again = parse.parse_qs(parse.urlsplit(self.encode_cursor(cursor)).query).get(self.cursor_query_param, [""])
+        if again[0] != request.query_params[self.cursor_query_param]:
+            raise InvalidCursor()
+        if cursor.position is not None and not self.valid_position(cursor.position):
             raise InvalidCursor()
         return cursor

@@ -392,6 +392,11 @@ def test_event_pages_hold_every_event_once_though_they_share_a_time(manage):
         "garbage",
         "cD1hYmM=",  # p=abc: not an id
         "cD05OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ==",  # p=99999999999999999999999: past bigint
+        "\x00",  # no base64 at all: read as nothing, the first page
+        " ",
+        "cD0y\x00",  # p=2 with a character base64 doesn't have
+        "enp6",  # zzz: base64 of nothing a cursor holds
+        "cD0yJng9MQ==",  # p=2&x=1: a token no cursor has
     ],
 )
 def test_a_bad_cursor_is_400_invalid_cursor(manage, cursor):
