@@ -74,8 +74,27 @@ def url_check(url: str) -> None:
         addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port or 443)}
     except (OSError, UnicodeError) as exc:
         raise WebhookUrlRefused(f"The host {parts.hostname} does not resolve.") from exc
-    if not all(ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
+    if not all(_public(ipaddress.ip_address(address.split("%")[0])) for address in addresses):
         raise WebhookUrlRefused(f"The host {parts.hostname} is not a public address.")
+
+
+# IPv6 addresses that carry an IPv4 address in their last 32 bits, which a translator (NAT64, RFC 6052) or the
+# host itself (IPv4-compatible) may reach; and NAT64's local-use prefix (RFC 8215), never global. The ipaddress
+# module of Python 3.11 calls them all global, whatever the IPv4 address.
+_CARRYING_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Global, and so is any IPv4 address it carries (mapped, 6to4, NAT64, IPv4-compatible)."""
+    if not address.is_global or address in _LOCAL_NAT64:
+        return False
+    if address.version == 4:
+        return True
+    carried = address.ipv4_mapped or address.sixtofour
+    if carried is None and any(address in prefix for prefix in _CARRYING_IPV4):
+        carried = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return carried is None or carried.is_global
 
 
 # -- subscriptions --------------------------------------------------------------------------------------------------

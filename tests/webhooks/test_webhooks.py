@@ -17,7 +17,7 @@ from tests.factories import AccountFactory
 from tests.manage_api.conftest import ManageClient
 from tests.webhooks.receiver import Receiver
 from webhooks.models import EVENT_TYPES, DeliveryStatus, Webhook, WebhookDelivery
-from webhooks.services import deliveries_redeliver, delivery_make_next, new_secret, webhook_update
+from webhooks.services import deliveries_redeliver, delivery_make_next, new_secret, url_check, webhook_update
 
 pytestmark = pytest.mark.django_db
 
@@ -152,6 +152,12 @@ def test_a_form_encoded_body_is_415_in_the_apis_format(api):
     assert not Webhook.objects.exists()
 
 
+@pytest.mark.parametrize("host", ["8.8.8.8", "[2001:4860:4860::8888]", "[64:ff9b::808:808]", "[2002:808:808::1]"])
+def test_a_public_address_is_taken_also_when_it_carries_a_public_ipv4_one(settings, host):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    url_check(f"https://{host}/hooks")  # raises when refused
+
+
 @pytest.mark.parametrize(
     ("host", "name"),
     [
@@ -160,6 +166,11 @@ def test_a_form_encoded_body_is_415_in_the_apis_format(api):
         ("169.254.169.254", "169.254.169.254"),
         ("[::1]", "::1"),
         ("localhost", "localhost"),
+        # IPv6 addresses that carry a private IPv4 one: NAT64, 6to4, IPv4-compatible
+        ("[64:ff9b::7f00:1]", "64:ff9b::7f00:1"),
+        ("[64:ff9b:1::a9fe:a9fe]", "64:ff9b:1::a9fe:a9fe"),
+        ("[2002:7f00:1::]", "2002:7f00:1::"),
+        ("[::a00:1]", "::a00:1"),
     ],
 )
 def test_a_private_address_is_refused_unless_allowed_and_not_named(api, settings, host, name):
