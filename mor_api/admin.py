@@ -43,6 +43,21 @@ class MorDeviceInline(admin.StackedInline):
         # SIP lines are made through the MOR API, which checks pins, groups and permissions.
         return False
 
+    # The SIP secret is a phone's credential: shown to staff who may change SIP lines (to set a phone up), not to
+    # view-only staff, as the management API withholds it from integrators.
+    def get_fields(self, request, obj=None):
+        return [self._shown(name, request, obj) for name in super().get_fields(request, obj)]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [self._shown(name, request, obj) for name in super().get_readonly_fields(request, obj)]
+
+    def _shown(self, name: str, request, obj) -> str:
+        return "secret_withheld" if name == "secret" and not self.has_change_permission(request, obj) else name
+
+    @admin.display(description="Secret")
+    def secret_withheld(self, line: MorDevice) -> str:
+        return "Shown to staff who may change SIP lines."
+
 
 class MorPermissionsInline(admin.StackedInline):
     model = MorPermissions

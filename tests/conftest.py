@@ -2,6 +2,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connections
 from django.test import Client
 
@@ -18,6 +19,14 @@ REGISTRY_BODY = {
     "app_version": "1",
     "app_name": "x",
 }
+
+
+@pytest.fixture
+def content_types_forgotten():
+    """For a test that makes a content type (constance's Config, when the admin first logs a change of it):
+    ContentType's cache would keep its id past the test's rollback, a dangling key for the next test."""
+    yield
+    ContentType.objects.clear_cache()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import pytest
 from axes.models import AccessAttempt
+from constance import config
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.templatetags.admin_urls import admin_urlname
@@ -15,7 +16,7 @@ from devices import services
 from devices.choices import EventSource
 from licensing.models import DeviceLicense, License, LicenseKind
 from mor_api.models import DeviceGroup
-from tests.factories import AccountFactory, DeviceFactory
+from tests.factories import AccountFactory, DeviceFactory, MorDeviceFactory
 from webhooks.models import Webhook
 from webhooks.services import new_secret
 
@@ -132,3 +133,32 @@ def test_every_action_declares_the_permission_it_needs_and_that_permission_offer
     page = client.get(reverse(admin_urlname(model._meta, "changelist")))
     assert page.status_code == 200
     assert action in offered_actions(page)
+
+
+def test_a_sip_secret_is_shown_only_to_staff_who_may_change_sip_lines(client):
+    line = MorDeviceFactory(secret="sip-secret-123")
+    page = reverse("admin:devices_device_change", args=[line.device_id])
+    viewer = _staff("viewer", ["view_device", "view_mordevice"])
+    client.force_login(viewer)
+    viewed = client.get(page).content.decode()
+    assert "Shown to staff who may change SIP lines." in viewed and "sip-secret-123" not in viewed
+    editor = _staff("editor", ["view_device", "change_device", "view_mordevice", "change_mordevice"])
+    client.force_login(editor)
+    assert "sip-secret-123" in client.get(page).content.decode()
+
+
+def test_the_runtime_configuration_is_shown_with_view_config_and_changed_with_change_config(
+    client, content_types_forgotten
+):
+    page = reverse("admin:constance_config_changelist")
+    client.force_login(_staff("nobody", []))
+    assert client.get(page).status_code == 403
+    client.force_login(_staff("viewer", ["view_config"]))
+    viewed = client.get(page)
+    assert viewed.status_code == 200 and viewed.context["form"].fields["DEVICE_MANAGEMENT"].disabled
+    client.post(page, {"version": viewed.context["form"].initial["version"]})
+    assert config.DEVICE_MANAGEMENT is True
+    client.force_login(_staff("editor", ["view_config", "change_config"]))
+    version = client.get(page).context["form"].initial["version"]
+    client.post(page, {"version": version})  # the box unticked
+    assert config.DEVICE_MANAGEMENT is False

@@ -217,6 +217,9 @@ DJANGO_GUID = {
 }
 
 CONSTANCE_BACKEND = "constance.backends.database.DatabaseBackend"
+# Staff see the runtime configuration with constance's view_config permission and change it with change_config,
+# as every other model's page (constance's default is superusers alone).
+CONSTANCE_SUPERUSER_ONLY = False
 CONSTANCE_CONFIG = {
     "DEVICE_MANAGEMENT": (
         True,

@@ -490,7 +490,7 @@ def test_events_are_read_only(admin_client):
     assert b'type="submit" value="Save"' not in page.content
 
 
-def test_runtime_configuration_is_editable_in_the_admin(admin_client, client):
+def test_runtime_configuration_is_editable_in_the_admin(admin_client, client, content_types_forgotten):
     assert config.DEVICE_MANAGEMENT is True
     response = admin_client.post(
         reverse("admin:constance_config_changelist"),
