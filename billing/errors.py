@@ -6,6 +6,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from devices.api.fields import validation_message
+from devices.api.parsers import unreadable_body
 from devices.authentication import ApiKeyScopeDenied
 from devices.errors import (
     AccountNotUsable,
@@ -46,7 +47,7 @@ def billing_exception_handler(exc, context) -> Response:
         message, errors = validation_message(detail)
         return Response({"message": message, "errors": errors}, status=422)
     if isinstance(exc, exceptions.ParseError):
-        message = "The request body is not valid JSON."
+        message = f"The request body is not {unreadable_body(context['request'])}."
         return Response({"message": message, "errors": {"body": [message]}}, status=422)
     if isinstance(exc, ApiKeyScopeDenied):
         # Laravel's answer to an authenticated caller that may not do this.

@@ -4,6 +4,7 @@ import logging
 
 from rest_framework import exceptions
 
+from devices.api.parsers import unreadable_body
 from devices.errors import DomainError
 from devices.failures import generic_failure
 from mor_api.xml import xml_error
@@ -47,7 +48,7 @@ def mor_exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return xml_error(exc.message)
     if isinstance(exc, exceptions.ParseError):
-        return xml_error("Request body is not valid JSON")
+        return xml_error(f"Request body is not {unreadable_body(context['request'])}")
     if isinstance(exc, exceptions.UnsupportedMediaType):
         return xml_error("Unsupported media type: send form fields or JSON")
     if isinstance(exc, exceptions.MethodNotAllowed):

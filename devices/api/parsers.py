@@ -37,3 +37,10 @@ def _has_lone_surrogate(data) -> bool:
         elif isinstance(item, list):
             pending.extend(item)
     return False
+
+
+def unreadable_body(request) -> str:
+    """What a body the parsers refused is not, for the protocols' messages: "valid JSON" or, for a multipart
+    body (a broken boundary, say), "a valid multipart form"."""
+    media = (request.content_type or "").split(";")[0].strip().lower()
+    return "a valid multipart form" if media == "multipart/form-data" else "valid JSON"

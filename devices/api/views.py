@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from devices.api.base import HTTP_METHODS
 from devices.api.fields import validation_message
+from devices.api.parsers import unreadable_body
 from devices.api.serializers import (
     ConfigsEnvelopeSerializer,
     DeviceActivityInputSerializer,
@@ -89,9 +90,8 @@ class RegistryAPIView(APIView):
             message, errors = validation_message(detail)
             return self.envelope(status.HTTP_400_BAD_REQUEST, message, None, errors)
         if isinstance(exc, exceptions.ParseError):
-            return self.envelope(
-                status.HTTP_400_BAD_REQUEST, "The request body is not valid JSON.", None, {"body": [str(exc.detail)]}
-            )
+            message = f"The request body is not {unreadable_body(context['request'])}."
+            return self.envelope(status.HTTP_400_BAD_REQUEST, message, None, {"body": [str(exc.detail)]})
         if isinstance(exc, exceptions.Throttled):
             response = self.envelope(exc.status_code, "Too many requests.", None)
             if exc.wait:

@@ -881,3 +881,27 @@ def test_a_surrogate_pair_escape_is_the_character_it_encodes(client):
     response = post(client, "/api/v2/device", body.encode(), "application/json")
     assert response.status_code == 200
     assert ClientAppInfo.objects.get().app_name == "\U0001f600"
+
+
+# -- a body that is no JSON: said to be what it was sent as ------------------------------------------------------
+
+NO_BOUNDARY = (b"garbage", "multipart/form-data")
+EMPTY_BOUNDARY = (b"--\r\n", "multipart/form-data; boundary=")
+BROKEN_JSON = (b'{"type":', "application/json")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "what"),
+    [
+        (*NO_BOUNDARY, "a valid multipart form"),
+        (*EMPTY_BOUNDARY, "a valid multipart form"),
+        (*BROKEN_JSON, "valid JSON"),
+    ],
+)
+def test_every_protocol_names_the_kind_of_body_it_could_not_read(client, api_key, body, content_type, what):
+    billing = post(client, "/api/v1/billing/devices/check", body, content_type, HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    assert billing.json()["message"] == f"The request body is not {what}."
+    registry = post(client, "/api/v2/device_check", body, content_type)
+    assert registry.json()["message"] == f"The request body is not {what}."
+    mor = assert_xml_error(post(client, "/billing/api/device_create", body, content_type))
+    assert mor.findtext("error") == f"Request body is not {what}"
