@@ -316,8 +316,18 @@ def _event_row(action: str, source: str, values: dict, **row) -> DeviceEvent:
     )
 
 
-# What every statement writes of an audit event: all but its id, in field order.
-EVENT_COLUMNS = tuple(f.column for f in DeviceEvent._meta.concrete_fields if not f.primary_key)
+# The columns of an audit event, in the order each statement writes their values.
+EVENT_COLUMNS = (
+    "device_id",
+    "action",
+    "from_status",
+    "to_status",
+    "source",
+    "actor",
+    "request_id",
+    "details",
+    "created_at",
+)
 
 
 # -- transitions ----------------------------------------------------------------------------------------------------
@@ -402,7 +412,8 @@ def transition_set(
                 Q(Exists(plan.rule.filter(pk=OuterRef("pk")))) | overdue(values["now"]), output_field=BooleanField()
             )
             rest = Device.objects.filter(pk__in=[pk for pk in values["named:pks"] if pk not in done]).order_by("pk")
-            rest = list(rest.values_list("pk", "uuid", "status", "is_banned", look))  # compiled while bound
+            # Read here, within bound(): the rule's Slots take their values as the query compiles.
+            rest = list(rest.values_list("pk", "uuid", "status", "is_banned", look))
         return changed, [(Lean(*row[:4]), row[4]) for row in rest]
     sql, params, plan = _prepared(("transition", key), lambda: _render_transition(build()))
     changed, rest = [], []

@@ -316,7 +316,14 @@ RECORDED_FIELDS = (
 )
 SIP_LOGIN = re.compile(r"[A-Za-z0-9_.+-]{1,32}")
 EXTENSION = re.compile(r"[a-z0-9#*]*")  # the page's "a-z0-9#*"
-TEXT_LIMITS = {"description": 255, "callerid_number": 64, "callerid_name": 64, "password": 64, "comment": 2000}
+TEXT_LIMITS = {
+    "description": 255,
+    "callerid_number": 64,
+    "callerid_name": 64,
+    "password": 64,
+    "comment": 2000,
+    "extension": 40,
+}
 MAX_CALL_LIMIT = 2**31 - 1
 
 
@@ -363,14 +370,11 @@ def _set_fields(line: MorDevice, changes: DeviceChanges, problems: list[str]) ->
         line.caller_id = changes.callerid_number
     if changes.callerid_name or (allow_empty and changes.callerid_name is not None):
         line.callerid_name = changes.callerid_name
-    if changes.extension is not None:
-        limit = MorDevice._meta.get_field("extension").max_length
-        wrong = [] if EXTENSION.fullmatch(changes.extension) else ["Extension may have only a-z, 0-9, # and *"]
-        if len(changes.extension) > limit:
-            wrong.insert(0, f"Extension is longer than {limit} characters")
-        problems += wrong
-        if not wrong:
+    if changes.extension is not None:  # its length is TEXT_LIMITS'
+        if EXTENSION.fullmatch(changes.extension):
             line.extension = changes.extension or None
+        else:
+            problems.append("Extension may have only a-z, 0-9, # and *")
     if changes.hidden:
         if changes.hidden in ("0", "1"):
             line.hidden = changes.hidden == "1"
@@ -387,10 +391,11 @@ def _set_fields(line: MorDevice, changes: DeviceChanges, problems: list[str]) ->
 
 
 def _taken(line: MorDevice, changes: DeviceChanges) -> list[str]:
-    """The SIP login and extension sent that another line has (those accepted: a refused one isn't looked up)."""
+    """The SIP login and extension sent that another line has. A refused extension isn't looked up: the line's own,
+    none, is every other line's without one (a refused login leaves the line's own, which no other line has)."""
     others = MorDevice.objects.exclude(pk=line.pk)
     taken = []
-    if changes.username and line.username == changes.username and others.filter(username=line.username).exists():
+    if changes.username and others.filter(username=line.username).exists():
         taken.append("Username is already used")
     if changes.extension and line.extension == changes.extension and others.filter(extension=line.extension).exists():
         taken.append("Extension is already used")

@@ -78,10 +78,11 @@ def url_check(url: str) -> None:
         raise WebhookUrlRefused(f"The host {parts.hostname} is not a public address.")
 
 
-# IPv6 addresses that carry an IPv4 address in their last 32 bits, which a translator (NAT64, RFC 6052) or the
-# host itself (IPv4-compatible) may reach; and NAT64's local-use prefix (RFC 8215), never global. The ipaddress
-# module of Python 3.11 calls them all global, whatever the IPv4 address.
-_CARRYING_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+# IPv6 addresses that carry an IPv4 address in their last 32 bits, which a translator (NAT64, RFC 6052; SIIT's
+# IPv4-translated addresses, RFC 2765) or the host itself (IPv4-compatible) may reach; and NAT64's local-use
+# prefix (RFC 8215), never global. The ipaddress module of Python 3.11 calls them all global, whatever the IPv4
+# address.
+_CARRYING_IPV4 = tuple(ipaddress.ip_network(prefix) for prefix in ("64:ff9b::/96", "::ffff:0:0:0/96", "::/96"))
 _LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
 
 

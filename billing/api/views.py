@@ -21,7 +21,7 @@ from billing.api.serializers import (
 from billing.errors import billing_exception_handler
 from billing.selectors import COUNTS, storages_of
 from devices import services
-from devices.api.base import HTTP_METHODS
+from devices.api.base import HTTP_METHODS_BUT_OPTIONS
 from devices.authentication import ApiKeyAuthentication, HasApiKeyScope
 from devices.choices import ApiKeyScope, EventSource
 from devices.errors import DeviceNotFound
@@ -155,7 +155,7 @@ EVERY_STATE_ERROR = (
 class BillingAPIView(APIView):
     """Base of the billing views: an API key, and the billing error table."""
 
-    http_method_names = HTTP_METHODS
+    http_method_names = HTTP_METHODS_BUT_OPTIONS
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasApiKeyScope]
     api_key_scope = ApiKeyScope.BILLING

@@ -8,7 +8,7 @@ from rest_framework.utils.serializer_helpers import BindingDict
 
 # No view answers OPTIONS (no DRF metadata: server-to-server and device APIs, no browser preflight): it is refused
 # as any method a call doesn't take, and the Allow header of a refusal names only the methods it does take.
-HTTP_METHODS = [method for method in View.http_method_names if method != "options"]
+HTTP_METHODS_BUT_OPTIONS = [method for method in View.http_method_names if method != "options"]
 
 # Fields that hold bound children of their own: these are still deep-copied.
 _WITH_CHILDREN = (serializers.BaseSerializer, serializers.ListField, serializers.DictField)

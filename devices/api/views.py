@@ -10,7 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from devices.api.base import HTTP_METHODS
+from devices.api.base import HTTP_METHODS_BUT_OPTIONS
 from devices.api.fields import validation_message
 from devices.api.parsers import unreadable_body
 from devices.api.serializers import (
@@ -40,7 +40,7 @@ NOT_FOUND = "device_not_found"
 class RegistryAPIView(APIView):
     """Base of the registry's views: the envelope on every answer, errors included."""
 
-    http_method_names = HTTP_METHODS
+    http_method_names = HTTP_METHODS_BUT_OPTIONS
     throttle_classes = [ClientIpThrottle]
     throttle_scope = "registry"
 

@@ -12,7 +12,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from devices.api.base import HTTP_METHODS
+from devices.api.base import HTTP_METHODS_BUT_OPTIONS
 from devices.choices import EventSource
 from devices.client_ip import client_ip
 from devices.services import Actor
@@ -96,7 +96,7 @@ def _first_problem(detail, path: str = "") -> tuple[str, str]:
 class LicensingAPIView(APIView):
     """Base of the licensing views: the FLECS error body and the X-Session-Id response header."""
 
-    http_method_names = HTTP_METHODS
+    http_method_names = HTTP_METHODS_BUT_OPTIONS
     # Every body is read as JSON whatever its Content-Type (the C++ runtime sends a form type or none).
     parser_classes = [AnyContentTypeJSONParser]
     throttle_classes = [ClientIpThrottle]

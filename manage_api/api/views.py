@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from devices.api.base import HTTP_METHODS
+from devices.api.base import HTTP_METHODS_BUT_OPTIONS
 from devices.api.parsers import SafeJSONParser
 from devices.authentication import ApiKeyAuthentication, HasApiKeyScope
 from devices.choices import ApiKeyScope
@@ -79,7 +79,7 @@ def _list_schema(
 class ManageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Base of the management API: a key with the `manage` scope, cursor pages, django-filter, one error table."""
 
-    http_method_names = HTTP_METHODS
+    http_method_names = HTTP_METHODS_BUT_OPTIONS
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasApiKeyScope]
     api_key_scope = ApiKeyScope.MANAGE

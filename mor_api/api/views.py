@@ -5,7 +5,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.views import APIView
 
-from devices.api.base import HTTP_METHODS
+from devices.api.base import HTTP_METHODS_BUT_OPTIONS
 from devices.api.parsers import SafeJSONParser
 from devices.choices import EventSource
 from devices.services import Actor
@@ -58,7 +58,7 @@ class MorAPIView(APIView):
     parser_classes = [FormParser, MultiPartParser, SafeJSONParser]
     renderer_classes = [XMLPageRenderer]
     content_negotiation_class = XMLNegotiation
-    http_method_names = HTTP_METHODS
+    http_method_names = HTTP_METHODS_BUT_OPTIONS
     throttle_classes = [ClientIpThrottle]
     throttle_scope = "mor"
 

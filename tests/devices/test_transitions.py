@@ -13,6 +13,7 @@ from devices.choices import DeviceStatus
 from devices.errors import AccountNotUsable, DeviceBanned, DeviceNotFound, DeviceReserved
 from devices.models import Account, ClientAppInfo, Device, DeviceEvent
 from devices.selectors import DeviceRef
+from devices.sql import EVENT_COLUMNS
 from tests.conftest import run_in_threads
 from tests.factories import AccountFactory, DeviceFactory
 
@@ -362,3 +363,7 @@ def _a_backend_waits_for_a_lock(timeout: float = 30) -> bool:
                 return True
             time.sleep(0.01)
     return False
+
+
+def test_the_event_columns_the_statements_write_are_every_column_of_an_event_but_its_id():
+    assert sorted(EVENT_COLUMNS) == sorted(f.column for f in DeviceEvent._meta.concrete_fields if not f.primary_key)

@@ -171,6 +171,7 @@ def test_a_public_address_is_taken_also_when_it_carries_a_public_ipv4_one(settin
         ("[64:ff9b:1::a9fe:a9fe]", "64:ff9b:1::a9fe:a9fe"),
         ("[2002:7f00:1::]", "2002:7f00:1::"),
         ("[::a00:1]", "::a00:1"),
+        ("[::ffff:0:7f00:1]", "::ffff:0:7f00:1"),
     ],
 )
 def test_a_private_address_is_refused_unless_allowed_and_not_named(api, settings, host, name):
