@@ -795,14 +795,15 @@ def _device_update_client(
 
 def _record(device: Device, action: EventAction, *, actor: Actor, now: datetime, details: dict) -> None:
     """The audit event of a change the ORM writes (not a lifecycle transition: those write their own)."""
+    recorded = event_values(actor, now)
     DeviceEvent(
         device=device,
         action=action,
         from_status=device.status,
         to_status=device.status,
         source=actor.source,
-        actor=actor.name[:254],
-        request_id=(get_guid() or "")[:64],
+        actor=recorded["actor"],
+        request_id=recorded["request_id"],
         details=details,
         created_at=now,
     ).save(force_insert=True)
